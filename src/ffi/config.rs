@@ -1,0 +1,327 @@
+//! `otlpmetric_config_*`: the configuration builder.
+
+use std::ffi::{c_char, c_void, CString};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::boundary::{arg_mut, arg_str, boundary, boundary_value};
+use super::types::*;
+use crate::error::Result;
+use crate::retry::RetryPolicy;
+use crate::selectors::{AggregationSelector, TemporalitySelector};
+use crate::Config;
+
+/// An exporter configuration being built. Use it from one thread at a time. Create with
+/// `otlpmetric_config_new`, free with `otlpmetric_config_free`; it may be freed as soon
+/// as `otlpmetric_exporter_new` returns.
+pub struct otlpmetric_config {
+    pub(crate) inner: Config,
+}
+
+/// Creates a configuration that starts from the `OTEL_EXPORTER_OTLP_*` environment (read
+/// now). Returns NULL only if memory runs out or on an internal error (see
+/// `otlpmetric_last_error`). Free it with `otlpmetric_config_free`.
+#[no_mangle]
+pub extern "C" fn otlpmetric_config_new() -> *mut otlpmetric_config {
+    boundary_value("otlpmetric_config_new", std::ptr::null_mut(), || {
+        Ok(Box::into_raw(Box::new(otlpmetric_config {
+            inner: Config::from_env(),
+        })))
+    })
+}
+
+/// Frees a configuration. NULL is fine.
+///
+/// # Safety
+/// `config` is NULL or came from `otlpmetric_config_new` and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_free(config: *mut otlpmetric_config) {
+    if !config.is_null() {
+        boundary("otlpmetric_config_free", || {
+            drop(unsafe { Box::from_raw(config) });
+            Ok(())
+        });
+    }
+}
+
+/// Runs `set` on the configuration behind `config`.
+unsafe fn with_config(
+    function: &str,
+    config: *mut otlpmetric_config,
+    set: impl FnOnce(&mut Config) -> Result<()>,
+) -> otlpmetric_status {
+    boundary(function, || {
+        set(&mut unsafe { arg_mut(config, "config") }?.inner)
+    })
+}
+
+/// Sets the full endpoint URL, scheme included, used as given: for HTTP it includes the
+/// path (`http://host:4318/v1/metrics`), for gRPC it is `http(s)://host:port`.
+///
+/// # Safety
+/// `config` is NULL or valid; `url` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_set_endpoint(
+    config: *mut otlpmetric_config,
+    url: *const c_char,
+) -> otlpmetric_status {
+    unsafe {
+        with_config("otlpmetric_config_set_endpoint", config, |c| {
+            c.set_endpoint(arg_str(url, "url")?)
+        })
+    }
+}
+
+/// Sets the protocol: `OTLPMETRIC_PROTOCOL_GRPC` (1), `_HTTP_PROTOBUF` (2) or `_HTTP_JSON` (3).
+///
+/// # Safety
+/// `config` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_set_protocol(
+    config: *mut otlpmetric_config,
+    protocol: ProtocolValue,
+) -> otlpmetric_status {
+    unsafe {
+        with_config("otlpmetric_config_set_protocol", config, |c| {
+            c.set_protocol(protocol_from_c(protocol)?);
+            Ok(())
+        })
+    }
+}
+
+/// Adds a header sent with every request, replacing one of the same key (also one from
+/// `OTEL_EXPORTER_OTLP_HEADERS`). The value is never shown in messages or logs.
+///
+/// # Safety
+/// `config` is NULL or valid; `key` and `value` are NULL or NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_add_header(
+    config: *mut otlpmetric_config,
+    key: *const c_char,
+    value: *const c_char,
+) -> otlpmetric_status {
+    unsafe {
+        with_config("otlpmetric_config_add_header", config, |c| {
+            c.add_header(arg_str(key, "key")?, arg_str(value, "value")?)
+        })
+    }
+}
+
+/// Sets the export timeout in milliseconds (default 10000); 0 means no limit.
+///
+/// # Safety
+/// `config` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_set_timeout_ms(
+    config: *mut otlpmetric_config,
+    timeout_ms: u32,
+) -> otlpmetric_status {
+    unsafe {
+        with_config("otlpmetric_config_set_timeout_ms", config, |c| {
+            c.set_timeout(Duration::from_millis(timeout_ms.into()));
+            Ok(())
+        })
+    }
+}
+
+/// Sets compression: `OTLPMETRIC_COMPRESSION_NONE` (0) or `_GZIP` (1).
+///
+/// # Safety
+/// `config` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_set_compression(
+    config: *mut otlpmetric_config,
+    compression: CompressionValue,
+) -> otlpmetric_status {
+    unsafe {
+        with_config("otlpmetric_config_set_compression", config, |c| {
+            c.set_compression(compression_from_c(compression)?);
+            Ok(())
+        })
+    }
+}
+
+/// Reads TLS files now (any may be NULL): a PEM CA bundle that replaces the system roots
+/// for `https://` endpoints, and a PEM client certificate and key for mutual TLS (both or
+/// neither). An unreadable file is an error naming it.
+///
+/// # Safety
+/// `config` is NULL or valid; each path is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_set_tls(
+    config: *mut otlpmetric_config,
+    ca_file: *const c_char,
+    client_cert_file: *const c_char,
+    client_key_file: *const c_char,
+) -> otlpmetric_status {
+    unsafe {
+        with_config("otlpmetric_config_set_tls", config, |c| {
+            let path = |p: *const c_char, name| -> Result<Option<&Path>> {
+                Ok(if p.is_null() {
+                    None
+                } else {
+                    Some(Path::new(arg_str(p, name)?))
+                })
+            };
+            c.set_tls(
+                path(ca_file, "ca_file")?,
+                path(client_cert_file, "client_cert_file")?,
+                path(client_key_file, "client_key_file")?,
+            )
+        })
+    }
+}
+
+/// gRPC only: send without transport security even to an `https://` endpoint.
+///
+/// # Safety
+/// `config` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_set_insecure(
+    config: *mut otlpmetric_config,
+    insecure: bool,
+) -> otlpmetric_status {
+    unsafe {
+        with_config("otlpmetric_config_set_insecure", config, |c| {
+            c.set_insecure(insecure);
+            Ok(())
+        })
+    }
+}
+
+/// Sets the retry policy (default: on, 5000 ms first wait, 30000 ms cap, 60000 ms in
+/// all, with jitter). When enabled, `initial_ms` must be above 0 and at most
+/// `max_interval_ms`; `max_elapsed_ms` 0 means retries stop only at the call's deadline.
+///
+/// # Safety
+/// `config` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_set_retry(
+    config: *mut otlpmetric_config,
+    enabled: bool,
+    initial_ms: u32,
+    max_interval_ms: u32,
+    max_elapsed_ms: u32,
+) -> otlpmetric_status {
+    unsafe {
+        with_config("otlpmetric_config_set_retry", config, |c| {
+            c.set_retry(RetryPolicy {
+                enabled,
+                initial_interval: Duration::from_millis(initial_ms.into()),
+                max_interval: Duration::from_millis(max_interval_ms.into()),
+                max_elapsed: Duration::from_millis(max_elapsed_ms.into()),
+            })
+        })
+    }
+}
+
+/// Sets the temporality selector; NULL `selector` restores the default (cumulative, or
+/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`). `user_data` need only live
+/// until `otlpmetric_exporter_new` returns.
+///
+/// # Safety
+/// `config` is NULL or valid; `selector` is NULL or a function as documented on its type.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_set_temporality_selector(
+    config: *mut otlpmetric_config,
+    selector: otlpmetric_temporality_selector,
+    user_data: *mut c_void,
+) -> otlpmetric_status {
+    let user_data = UserData(user_data);
+    unsafe {
+        with_config("otlpmetric_config_set_temporality_selector", config, |c| {
+            c.set_temporality_selector(selector.map(|select| -> TemporalitySelector {
+                Arc::new(move |kind| temporality_from_c(select(user_data.get(), kind.into())))
+            }));
+            Ok(())
+        })
+    }
+}
+
+/// Sets the aggregation selector; NULL `selector` restores the default. `user_data` and
+/// any boundaries array the selector points to need only live until
+/// `otlpmetric_exporter_new` returns.
+///
+/// # Safety
+/// `config` is NULL or valid; `selector` is NULL or a function as documented on its type.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_set_aggregation_selector(
+    config: *mut otlpmetric_config,
+    selector: otlpmetric_aggregation_selector,
+    user_data: *mut c_void,
+) -> otlpmetric_status {
+    let user_data = UserData(user_data);
+    unsafe {
+        with_config("otlpmetric_config_set_aggregation_selector", config, |c| {
+            c.set_aggregation_selector(selector.map(|select| -> AggregationSelector {
+                Arc::new(move |kind, default| {
+                    let mut out = otlpmetric_aggregation::selector_input(default);
+                    select(user_data.get(), kind.into(), &mut out);
+                    out.to_aggregation()
+                })
+            }));
+            Ok(())
+        })
+    }
+}
+
+/// Sets the diagnostics callback (NULL removes it). Environment problems are reported
+/// through it, as warnings, when the exporter is created.
+///
+/// # Safety
+/// `config` is NULL or valid; `callback` is NULL or a function as documented on its type,
+/// callable with `user_data` from any thread until the exporter is freed.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_set_log_callback(
+    config: *mut otlpmetric_config,
+    callback: otlpmetric_log_callback,
+    user_data: *mut c_void,
+) -> otlpmetric_status {
+    let user_data = UserData(user_data);
+    unsafe {
+        with_config("otlpmetric_config_set_log_callback", config, |c| {
+            c.set_log_callback(callback.map(|log| -> crate::log::LogFn {
+                Arc::new(move |level, message| {
+                    let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
+                    log(user_data.get(), level.into(), text.as_ptr());
+                })
+            }));
+            Ok(())
+        })
+    }
+}
+
+/// Sets the largest request, in protobuf bytes before compression (default 4 MiB, at
+/// least 256); larger uploads are split into several valid requests.
+///
+/// # Safety
+/// `config` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_set_max_request_bytes(
+    config: *mut otlpmetric_config,
+    max_bytes: usize,
+) -> otlpmetric_status {
+    unsafe {
+        with_config("otlpmetric_config_set_max_request_bytes", config, |c| {
+            c.set_max_request_bytes(max_bytes)
+        })
+    }
+}
+
+/// Sets the byte bound of the asynchronous queue used by `otlpmetric_exporter_enqueue`
+/// (default 16 MiB; above 0).
+///
+/// # Safety
+/// `config` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_set_queue(
+    config: *mut otlpmetric_config,
+    max_bytes: usize,
+) -> otlpmetric_status {
+    unsafe {
+        with_config("otlpmetric_config_set_queue", config, |c| {
+            c.set_queue(max_bytes)
+        })
+    }
+}

@@ -1,0 +1,18 @@
+//! The C ABI: the only place that knows about C. It checks pointers, converts integers
+//! from C into the core's types, catches panics and keeps each thread's last error. Every
+//! function here is exported as `otlpmetric_*` and declared in `include/otlpmetric.h`.
+//!
+//! Conventions (repeated in the header): inputs are `const` pointers or plain values;
+//! outputs are written only on success; `_free(NULL)` does nothing; byte buffers are only
+//! read during the call; strings are NUL-terminated UTF-8 and copied.
+#![allow(non_camel_case_types)]
+
+mod boundary;
+mod config;
+mod exporter;
+mod types;
+
+pub use boundary::{otlpmetric_last_error, otlpmetric_status_str, otlpmetric_version};
+pub use config::*;
+pub use exporter::*;
+pub use types::*;

@@ -1,0 +1,245 @@
+//! OTLP/HTTP with hyper: `POST` of protobuf (or OTLP/JSON) bodies.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use prost::Message;
+use rustls::ClientConfig;
+
+use super::{excerpt, tls, Accepted, AttemptError, USER_AGENT};
+use crate::config::{Compression, Protocol, Settings};
+use crate::error::Result;
+
+pub(crate) struct HttpClient {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    uri: Uri,
+    headers: HeaderMap,
+    json: bool,
+    gzip: bool,
+}
+
+impl HttpClient {
+    pub(crate) fn new(settings: &Settings, tls: Option<Arc<ClientConfig>>) -> Result<Self> {
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(tls::connector(tls, false));
+        let json = settings.protocol == Protocol::HttpJson;
+        let mut headers = settings.headers.clone();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(if json {
+                "application/json"
+            } else {
+                "application/x-protobuf"
+            }),
+        );
+        headers.insert(
+            http::header::USER_AGENT,
+            HeaderValue::from_static(USER_AGENT),
+        );
+        let gzip = settings.compression == Compression::Gzip;
+        if gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        Ok(HttpClient {
+            client,
+            uri: settings.endpoint.clone(),
+            headers,
+            json,
+            gzip,
+        })
+    }
+
+    pub(crate) async fn send(
+        &self,
+        request: &Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<Accepted, AttemptError> {
+        let exchange = self.exchange(request);
+        match timeout {
+            Some(timeout) => tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(AttemptError::retryable(
+                        format!("HTTP request timed out after {timeout:?}"),
+                        None,
+                    ))
+                }),
+            None => exchange.await,
+        }
+    }
+
+    async fn exchange(&self, request: &Bytes) -> Result<Accepted, AttemptError> {
+        let mut body = if self.json {
+            to_json(request)?
+        } else {
+            request.clone()
+        };
+        if self.gzip {
+            body = gzip(&body);
+        }
+        let mut call = Request::new(Full::new(body));
+        *call.method_mut() = Method::POST;
+        *call.uri_mut() = self.uri.clone();
+        *call.headers_mut() = self.headers.clone();
+
+        let response = self.client.request(call).await.map_err(|e| {
+            AttemptError::retryable(
+                format!(
+                    "HTTP connection to {} failed: {}",
+                    self.uri,
+                    error_chain(&e)
+                ),
+                None,
+            )
+        })?;
+        let status = response.status();
+        let throttle = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = Limited::new(response.into_body(), crate::MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map(|c| c.to_bytes());
+
+        if status.is_success() {
+            let body = body.map_err(|e| {
+                AttemptError::permanent(format!(
+                    "HTTP {status}: the response body could not be read (over {} bytes or broken): {e}",
+                    crate::MAX_RESPONSE_BYTES
+                ))
+            })?;
+            return self.decode_response(status, &body);
+        }
+        let detail = body
+            .map(|b| self.describe_error_body(&b))
+            .unwrap_or_default();
+        let message = format!("HTTP status {}{detail}", status.as_u16());
+        if matches!(status.as_u16(), 429 | 502 | 503 | 504) {
+            Err(AttemptError::retryable(message, throttle))
+        } else {
+            Err(AttemptError::permanent(message))
+        }
+    }
+
+    fn decode_response(&self, status: StatusCode, body: &[u8]) -> Result<Accepted, AttemptError> {
+        if body.is_empty() {
+            return Ok(Accepted::default());
+        }
+        let response = if self.json {
+            serde_json::from_slice::<ExportMetricsServiceResponse>(body).map_err(|e| e.to_string())
+        } else {
+            ExportMetricsServiceResponse::decode(body).map_err(|e| e.to_string())
+        };
+        let response = response.map_err(|e| {
+            AttemptError::permanent(format!(
+                "HTTP {status}: the response is not a valid ExportMetricsServiceResponse: {e}"
+            ))
+        })?;
+        let partial = response.partial_success.unwrap_or_default();
+        Ok(Accepted {
+            rejected_data_points: partial.rejected_data_points,
+            message: partial.error_message,
+        })
+    }
+
+    /// The receiver's explanation: a `google.rpc.Status` message when it is one, else text.
+    fn describe_error_body(&self, body: &[u8]) -> String {
+        if body.is_empty() {
+            return String::new();
+        }
+        if !self.json {
+            if let Ok(status) = tonic_types::Status::decode(body) {
+                if !status.message.is_empty() {
+                    return format!(": {}", excerpt(&status.message));
+                }
+            }
+        } else if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+            if let Some(message) = value.get("message").and_then(|m| m.as_str()) {
+                return format!(": {}", excerpt(message));
+            }
+        }
+        format!(": {}", excerpt(&String::from_utf8_lossy(body)))
+    }
+}
+
+/// The OTLP/JSON encoding of a serialized request.
+fn to_json(request: &Bytes) -> Result<Bytes, AttemptError> {
+    let message = ExportMetricsServiceRequest::decode(request.as_ref()).map_err(|e| {
+        AttemptError::permanent(format!("cannot re-encode the request as JSON: {e}"))
+    })?;
+    serde_json::to_vec(&message)
+        .map(Bytes::from)
+        .map_err(|e| AttemptError::permanent(format!("cannot encode the request as JSON: {e}")))
+}
+
+fn gzip(body: &[u8]) -> Bytes {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    encoder
+        .write_all(body)
+        .expect("writing to a Vec cannot fail");
+    Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// An error and its causes on one line (hyper's top-level message alone says little).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        let in_a_minute = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(60));
+        let d = parse_retry_after(&in_a_minute).unwrap();
+        assert!(
+            d > Duration::from_secs(55) && d <= Duration::from_secs(60),
+            "{d:?}"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,101 @@
+//! The wire: one private type over the OTLP/gRPC and OTLP/HTTP clients, so that the
+//! exporter does not care which it has.
+
+mod grpc;
+mod http;
+mod tls;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::config::{Protocol, Settings};
+use crate::error::Result;
+
+/// The User-Agent every request carries, as the OTLP exporter specification suggests.
+pub(crate) const USER_AGENT: &str =
+    concat!("OTel-OTLP-Exporter-otlpmetric/", env!("CARGO_PKG_VERSION"));
+
+/// A receiver's answer to an accepted request.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Accepted {
+    /// Data points the receiver rejected (partial success).
+    pub rejected_data_points: i64,
+    /// The receiver's partial-success message, if any.
+    pub message: String,
+}
+
+/// Why one attempt failed.
+#[derive(Debug)]
+pub(crate) struct AttemptError {
+    /// Whether the specification allows a retry.
+    pub retryable: bool,
+    /// The wait the receiver asked for (gRPC RetryInfo, HTTP Retry-After).
+    pub throttle: Option<Duration>,
+    /// What happened: the code or status and the receiver's message.
+    pub message: String,
+}
+
+impl AttemptError {
+    pub(crate) fn permanent(message: impl Into<String>) -> Self {
+        AttemptError {
+            retryable: false,
+            throttle: None,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn retryable(message: impl Into<String>, throttle: Option<Duration>) -> Self {
+        AttemptError {
+            retryable: true,
+            throttle,
+            message: message.into(),
+        }
+    }
+}
+
+/// An OTLP client for one endpoint.
+pub(crate) enum Transport {
+    Grpc(Box<grpc::GrpcClient>),
+    Http(http::HttpClient),
+}
+
+impl Transport {
+    /// Builds the client; must run inside the exporter's tokio runtime. Connections are
+    /// made lazily, on the first export.
+    pub(crate) fn new(settings: &Settings) -> Result<Self> {
+        let tls = tls::client_config(settings)?;
+        Ok(match settings.protocol {
+            Protocol::Grpc => Transport::Grpc(Box::new(grpc::GrpcClient::new(settings, tls)?)),
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                Transport::Http(http::HttpClient::new(settings, tls)?)
+            }
+        })
+    }
+
+    /// Sends one serialized `ExportMetricsServiceRequest`, giving up after `timeout`.
+    pub(crate) async fn send(
+        &self,
+        request: &Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<Accepted, AttemptError> {
+        match self {
+            Transport::Grpc(client) => client.send(request, timeout).await,
+            Transport::Http(client) => client.send(request, timeout).await,
+        }
+    }
+}
+
+/// A short, printable excerpt of a receiver's message (bounded, control characters removed).
+pub(crate) fn excerpt(text: &str) -> String {
+    const MAX: usize = 512;
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX)
+        .collect();
+    if text.chars().count() > MAX {
+        out.push('…');
+    }
+    out
+}

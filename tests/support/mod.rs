@@ -1,0 +1,15 @@
+//! Shared helpers for integration tests: `mod support;` in any file under tests/.
+//!
+//! - [`Receiver`]: real OTLP receivers (gRPC over h2c, OTLP/HTTP over HTTP/1.1 or
+//!   h2c) on 127.0.0.1 with scripted replies and fault injection ([`Reply`]), that
+//!   record every request ([`Recorded`]).
+//! - [`sample_resource_metrics`] and friends: realistic, deterministic metrics data.
+//!
+//! Each test binary uses only part of this module.
+#![allow(dead_code)]
+
+mod receiver;
+mod sample;
+
+pub use receiver::*;
+pub use sample::*;
