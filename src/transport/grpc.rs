@@ -88,6 +88,24 @@ fn with_scheme(uri: Uri, scheme: Scheme) -> Result<Uri> {
 
 /// The specification's retry rules for gRPC status codes.
 fn classify(status: &Status) -> AttemptError {
+    // Statuses tonic makes up on this side: the response was over our size limit, or the
+    // connection failed or dropped (those carry the transport error as their source).
+    if status.code() == Code::OutOfRange && status.message().contains("message length too large") {
+        return AttemptError::permanent(format!(
+            "the receiver's gRPC response is over {} bytes: {}",
+            crate::MAX_RESPONSE_BYTES,
+            excerpt(status.message())
+        ));
+    }
+    if let Some(source) = std::error::Error::source(status) {
+        return AttemptError::retryable(
+            format!(
+                "gRPC connection failed: {}: {source}",
+                excerpt(status.message())
+            ),
+            None,
+        );
+    }
     let throttle = status.get_details_retry_info().and_then(|r| r.retry_delay);
     let retryable = match status.code() {
         Code::Cancelled

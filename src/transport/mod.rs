@@ -57,7 +57,7 @@ impl AttemptError {
 /// An OTLP client for one endpoint.
 pub(crate) enum Transport {
     Grpc(Box<grpc::GrpcClient>),
-    Http(http::HttpClient),
+    Http(Box<http::HttpClient>),
 }
 
 impl Transport {
@@ -68,7 +68,7 @@ impl Transport {
         Ok(match settings.protocol {
             Protocol::Grpc => Transport::Grpc(Box::new(grpc::GrpcClient::new(settings, tls)?)),
             Protocol::HttpProtobuf | Protocol::HttpJson => {
-                Transport::Http(http::HttpClient::new(settings, tls)?)
+                Transport::Http(Box::new(http::HttpClient::new(settings, tls)?))
             }
         })
     }
