@@ -20,7 +20,7 @@ use crate::retry::{Backoff, NextStep};
 use crate::selectors::{Aggregation, InstrumentKind, Temporality};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::{Accepted, Transport};
-use crate::{json, validate};
+use crate::{json, split, validate};
 
 /// An OTLP metrics exporter. Every method is safe to call from any number of threads.
 pub struct Exporter {
@@ -188,19 +188,44 @@ impl Exporter {
             Some(runtime) => runtime.handle().clone(),
             None => return Err(Error::shutdown()),
         };
+        let split = split::split_request(request, self.shared.settings.max_request_bytes);
         let shared = &self.shared;
         let cancel = &self.cancel;
-        handle.block_on(async move {
+        let sent = handle.block_on(async move {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => {
                     Stats::add(&shared.stats.requests_failed, 1);
                     Err(Error::new(ErrorKind::Shutdown, "the exporter was shut down while the upload was in progress"))
                 }
-                result = shared.deliver(&request, deadline) => result,
+                result = shared.deliver_all(&split.requests, deadline) => result,
             }
-        })
+        });
+        sent?;
+        if split.oversized.is_empty() {
+            return Ok(());
+        }
+        Stats::add(&self.shared.stats.requests_failed, 1);
+        Err(Error::export(format!(
+            "{} over max_request_bytes ({}) could not be sent; the rest was: {}",
+            if split.oversized.len() == 1 {
+                "one piece"
+            } else {
+                "some pieces"
+            },
+            self.shared.settings.max_request_bytes,
+            summarize(&split.oversized)
+        )))
     }
+}
+
+/// A bounded list of what was left out.
+fn summarize(items: &[String]) -> String {
+    let mut text = items.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > 3 {
+        text.push_str(&format!(" and {} more", items.len() - 3));
+    }
+    text
 }
 
 impl Drop for Exporter {
@@ -215,6 +240,18 @@ impl Drop for Exporter {
 }
 
 impl Shared {
+    /// Sends the pieces of one upload in turn; the first failure is the result, and the
+    /// other pieces are still tried.
+    async fn deliver_all(&self, requests: &[Bytes], deadline: Option<Instant>) -> Result<()> {
+        let mut first_error = None;
+        for request in requests {
+            if let Err(error) = self.deliver(request, deadline).await {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// Sends one request with the retry policy, within `deadline`.
     async fn deliver(&self, request: &Bytes, deadline: Option<Instant>) -> Result<()> {
         let result = self.send_with_retry(request, deadline).await;

@@ -63,6 +63,29 @@ mod tests {
     }
 
     #[test]
+    fn sixty_four_bit_integers_may_be_numbers() {
+        let json = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
+            {"name":"c","sum":{"dataPoints":[{"asInt":-5,"timeUnixNano":7,"startTimeUnixNano":"6"}]}},
+            {"name":"h","histogram":{"dataPoints":[{"count":3,"bucketCounts":[1,"2"],"flags":1}]}}]}]}]}"#;
+        let req = parse_request(json.as_bytes()).unwrap();
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        let Some(Data::Sum(sum)) = &metrics[0].data else {
+            panic!()
+        };
+        assert_eq!(
+            sum.data_points[0].value,
+            Some(number_data_point::Value::AsInt(-5))
+        );
+        assert_eq!(sum.data_points[0].time_unix_nano, 7);
+        let Some(Data::Histogram(h)) = &metrics[1].data else {
+            panic!()
+        };
+        assert_eq!(h.data_points[0].count, 3);
+        assert_eq!(h.data_points[0].bucket_counts, vec![1, 2]);
+        assert_eq!(h.data_points[0].flags, 1);
+    }
+
+    #[test]
     fn malformed_json_names_the_position() {
         let e = parse_request(b"{\"resourceMetrics\": [\n  {\"resource\": 5}]}").unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Decode);

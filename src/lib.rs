@@ -17,6 +17,7 @@ pub mod json;
 pub mod log;
 pub mod retry;
 pub mod selectors;
+pub mod split;
 pub mod stats;
 mod transport;
 pub mod validate;

@@ -140,20 +140,23 @@ impl HttpClient {
         if body.is_empty() {
             return Ok(Accepted::default());
         }
-        let response = if self.json {
-            serde_json::from_slice::<ExportMetricsServiceResponse>(body).map_err(|e| e.to_string())
+        let decoded = if self.json {
+            partial_success_from_json(body)
         } else {
-            ExportMetricsServiceResponse::decode(body).map_err(|e| e.to_string())
+            ExportMetricsServiceResponse::decode(body)
+                .map(|r| {
+                    let partial = r.partial_success.unwrap_or_default();
+                    Accepted {
+                        rejected_data_points: partial.rejected_data_points,
+                        message: partial.error_message,
+                    }
+                })
+                .map_err(|e| e.to_string())
         };
-        let response = response.map_err(|e| {
+        decoded.map_err(|e| {
             AttemptError::permanent(format!(
                 "HTTP {status}: the response is not a valid ExportMetricsServiceResponse: {e}"
             ))
-        })?;
-        let partial = response.partial_success.unwrap_or_default();
-        Ok(Accepted {
-            rejected_data_points: partial.rejected_data_points,
-            message: partial.error_message,
         })
     }
 
@@ -175,6 +178,33 @@ impl HttpClient {
         }
         format!(": {}", excerpt(&String::from_utf8_lossy(body)))
     }
+}
+
+/// Reads an OTLP/JSON `ExportMetricsServiceResponse`, whose int64 `rejectedDataPoints`
+/// may be a string (the protobuf JSON mapping) or a number.
+fn partial_success_from_json(body: &[u8]) -> std::result::Result<Accepted, String> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let Some(partial) = value.get("partialSuccess").filter(|p| !p.is_null()) else {
+        return Ok(Accepted::default());
+    };
+    let rejected = match partial.get("rejectedDataPoints") {
+        None | Some(serde_json::Value::Null) => 0,
+        Some(serde_json::Value::String(s)) => s
+            .parse()
+            .map_err(|_| format!("rejectedDataPoints {s:?} is not an integer"))?,
+        Some(n) => n
+            .as_i64()
+            .ok_or_else(|| format!("rejectedDataPoints {n} is not an integer"))?,
+    };
+    let message = partial
+        .get("errorMessage")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_string();
+    Ok(Accepted {
+        rejected_data_points: rejected,
+        message,
+    })
 }
 
 /// The OTLP/JSON encoding of a serialized request.

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need, when it is missing: Rust (rustup, with
+# rustfmt and clippy), a C/C++ compiler, Python 3 with venv, valgrind, pkg-config, cmake,
+# openssl. Idempotent and quiet when everything is there.
+set -euo pipefail
+
+need_apt=()
+for tool in gcc:gcc g++:g++ make:make pkg-config:pkg-config cmake:cmake valgrind:valgrind \
+            openssl:openssl python3:python3 curl:curl; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool#*:}")
+done
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing ${need_apt[*]} with apt-get" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >&2
+  else
+    echo "bootstrap: please install: ${need_apt[*]}" >&2
+    exit 1
+  fi
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "bootstrap: installing Rust with rustup" >&2
+  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy >&2
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if command -v rustup >/dev/null 2>&1; then
+  for component in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$component" \
+      || rustup component add "$component" >&2
+  done
+fi
