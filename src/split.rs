@@ -417,7 +417,7 @@ mod tests {
             }
             assert_eq!(
                 flatten(&decode_all(&split)),
-                flatten(&[input.clone()]),
+                flatten(std::slice::from_ref(&input)),
                 "max {max}"
             );
         }
