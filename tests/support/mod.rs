@@ -11,5 +11,6 @@
 mod receiver;
 mod sample;
 
+#[allow(unused_imports)]
 pub use receiver::*;
 pub use sample::*;
