@@ -350,7 +350,18 @@ enum otlpmetric_status otlpmetric_exporter_upload_request(struct otlpmetric_expo
 // `exporter` is NULL or valid; `json` is NULL or points to `len` readable bytes.
 enum otlpmetric_status otlpmetric_exporter_upload_json(struct otlpmetric_exporter *exporter, const char *json, size_t len, uint32_t timeout_ms);
 
-// Returns once every upload accepted before this call has finished, or
+// Checks one serialized `ResourceMetrics` (`OTLPMETRIC_ERR_DECODE` as for upload), copies
+// it into the exporter's bounded queue and returns at once; background work delivers it
+// with the same retry rules (failures go to the log callback and the statistics). When
+// the queue would pass its byte bound (`otlpmetric_config_set_queue`), the data is
+// refused with `OTLPMETRIC_ERR_QUEUE_FULL` and counted in `queue_dropped`.
+//
+// # Safety
+// `exporter` is NULL or valid; `data` is NULL or points to `len` readable bytes.
+enum otlpmetric_status otlpmetric_exporter_enqueue(struct otlpmetric_exporter *exporter, const uint8_t *data, size_t len);
+
+// Returns once every upload accepted (and everything enqueued) before this call has
+// finished (delivered or dropped), or
 // `OTLPMETRIC_ERR_TIMEOUT` when `timeout_ms` (0: the configured timeout) runs out first.
 //
 // # Safety

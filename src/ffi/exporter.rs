@@ -106,7 +106,29 @@ pub unsafe extern "C" fn otlpmetric_exporter_upload_json(
     })
 }
 
-/// Returns once every upload accepted before this call has finished, or
+/// Checks one serialized `ResourceMetrics` (`OTLPMETRIC_ERR_DECODE` as for upload), copies
+/// it into the exporter's bounded queue and returns at once; background work delivers it
+/// with the same retry rules (failures go to the log callback and the statistics). When
+/// the queue would pass its byte bound (`otlpmetric_config_set_queue`), the data is
+/// refused with `OTLPMETRIC_ERR_QUEUE_FULL` and counted in `queue_dropped`.
+///
+/// # Safety
+/// `exporter` is NULL or valid; `data` is NULL or points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_exporter_enqueue(
+    exporter: *mut otlpmetric_exporter,
+    data: *const u8,
+    len: usize,
+) -> otlpmetric_status {
+    boundary("otlpmetric_exporter_enqueue", || {
+        let exporter = unsafe { arg_ref(exporter, "exporter") }?;
+        let data = unsafe { arg_bytes(data, len, "resource_metrics") }?;
+        exporter.inner.enqueue(data)
+    })
+}
+
+/// Returns once every upload accepted (and everything enqueued) before this call has
+/// finished (delivered or dropped), or
 /// `OTLPMETRIC_ERR_TIMEOUT` when `timeout_ms` (0: the configured timeout) runs out first.
 ///
 /// # Safety

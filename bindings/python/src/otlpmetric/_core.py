@@ -1,0 +1,592 @@
+"""The Python-level logic of both fronts.
+
+:class:`Exporter` does everything that is not a foreign call: argument checking,
+configuration, callbacks (with their exception handling), errors, lifetime. It talks to
+the library through a backend (``_ctypes_impl.Backend`` or ``_cffi_impl.Backend``) whose
+methods are thin foreign calls taking and returning plain Python values.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+
+from ._types import (
+    Aggregation,
+    AggregationKind,
+    Compression,
+    Error,
+    InstrumentKind,
+    InvalidArgumentError,
+    LogLevel,
+    Protocol,
+    Retry,
+    ShutdownError,
+    Stats,
+    Status,
+    Temporality,
+    STATS_FIELDS,
+    _enum_arg,
+    _enum_or_int,
+    _normalized,
+    _size,
+    _u32,
+)
+
+__all__ = ["Exporter", "Backend", "AggregationTuple"]
+
+logger = logging.getLogger("otlpmetric")
+
+#: (kind, boundaries, record_min_max, max_size, max_scale): an aggregation as plain values.
+AggregationTuple = Tuple[int, Tuple[float, ...], bool, int, int]
+#: What an aggregation trampoline writes when the Python selector failed: kind 0 is no
+#: aggregation kind, so the library refuses it with ERR_INVALID_ARGUMENT.
+INVALID_AGGREGATION: AggregationTuple = (0, (), False, 0, 0)
+MAX_BOUNDARIES = 65536
+
+_LOG_LEVELS = {
+    LogLevel.ERROR: logging.ERROR,
+    LogLevel.WARN: logging.WARNING,
+    LogLevel.INFO: logging.INFO,
+    LogLevel.DEBUG: logging.DEBUG,
+}
+
+_PROTOCOL_NAMES = {"grpc": 1, "http/protobuf": 2, "http/json": 3, "http_protobuf": 2, "http_json": 3}
+_COMPRESSION_NAMES = {"none": 0, "gzip": 1, "": 0}
+
+
+class Backend:
+    """The foreign calls a front provides. Handles are opaque Python objects; ``status``
+    results are plain ints; every method reads nothing but what it is given."""
+
+    name = "?"
+    path = "?"
+
+    def has(self, function: str) -> bool: ...
+    def last_error(self) -> str: ...
+    def status_str(self, status: int) -> str: ...
+    def version(self) -> str: ...
+    def call(self, function: str, *args: Any) -> int:
+        """Calls ``function`` with handles, ints, bools, ``bytes`` strings (NUL-terminated
+        by the backend) and None (NULL), and returns its int result."""
+    def config_new(self) -> Any: ...
+    def config_free(self, config: Any) -> None: ...
+    def exporter_new(self, config: Any) -> Tuple[int, Any]: ...
+    def exporter_free(self, exporter: Any) -> None: ...
+    def send(self, function: str, exporter: Any, data: bytes, *rest: int) -> int:
+        """Calls ``function(exporter, data, len(data), *rest)``."""
+    def aggregation(self, exporter: Any, kind: int) -> Tuple[int, Optional[AggregationTuple]]: ...
+    def stats(self, exporter: Any) -> Tuple[int, Optional[Tuple[int, ...]]]: ...
+    def temporality_selector(self, select: Callable[[int], int]) -> Any:
+        """A C ``otlpmetric_temporality_selector`` calling ``select(kind)`` (which never raises)."""
+    def aggregation_selector(
+        self, select: Callable[[int, AggregationTuple], Optional[AggregationTuple]], keep: List[Any]
+    ) -> Any:
+        """A C ``otlpmetric_aggregation_selector``: ``select(kind, default)`` (which never
+        raises) returns None to keep ``*out`` or the values to write; arrays that ``*out``
+        points to are appended to ``keep``."""
+    def log_callback(self, log: Callable[[int, str], None]) -> Any:
+        """A C ``otlpmetric_log_callback`` calling ``log(level, message)`` (which never raises)."""
+
+
+# Every exporter not yet freed, so that they are freed before the interpreter goes
+# away (their log callbacks may run on the library's threads until then).
+_live: "weakref.WeakSet[Exporter]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for exporter in list(_live):
+        try:
+            exporter.close()
+        except Exception:  # pragma: no cover - best effort at exit
+            pass
+
+
+def _as_bytes(name: str, data: Any) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{name} must be bytes, bytearray or memoryview, not {type(data).__name__}")
+
+
+def _c_string(name: str, value: Any) -> bytes:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if not isinstance(value, bytes):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if b"\0" in value:
+        raise InvalidArgumentError(Status.ERR_INVALID_ARGUMENT, f"{name} contains a NUL character")
+    return value
+
+
+def _log_to_logging(level: int, message: str) -> None:
+    logger.log(_LOG_LEVELS.get(level, logging.WARNING), "%s", message)
+
+
+class Exporter:
+    """An OTLP metrics exporter backed by the native library.
+
+    Keyword arguments mirror the ``otlpmetric_config_set_*`` setters; None leaves a
+    setting to the ``OTEL_EXPORTER_OTLP_*`` environment and the library defaults.
+
+    - ``endpoint``: full URL used as given (``http://host:4318/v1/metrics`` for HTTP).
+    - ``protocol``: :class:`Protocol` (or ``"grpc"``, ``"http/protobuf"``, ``"http/json"``).
+    - ``headers``: a mapping or pairs, sent with every request.
+    - ``timeout_ms``: export timeout (0: no limit).
+    - ``compression``: :class:`Compression` (or ``"gzip"``, ``"none"``).
+    - ``tls_ca_file``, ``tls_client_cert_file``, ``tls_client_key_file``: PEM files.
+    - ``insecure``: gRPC without TLS even to ``https://``.
+    - ``retry``: a :class:`Retry`, a dict of its fields, or a bool.
+    - ``temporality``: a :class:`Temporality` for every kind, a dict kind -> temporality
+      (kinds left out keep the library default) or a callable ``kind -> Temporality``.
+    - ``aggregation``: an :class:`Aggregation` for every kind, a dict kind -> aggregation
+      or a callable ``(kind, default) -> Aggregation | None`` (None keeps ``default``,
+      whose every field holds the SDK default, so ``dataclasses.replace(default, ...)``
+      changes only what it names).
+    - ``log``: ``callable(level: LogLevel, message: str)`` for the library's diagnostics,
+      called from any thread; by default they go to the :mod:`logging` logger
+      ``"otlpmetric"`` at the matching level; ``False`` drops them.
+    - ``max_request_bytes``, ``queue_bytes``: request split size and asynchronous queue bound.
+
+    A Python exception raised by a selector makes the constructor raise it (its
+    ``__cause__`` is the library's :class:`InvalidArgumentError`); one raised by the log
+    callback is logged and dropped. Calls are thread-safe; :meth:`close` waits for calls
+    running on other threads. The log callback must not call back into the exporter.
+    """
+
+    # Set by each front: returns its (cached) backend, loading the library on first use.
+    _load_backend: Callable[[], Backend]
+
+    def __init__(
+        self,
+        endpoint: Optional[str] = None,
+        protocol: Union[Protocol, int, str, None] = None,
+        headers: Union[Mapping[str, str], List[Tuple[str, str]], None] = None,
+        timeout_ms: Optional[int] = None,
+        compression: Union[Compression, int, str, None] = None,
+        tls_ca_file: Union[str, "os.PathLike[str]", None] = None,
+        tls_client_cert_file: Union[str, "os.PathLike[str]", None] = None,
+        tls_client_key_file: Union[str, "os.PathLike[str]", None] = None,
+        insecure: Optional[bool] = None,
+        retry: Union[Retry, Mapping[str, Any], bool, None] = None,
+        temporality: Union[Temporality, int, Mapping[int, int], Callable[[InstrumentKind], int], None] = None,
+        aggregation: Union[
+            Aggregation,
+            Mapping[int, Aggregation],
+            Callable[[InstrumentKind, Aggregation], Optional[Aggregation]],
+            None,
+        ] = None,
+        log: Union[Callable[[LogLevel, str], Any], bool, None] = None,
+        max_request_bytes: Optional[int] = None,
+        queue_bytes: Optional[int] = None,
+    ) -> None:
+        self._handle: Any = None
+        self._cond = threading.Condition()
+        self._busy = 0
+        # C callbacks (and arrays they handed out): alive until the exporter is freed.
+        self._keepalive: List[Any] = []
+        self._temporalities: Dict[int, Temporality] = {}
+        self._aggregations: Dict[int, Aggregation] = {}
+        b = self._backend = type(self)._load_backend()
+
+        # Python-side exceptions of the selectors during creation, raised afterwards.
+        failures: List[BaseException] = []
+        config = b.config_new()
+        if config is None:
+            raise self._error(Status.ERR_INTERNAL, "otlpmetric_config_new returned NULL")
+        try:
+            if endpoint is not None:
+                self._set(b.call("otlpmetric_config_set_endpoint", config, _c_string("endpoint", endpoint)))
+            if protocol is not None:
+                value = _enum_arg("protocol", protocol, Protocol, _PROTOCOL_NAMES)
+                self._set(b.call("otlpmetric_config_set_protocol", config, value))
+            if headers is not None:
+                items = headers.items() if isinstance(headers, Mapping) else headers
+                for key, value in items:
+                    self._set(
+                        b.call(
+                            "otlpmetric_config_add_header",
+                            config,
+                            _c_string("header name", key),
+                            _c_string("header value", value),
+                        )
+                    )
+            if timeout_ms is not None:
+                self._set(b.call("otlpmetric_config_set_timeout_ms", config, _u32("timeout_ms", timeout_ms)))
+            if compression is not None:
+                value = _enum_arg("compression", compression, Compression, _COMPRESSION_NAMES)
+                self._set(b.call("otlpmetric_config_set_compression", config, value))
+            if tls_ca_file is not None or tls_client_cert_file is not None or tls_client_key_file is not None:
+                files = [
+                    None if f is None else _c_string(name, f)
+                    for name, f in (
+                        ("tls_ca_file", tls_ca_file),
+                        ("tls_client_cert_file", tls_client_cert_file),
+                        ("tls_client_key_file", tls_client_key_file),
+                    )
+                ]
+                self._set(b.call("otlpmetric_config_set_tls", config, *files))
+            if insecure is not None:
+                self._set(b.call("otlpmetric_config_set_insecure", config, bool(insecure)))
+            if retry is not None:
+                r = _retry(retry)
+                self._set(
+                    b.call(
+                        "otlpmetric_config_set_retry",
+                        config,
+                        bool(r.enabled),
+                        _u32("retry.initial_ms", r.initial_ms),
+                        _u32("retry.max_interval_ms", r.max_interval_ms),
+                        _u32("retry.max_elapsed_ms", r.max_elapsed_ms),
+                    )
+                )
+            if max_request_bytes is not None:
+                self._set(
+                    b.call("otlpmetric_config_set_max_request_bytes", config, _size("max_request_bytes", max_request_bytes))
+                )
+            if queue_bytes is not None:
+                self._set(b.call("otlpmetric_config_set_queue", config, _size("queue_bytes", queue_bytes)))
+            if temporality is not None:
+                select_t = self._temporality_function(temporality)
+                cb = b.temporality_selector(_safe_temporality(select_t, failures))
+                self._keepalive.append(cb)
+                self._set(b.call("otlpmetric_config_set_temporality_selector", config, cb, None))
+            if aggregation is not None:
+                select_a = _aggregation_function(aggregation)
+                cb = b.aggregation_selector(_safe_aggregation(select_a, failures), self._keepalive)
+                self._keepalive.append(cb)
+                self._set(b.call("otlpmetric_config_set_aggregation_selector", config, cb, None))
+            if log is not False:
+                cb = b.log_callback(_safe_log(_log_to_logging if log is None or log is True else log))
+                self._keepalive.append(cb)
+                self._set(b.call("otlpmetric_config_set_log_callback", config, cb, None))
+
+            status, handle = b.exporter_new(config)
+            message = b.last_error() if status else ""
+        finally:
+            b.config_free(config)
+
+        if failures:
+            if status == Status.OK:  # cannot happen: an invalid answer was given
+                b.exporter_free(handle)
+            lib_error = self._error(status, message) if status else None
+            raise failures[0] from lib_error
+        if status:
+            raise self._error(status, message)
+        self._handle = handle
+        _live.add(self)
+        try:
+            self._read_selections()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _error(self, status: int, message: Optional[str] = None) -> Error:
+        """The exception for ``status``; reads the thread's last error unless given."""
+        if message is None:
+            message = self._backend.last_error()
+        return Error.from_status(status, message)
+
+    def _set(self, status: int) -> None:
+        if status:
+            raise self._error(status)
+
+    def _temporality_function(self, temporality: Any) -> Callable[[int], Any]:
+        if callable(temporality):
+            return lambda kind: temporality(_enum_or_int(InstrumentKind, kind))
+        if isinstance(temporality, Mapping):
+            table = {int(k): v for k, v in temporality.items()}
+            if any(kind not in table for kind in InstrumentKind):
+                defaults = _library_default_temporalities(self._backend)
+                for kind in InstrumentKind:
+                    table.setdefault(int(kind), defaults[kind])
+            return lambda kind: table.get(kind, 0)
+        if isinstance(temporality, int) and not isinstance(temporality, bool):
+            return lambda kind: temporality
+        raise TypeError(
+            "temporality must be a Temporality, a dict or a callable, not " + type(temporality).__name__
+        )
+
+    def _read_selections(self) -> None:
+        """Reads the temporality and aggregation of every kind once (they are fixed for
+        the exporter's life), so that they can be asked after :meth:`close` too."""
+        b = self._backend
+        for kind in InstrumentKind:
+            t = b.call("otlpmetric_exporter_temporality", self._handle, int(kind))
+            if t == 0:
+                raise self._error(Status.ERR_INTERNAL)
+            self._temporalities[kind] = _enum_or_int(Temporality, t)
+            status, agg = b.aggregation(self._handle, int(kind))
+            if status:
+                raise self._error(status)
+            assert agg is not None
+            self._aggregations[kind] = _normalized(_aggregation_from_tuple(agg))
+
+    @contextmanager
+    def _using(self) -> Iterator[Any]:
+        with self._cond:
+            handle = self._handle
+            if handle is None:
+                raise ShutdownError(Status.ERR_SHUTDOWN, "the exporter was closed")
+            self._busy += 1
+        try:
+            yield handle
+        finally:
+            with self._cond:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._cond.notify_all()
+
+    def _send(self, function: str, data: bytes, *rest: int) -> None:
+        with self._using() as handle:
+            status = self._backend.send(function, handle, data, *rest)
+            if status:
+                raise self._error(status)
+
+    # -- the API -------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` freed the native exporter."""
+        return self._handle is None
+
+    def upload(self, resource_metrics: bytes, timeout_ms: int = 0) -> None:
+        """Uploads one serialized ``opentelemetry.proto.metrics.v1.ResourceMetrics``.
+        Blocks until the receiver accepted it (a partial success too: it is logged);
+        raises :class:`Error` (a subclass per status) otherwise. ``timeout_ms`` 0 means
+        the configured export timeout."""
+        data = _as_bytes("resource_metrics", resource_metrics)
+        self._send("otlpmetric_exporter_upload", data, _u32("timeout_ms", timeout_ms))
+
+    def upload_request(self, export_request: bytes, timeout_ms: int = 0) -> None:
+        """As :meth:`upload`, for a serialized ``ExportMetricsServiceRequest``."""
+        data = _as_bytes("export_request", export_request)
+        self._send("otlpmetric_exporter_upload_request", data, _u32("timeout_ms", timeout_ms))
+
+    def upload_json(self, export_request: Union[str, bytes], timeout_ms: int = 0) -> None:
+        """As :meth:`upload_request`, for an ``ExportMetricsServiceRequest`` in OTLP/JSON."""
+        if isinstance(export_request, str):
+            data = export_request.encode("utf-8")
+        else:
+            data = _as_bytes("export_request", export_request)
+        self._send("otlpmetric_exporter_upload_json", data, _u32("timeout_ms", timeout_ms))
+
+    def enqueue(self, resource_metrics: bytes) -> None:
+        """Checks and queues one serialized ResourceMetrics for background upload; returns
+        at once. :class:`QueueFullError` when the queue is full. Raises
+        NotImplementedError when the loaded library has no ``otlpmetric_exporter_enqueue``."""
+        data = _as_bytes("resource_metrics", resource_metrics)
+        if not self._backend.has("otlpmetric_exporter_enqueue"):
+            raise NotImplementedError(
+                f"the otlpmetric library at {self._backend.path} has no otlpmetric_exporter_enqueue"
+            )
+        self._send("otlpmetric_exporter_enqueue", data)
+
+    def force_flush(self, timeout_ms: int = 0) -> None:
+        """Waits for every upload (and enqueued data) accepted before the call."""
+        timeout = _u32("timeout_ms", timeout_ms)
+        with self._using() as handle:
+            self._set(self._backend.call("otlpmetric_exporter_force_flush", handle, timeout))
+
+    def shutdown(self, timeout_ms: int = 0) -> None:
+        """Flushes and stops the exporter; acts once (later calls raise ShutdownError).
+        The native object stays allocated (and :meth:`temporality`, :meth:`aggregation`,
+        :meth:`stats` keep answering) until :meth:`close`."""
+        timeout = _u32("timeout_ms", timeout_ms)
+        with self._using() as handle:
+            self._set(self._backend.call("otlpmetric_exporter_shutdown", handle, timeout))
+
+    def close(self) -> None:
+        """Frees the native exporter (shutting it down first if needed, within the
+        configured timeout). Idempotent. Waits for calls running on other threads."""
+        cond = getattr(self, "_cond", None)
+        if cond is None:  # __init__ failed early
+            return
+        with cond:
+            handle, self._handle = self._handle, None
+            while self._busy:
+                cond.wait()
+        if handle is not None:
+            _live.discard(self)
+            self._backend.exporter_free(handle)
+        # The library holds no callback now.
+        self._keepalive = []
+
+    def temporality(self, kind: Union[InstrumentKind, int]) -> Temporality:
+        """The temporality the exporter uses for ``kind``."""
+        try:
+            return self._temporalities[kind]
+        except (KeyError, TypeError):
+            raise InvalidArgumentError(Status.ERR_INVALID_ARGUMENT, f"unknown instrument kind {kind!r}") from None
+
+    def aggregation(self, kind: Union[InstrumentKind, int]) -> Aggregation:
+        """The aggregation the exporter uses for ``kind``; the fields that do not apply to
+        its kind hold the :class:`Aggregation` defaults."""
+        try:
+            return self._aggregations[kind]
+        except (KeyError, TypeError):
+            raise InvalidArgumentError(Status.ERR_INVALID_ARGUMENT, f"unknown instrument kind {kind!r}") from None
+
+    def stats(self) -> Stats:
+        """The export statistics (works after shutdown, not after close)."""
+        with self._using() as handle:
+            status, values = self._backend.stats(handle)
+            if status:
+                raise self._error(status)
+        assert values is not None
+        return Stats(**dict(zip(STATS_FIELDS, values)))
+
+    def __enter__(self) -> "Exporter":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            try:
+                self.shutdown()
+            except ShutdownError:
+                pass  # already shut down (or closed) inside the block
+            except Error:
+                if exc_type is None:
+                    raise
+                logger.warning("shutdown on leaving the with block failed", exc_info=True)
+        finally:
+            self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - nothing to report to at this point
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if getattr(self, "_handle", None) is None else "open"
+        backend = getattr(getattr(self, "_backend", None), "name", "?")
+        return f"<{type(self).__module__}.{type(self).__name__} ({backend}) {state}>"
+
+
+# -- selectors and callbacks ---------------------------------------------------------------
+
+
+def _retry(retry: Any) -> Retry:
+    if isinstance(retry, Retry):
+        return retry
+    if isinstance(retry, bool):
+        return Retry() if retry else Retry(enabled=False, initial_ms=0, max_interval_ms=0, max_elapsed_ms=0)
+    if isinstance(retry, Mapping):
+        return replace(Retry(), **dict(retry))
+    raise TypeError(f"retry must be a Retry, a dict or a bool, not {type(retry).__name__}")
+
+
+def _aggregation_function(aggregation: Any) -> Callable[[Any, Aggregation], Optional[Aggregation]]:
+    if isinstance(aggregation, Aggregation):
+        return lambda kind, default: aggregation
+    if isinstance(aggregation, Mapping):
+        table = {int(k): v for k, v in aggregation.items()}
+        return lambda kind, default: table.get(int(kind))
+    if callable(aggregation):
+        return aggregation
+    raise TypeError(
+        "aggregation must be an Aggregation, a dict or a callable, not " + type(aggregation).__name__
+    )
+
+
+def _aggregation_from_tuple(t: AggregationTuple) -> Aggregation:
+    kind, boundaries, record_min_max, max_size, max_scale = t
+    return Aggregation(kind, boundaries, record_min_max, max_size, max_scale)
+
+
+def _aggregation_to_tuple(agg: Any) -> AggregationTuple:
+    if isinstance(agg, int) and not isinstance(agg, bool):
+        agg = replace(Aggregation(AggregationKind.SUM), kind=agg)  # a bare kind: defaults for the rest
+    if not isinstance(agg, Aggregation):
+        raise TypeError(f"an aggregation selector must return an Aggregation or None, not {type(agg).__name__}")
+    if len(agg.boundaries) > MAX_BOUNDARIES:
+        raise ValueError(f"at most {MAX_BOUNDARIES} boundaries")
+    for name in ("kind", "max_size", "max_scale"):
+        if not -(2**31) <= int(getattr(agg, name)) < 2**31:
+            raise ValueError(f"Aggregation.{name} {getattr(agg, name)} is out of range")
+    return (int(agg.kind), agg.boundaries, agg.record_min_max, int(agg.max_size), int(agg.max_scale))
+
+
+def _report(what: str) -> None:
+    try:
+        logger.error("otlpmetric: the Python %s raised", what, exc_info=True)
+    except Exception:  # pragma: no cover - logging itself failed
+        pass
+
+
+def _safe_temporality(select: Callable[[int], Any], failures: List[BaseException]) -> Callable[[int], int]:
+    def trampoline(kind: int) -> int:
+        try:
+            value = select(kind)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(
+                    f"the temporality selector returned {value!r} for {_enum_or_int(InstrumentKind, kind)!r}; "
+                    "a Temporality is needed"
+                )
+            value = int(value)
+            # Out-of-int32 answers would be cut by the C type: make them invalid instead.
+            return value if -(2**31) <= value < 2**31 else 0
+        except BaseException as e:  # a callback must never let an exception reach C
+            _report("temporality selector")
+            failures.append(e)
+            return 0  # no temporality: the library refuses it
+
+    return trampoline
+
+
+def _safe_aggregation(
+    select: Callable[[Any, Aggregation], Any], failures: List[BaseException]
+) -> Callable[[int, AggregationTuple], Optional[AggregationTuple]]:
+    def trampoline(kind: int, default: AggregationTuple) -> Optional[AggregationTuple]:
+        try:
+            answer = select(_enum_or_int(InstrumentKind, kind), _aggregation_from_tuple(default))
+            return None if answer is None else _aggregation_to_tuple(answer)
+        except BaseException as e:
+            _report("aggregation selector")
+            failures.append(e)
+            return INVALID_AGGREGATION
+
+    return trampoline
+
+
+def _safe_log(log: Callable[[LogLevel, str], Any]) -> Callable[[int, str], None]:
+    def trampoline(level: int, message: str) -> None:
+        try:
+            log(_enum_or_int(LogLevel, level), message)
+        except BaseException:
+            _report("log callback")
+
+    return trampoline
+
+
+def _library_default_temporalities(b: Backend) -> Dict[InstrumentKind, int]:
+    """The library's default temporality per kind (the environment's preference applied).
+
+    The C API has no way to ask for it, and a temporality selector cannot answer "the
+    default", so a throwaway exporter with the default configuration is asked."""
+    config = b.config_new()
+    if config is None:
+        raise Error.from_status(Status.ERR_INTERNAL, "otlpmetric_config_new returned NULL")
+    try:
+        status, handle = b.exporter_new(config)
+        if status:
+            raise Error.from_status(status, b.last_error())
+    finally:
+        b.config_free(config)
+    try:
+        return {kind: b.call("otlpmetric_exporter_temporality", handle, int(kind)) for kind in InstrumentKind}
+    finally:
+        b.exporter_free(handle)

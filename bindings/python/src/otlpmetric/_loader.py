@@ -1,0 +1,104 @@
+"""Finding the native library and the C header."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from ._types import LibraryNotFoundError
+
+__all__ = ["library_file_name", "find_library", "find_header", "checkout_root"]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+LIBRARY_ENV = "OTLPMETRIC_LIBRARY"
+HEADER_ENV = "OTLPMETRIC_HEADER"
+
+
+def library_file_name() -> str:
+    if sys.platform == "win32":
+        return "otlpmetric.dll"
+    if sys.platform == "darwin":
+        return "libotlpmetric.dylib"
+    return "libotlpmetric.so"
+
+
+def checkout_root() -> Optional[Path]:
+    """The root of the otlpmetric source checkout this package runs from (an editable
+    install, or straight from ``bindings/python/src``), or None for an installed copy."""
+    for parent in _PACKAGE_DIR.parents:
+        if (parent / "Cargo.toml").is_file() and (parent / "bindings" / "python" / "pyproject.toml").is_file():
+            return parent
+    return None
+
+
+def _env_path(name: str) -> Optional[Path]:
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def find_library() -> str:
+    """The path (or, from ``find_library``, the name) of the native library to load.
+
+    Tried in order: ``$OTLPMETRIC_LIBRARY``; a copy bundled in the package directory;
+    ``target/release`` then ``target/debug`` of the source checkout the package runs
+    from; ``ctypes.util.find_library("otlpmetric")``. Raises
+    :class:`LibraryNotFoundError` naming everything tried.
+    """
+    name = library_file_name()
+    env = _env_path(LIBRARY_ENV)
+    if env is not None:
+        if env.is_file():
+            return str(env)
+        raise LibraryNotFoundError(
+            f"{LIBRARY_ENV}={os.environ[LIBRARY_ENV]!r} does not name a file: "
+            f"point it at {name} (built by `cargo build` into target/debug/)"
+        )
+    tried: List[str] = [f"${LIBRARY_ENV} (not set)"]
+    candidates = [_PACKAGE_DIR / name]
+    root = checkout_root()
+    if root is not None:
+        candidates += [root / "target" / "release" / name, root / "target" / "debug" / name]
+    for path in candidates:
+        if path.is_file():
+            return str(path)
+        tried.append(str(path))
+    found = ctypes.util.find_library("otlpmetric")
+    if found:
+        return found
+    tried.append('ctypes.util.find_library("otlpmetric")')
+    raise LibraryNotFoundError(
+        f"the otlpmetric native library ({name}) was not found; tried: "
+        + "; ".join(tried)
+        + f". Build it with `cargo build` and set {LIBRARY_ENV} to its path."
+    )
+
+
+def find_header() -> Path:
+    """The C header for the cffi front: ``$OTLPMETRIC_HEADER``, then the source
+    checkout's ``include/otlpmetric.h``, then the copy shipped in the package."""
+    env = _env_path(HEADER_ENV)
+    if env is not None:
+        if env.is_file():
+            return env
+        raise LibraryNotFoundError(
+            f"{HEADER_ENV}={os.environ[HEADER_ENV]!r} does not name a file: point it at include/otlpmetric.h"
+        )
+    tried: List[str] = [f"${HEADER_ENV} (not set)"]
+    candidates: List[Path] = []
+    root = checkout_root()
+    if root is not None:
+        candidates.append(root / "include" / "otlpmetric.h")
+    candidates.append(packaged_header())
+    for path in candidates:
+        if path.is_file():
+            return path
+        tried.append(str(path))
+    raise LibraryNotFoundError("the otlpmetric C header was not found; tried: " + "; ".join(tried))
+
+
+def packaged_header() -> Path:
+    """Where the package keeps its copy of ``otlpmetric.h`` (package data)."""
+    return _PACKAGE_DIR / "otlpmetric.h"
