@@ -6,11 +6,10 @@
 //! - [`sample_resource_metrics`] and friends: realistic, deterministic metrics data.
 //!
 //! Each test binary uses only part of this module.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 mod receiver;
 mod sample;
 
-#[allow(unused_imports)]
 pub use receiver::*;
 pub use sample::*;
