@@ -84,7 +84,9 @@ class Receiver:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/v1/metrics"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="otlp-receiver", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, name="otlp-receiver", daemon=True
+        )
         self._thread.start()
 
     def partial_success(self, rejected: int, message: str) -> Reply:

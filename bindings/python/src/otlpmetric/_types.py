@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Dict, Iterable, Optional, Tuple, Type
 
@@ -148,9 +149,12 @@ class Aggregation:
         if isinstance(self.boundaries, (str, bytes)):
             raise TypeError("Aggregation.boundaries must be a sequence of numbers")
         try:
-            boundaries = tuple(float(b) for b in self.boundaries)
+            boundaries = tuple(self.boundaries)
         except TypeError:
             raise TypeError("Aggregation.boundaries must be a sequence of numbers") from None
+        if not all(isinstance(b, numbers.Real) and not isinstance(b, bool) for b in boundaries):
+            raise TypeError("Aggregation.boundaries must be a sequence of numbers")
+        boundaries = tuple(float(b) for b in boundaries)
         object.__setattr__(self, "boundaries", boundaries)
         object.__setattr__(self, "record_min_max", bool(self.record_min_max))
         for name in ("max_size", "max_scale"):

@@ -1,0 +1,215 @@
+//! The wire-format validator accepts exactly what prost accepts: valid messages, mutated
+//! ones, random bytes and crafted edge cases (groups, packed fields, deep nesting).
+
+mod support;
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+use otlpmetric::validate;
+use prost::Message;
+
+fn agree(bytes: &[u8]) {
+    let prost_rm = ResourceMetrics::decode(bytes).is_ok();
+    let ours_rm = validate::resource_metrics(bytes);
+    assert_eq!(
+        ours_rm.is_ok(),
+        prost_rm,
+        "ResourceMetrics {bytes:02x?}: ours {ours_rm:?}"
+    );
+    let prost_req = ExportMetricsServiceRequest::decode(bytes).is_ok();
+    let ours_req = validate::export_request(bytes);
+    assert_eq!(
+        ours_req.is_ok(),
+        prost_req,
+        "request {bytes:02x?}: ours {ours_req:?}"
+    );
+}
+
+fn mutate(rng: &mut fastrand::Rng, input: &[u8]) -> Vec<u8> {
+    let mut out = input.to_vec();
+    for _ in 0..rng.usize(1..4) {
+        if out.is_empty() {
+            out.push(rng.u8(..));
+            continue;
+        }
+        let at = rng.usize(..out.len());
+        match rng.u8(..7) {
+            0 => out[at] ^= 1 << rng.u8(..8),
+            1 => out[at] = rng.u8(..),
+            2 => out.insert(at, rng.u8(..)),
+            3 => {
+                let end = (at + rng.usize(1..8)).min(out.len());
+                out.drain(at..end);
+            }
+            4 => out.truncate(at),
+            5 => {
+                // an interesting byte: varint continuation, group or bad wire types
+                out[at] = *rng
+                    .choice(&[0x80, 0xff, 0x0b, 0x0c, 0x0e, 0x0f, 0x01, 0x00])
+                    .unwrap();
+            }
+            _ => {
+                let end = (at + rng.usize(1..16)).min(out.len());
+                let copy = out[at..end].to_vec();
+                let to = rng.usize(..=out.len());
+                out.splice(to..to, copy);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn valid_messages_are_accepted_by_both() {
+    for points in [0, 1, 3, 50, 400] {
+        let rm = support::sample_resource_metrics(points).encode_to_vec();
+        assert!(validate::resource_metrics(&rm).is_ok());
+        agree(&rm);
+        agree(&support::sample_request(points).encode_to_vec());
+    }
+}
+
+#[test]
+fn mutated_messages_get_the_same_verdict() {
+    let seeds: Vec<Vec<u8>> = [1, 7, 40]
+        .iter()
+        .flat_map(|&n| {
+            [
+                support::sample_resource_metrics(n).encode_to_vec(),
+                support::sample_request(n).encode_to_vec(),
+            ]
+        })
+        .collect();
+    let mut rng = fastrand::Rng::with_seed(0x07e1);
+    for _ in 0..60_000 {
+        let seed = rng.choice(&seeds).unwrap();
+        agree(&mutate(&mut rng, seed));
+    }
+}
+
+#[test]
+fn random_bytes_get_the_same_verdict() {
+    let mut rng = fastrand::Rng::with_seed(42);
+    for _ in 0..50_000 {
+        let len = rng.usize(..24);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+        agree(&bytes);
+    }
+}
+
+#[test]
+fn crafted_edge_cases_get_the_same_verdict() {
+    let cases: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0x00],                   // field number 0
+        vec![0x0e],                   // wire type 6
+        vec![0x0f],                   // wire type 7
+        vec![0x7b, 0x7c],             // group 15, closed
+        vec![0x7b, 0x08, 0x01, 0x7c], // group 15 holding a varint
+        vec![0x7b, 0x84, 0x01],       // group closed by the wrong number
+        vec![0x7c],                   // end group alone
+        vec![0x7b],                   // unterminated group
+        vec![0x1b, 0x1c],             // group where a string is expected
+        vec![
+            0x78, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ], // 10-byte varint
+        vec![
+            0x78, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
+        ], // overflow
+        vec![
+            0x78, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+        ],
+        vec![0xf8, 0xff, 0xff, 0xff, 0x0f, 0x00], // largest field number
+        vec![0xf8, 0xff, 0xff, 0xff, 0x1f, 0x00], // key over 32 bits
+        vec![0x1a, 0x00],                         // empty schema_url
+        vec![0x1a, 0x01, 0x80],                   // not UTF-8
+        vec![0x18, 0x01],                         // string field sent as varint
+    ];
+    for case in &cases {
+        agree(case);
+    }
+}
+
+/// `depth` nested ArrayValues inside one attribute of the resource.
+fn nested_any_value(depth: usize) -> Vec<u8> {
+    // AnyValue { array_value (5): ArrayValue { values (1): AnyValue ... } }
+    let mut any = vec![0x10, 0x01]; // AnyValue.bool_value = true
+    for _ in 0..depth {
+        let mut array = vec![0x0a];
+        prost::encoding::encode_varint(any.len() as u64, &mut array);
+        array.extend_from_slice(&any);
+        any = vec![0x2a];
+        prost::encoding::encode_varint(array.len() as u64, &mut any);
+        any.extend_from_slice(&array);
+    }
+    let mut kv = vec![0x0a, 0x01, b'k', 0x12];
+    prost::encoding::encode_varint(any.len() as u64, &mut kv);
+    kv.extend_from_slice(&any);
+    let mut resource = vec![0x0a];
+    prost::encoding::encode_varint(kv.len() as u64, &mut resource);
+    resource.extend_from_slice(&kv);
+    let mut rm = vec![0x0a];
+    prost::encoding::encode_varint(resource.len() as u64, &mut rm);
+    rm.extend_from_slice(&resource);
+    rm
+}
+
+#[test]
+fn the_recursion_limit_is_prosts() {
+    for depth in 40..52 {
+        assert_eq!(
+            validate::resource_metrics(&nested_any_value(depth)).is_ok(),
+            depth <= 48,
+            "{depth}"
+        );
+        let rm = nested_any_value(depth);
+        agree(&rm);
+        // Also with an unknown field at the deepest level and a group there.
+        let mut with_group = rm.clone();
+        with_group.extend_from_slice(&[0x7b, 0x08, 0x01, 0x7c]);
+        agree(&with_group);
+    }
+    assert!(validate::resource_metrics(&nested_any_value(10)).is_ok());
+    assert!(validate::resource_metrics(&nested_any_value(60)).is_err());
+}
+
+#[test]
+fn packed_and_unpacked_repeated_scalars() {
+    // HistogramDataPoint.bucket_counts (6, fixed64) and explicit_bounds (7, double)
+    // inside Metric.histogram inside ScopeMetrics inside ResourceMetrics.
+    let wrap = |point: Vec<u8>| {
+        let field = |number: u8, body: &[u8]| {
+            let mut out = vec![(number << 3) | 2];
+            prost::encoding::encode_varint(body.len() as u64, &mut out);
+            out.extend_from_slice(body);
+            out
+        };
+        let histogram = field(1, &point);
+        let metric = field(9, &histogram);
+        let scope = field(2, &metric);
+        field(2, &scope)
+    };
+    let mut cases = vec![
+        vec![0x32, 0x08, 1, 0, 0, 0, 0, 0, 0, 0], // packed, one value
+        vec![0x32, 0x07, 1, 0, 0, 0, 0, 0, 0],    // packed, 7 bytes
+        vec![0x31, 1, 0, 0, 0, 0, 0, 0, 0],       // unpacked
+        vec![0x30, 0x01],                         // varint for a fixed64 field
+        vec![0x3a, 0x00],                         // empty packed
+        vec![0x11, 1, 2, 3, 4, 5, 6, 7, 8],       // start_time_unix_nano
+        vec![0x10, 0x01],                         // start time as varint
+    ];
+    // ExponentialHistogramDataPoint.positive.bucket_counts: packed varints.
+    for body in [
+        vec![0x12, 0x02, 0x01, 0x02],
+        vec![0x12, 0x02, 0x01, 0x80],
+        vec![0x10, 0x05],
+    ] {
+        let mut buckets = vec![0x42];
+        prost::encoding::encode_varint(body.len() as u64, &mut buckets);
+        buckets.extend_from_slice(&body);
+        cases.push(buckets);
+    }
+    for case in cases {
+        agree(&wrap(case));
+    }
+}
