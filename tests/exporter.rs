@@ -461,15 +461,17 @@ fn force_flush_waits_for_earlier_uploads_and_honours_its_deadline() {
         let exporter = exporter.clone();
         std::thread::spawn(move || exporter.upload(&[], None))
     };
-    receiver.wait_for_requests(1, Duration::from_secs(5));
+    let arrived = receiver.wait_for_requests(1, Duration::from_secs(5))[0].received_at;
     let err = exporter
         .force_flush(Some(Duration::from_millis(100)))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     exporter.force_flush(Some(Duration::from_secs(5))).unwrap();
+    // The receiver answers 600 ms after the request arrived; flush waited for that.
     assert!(
-        uploader.is_finished(),
-        "flush returned before the upload finished"
+        arrived.elapsed() >= Duration::from_millis(590),
+        "flush returned after {:?}",
+        arrived.elapsed()
     );
     uploader.join().unwrap().unwrap();
 }
