@@ -190,6 +190,30 @@ fn c_api_tests_are_clean_under_valgrind() {
 }
 
 #[test]
+fn a_process_that_never_shuts_down_exits_at_once() {
+    let dir = scratch("exit");
+    let program = dir.join("exit_without_shutdown");
+    compile(&["tests/c/exit_without_shutdown.c"], &program, false);
+    let hang = Receiver::http();
+    hang.set_default_reply(Reply::Hang);
+    let started = std::time::Instant::now();
+    let mut child = Command::new(&program).arg(hang.endpoint()).spawn().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("the process did not exit within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    println!("exited with {status} after {:?}", started.elapsed());
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
 fn header_compiles_twice_in_c99_and_as_cpp17_and_links_statically() {
     let dir = scratch("header");
     compile(&["tests/c/header_twice.c"], &dir.join("twice"), false);

@@ -268,7 +268,13 @@ impl Receiver {
 
     /// A receiver of the given protocol.
     pub fn start(protocol: Protocol) -> Receiver {
-        let listener = StdTcpListener::bind(("127.0.0.1", 0)).expect("receiver: bind 127.0.0.1:0");
+        Receiver::start_on(protocol, 0)
+    }
+
+    /// A receiver on a given loopback port (0: any free one), e.g. to come back on the
+    /// port of one that was dropped.
+    pub fn start_on(protocol: Protocol, port: u16) -> Receiver {
+        let listener = StdTcpListener::bind(("127.0.0.1", port)).expect("receiver: bind 127.0.0.1");
         listener
             .set_nonblocking(true)
             .expect("receiver: set_nonblocking");
