@@ -274,3 +274,51 @@ fn no_secret_header_value_appears_in_any_message() {
         "the bad env entry was not reported"
     );
 }
+
+#[test]
+fn insecure_sends_grpc_in_plaintext_even_to_an_https_endpoint() {
+    let receiver = Receiver::grpc();
+    let https = receiver.endpoint().replace("http://", "https://");
+    let mut config = Config::from_lookup(&|_| None);
+    config.set_endpoint(&https).unwrap();
+    config.set_protocol(Protocol::Grpc);
+    config.set_insecure(true);
+    let exporter = Exporter::new(&config).unwrap();
+    exporter.upload(&[], None).unwrap();
+    assert_eq!(receiver.request_count(), 1);
+    // Without it, the client speaks TLS to a plaintext server and fails.
+    config.set_insecure(false);
+    config
+        .set_retry(RetryPolicy {
+            enabled: false,
+            ..RetryPolicy::default()
+        })
+        .unwrap();
+    let exporter = Exporter::new(&config).unwrap();
+    assert!(exporter.upload(&[], Some(Duration::from_secs(2))).is_err());
+}
+
+#[test]
+fn a_100_mib_response_keeps_memory_flat() {
+    let rss = || -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    };
+    for (receiver, protocol) in [
+        (Receiver::http(), Protocol::HttpProtobuf),
+        (Receiver::grpc(), Protocol::Grpc),
+    ] {
+        receiver.set_default_reply(Reply::HugeBody(100 << 20));
+        let exporter = Exporter::new(&config_for(&receiver, protocol)).unwrap();
+        let before = rss();
+        let err = exporter.upload(&[], None).unwrap_err();
+        let grown = rss().saturating_sub(before);
+        println!("{protocol:?}: 100 MiB response refused ({err}); RSS grew {grown} KiB");
+        assert_eq!(err.kind(), ErrorKind::Export);
+        assert!(grown < 16 * 1024, "RSS grew {grown} KiB");
+    }
+}

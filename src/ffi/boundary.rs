@@ -161,3 +161,46 @@ pub extern "C" fn otlpmetric_last_error() -> *const c_char {
 pub extern "C" fn otlpmetric_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        unsafe { CStr::from_ptr(otlpmetric_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_err_internal_with_a_message() {
+        let status = boundary("otlpmetric_test", || panic!("boom {}", 42));
+        assert_eq!(status, otlpmetric_status::OTLPMETRIC_ERR_INTERNAL);
+        assert!(last_error().contains("otlpmetric_test: internal error"));
+        assert!(last_error().contains("boom 42"));
+        let value = boundary_value("otlpmetric_test", -1, || -> Result<i32> { panic!("again") });
+        assert_eq!(value, -1);
+    }
+
+    #[test]
+    fn errors_map_to_their_status_and_success_keeps_the_last_error() {
+        let status = boundary("f", || Err(Error::decode("bad byte")));
+        assert_eq!(status, otlpmetric_status::OTLPMETRIC_ERR_DECODE);
+        assert_eq!(last_error(), "f: bad byte");
+        assert_eq!(boundary("g", || Ok(())), otlpmetric_status::OTLPMETRIC_OK);
+        assert_eq!(last_error(), "f: bad byte");
+    }
+
+    #[test]
+    fn argument_checks_name_the_argument() {
+        let err = unsafe { arg_bytes(std::ptr::null(), 3, "data") }.unwrap_err();
+        assert!(err.message().contains("data is NULL"));
+        assert!(unsafe { arg_bytes(std::ptr::null(), 0, "data") }
+            .unwrap()
+            .is_empty());
+        let err = unsafe { arg_str(c"\xff".as_ptr(), "url") }.unwrap_err();
+        assert!(err.message().contains("url is not valid UTF-8"));
+        let err = unsafe { arg_ref::<u8>(std::ptr::null(), "exporter") }.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    }
+}

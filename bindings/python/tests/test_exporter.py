@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import os
 import re
 import threading
 import time
+import warnings
 from typing import Any, List, Tuple
 
 import pytest
@@ -123,7 +125,9 @@ def test_upload_json_over_http_json(front: Any, receiver: Any, make_exporter: An
     exporter.upload(rm.SerializeToString())
     (got,) = receiver.wait_for(1)
     assert got.headers["content-type"] == "application/json"
-    decoded = json_format.Parse(got.body, samples.request(rm).__class__())
+    # OTLP/JSON receivers must ignore unknown fields (the library writes newer fields
+    # such as Resource.entityRefs, which an older opentelemetry-proto does not know).
+    decoded = json_format.Parse(got.body, samples.request(rm).__class__(), ignore_unknown_fields=True)
     assert decoded == samples.request(rm)
 
 
@@ -283,6 +287,8 @@ def test_python_side_argument_checks(front: Any, make_exporter: Any) -> None:
         front.Exporter(endpoint=42)
     with pytest.raises(TypeError):
         front.Exporter(temporality="delta")
+    with pytest.raises(TypeError):
+        front.Exporter(log="stderr")
     exporter = make_exporter()
     with pytest.raises(TypeError):
         exporter.upload("not bytes")
@@ -380,6 +386,8 @@ def test_aggregation_selector_callable(front: Any, make_exporter: Any) -> None:
             return dataclasses.replace(default, kind=A.BASE2_EXPONENTIAL_HISTOGRAM, max_size=40, max_scale=5)
         if kind == K.GAUGE:
             return front.Aggregation(A.DROP)
+        if kind == K.UP_DOWN_COUNTER:
+            return A.EXPLICIT_BUCKET_HISTOGRAM  # a bare kind: default parameters
         return None  # keep the default
 
     exporter = make_exporter(aggregation=select)
@@ -391,7 +399,10 @@ def test_aggregation_selector_callable(front: Any, make_exporter: Any) -> None:
     )
     assert exporter.aggregation(K.COUNTER) == front.Aggregation(A.BASE2_EXPONENTIAL_HISTOGRAM, max_size=40, max_scale=5)
     assert exporter.aggregation(K.GAUGE) == front.Aggregation(A.DROP)
-    assert exporter.aggregation(K.UP_DOWN_COUNTER) == front.Aggregation(A.SUM)
+    assert exporter.aggregation(K.OBSERVABLE_UP_DOWN_COUNTER) == front.Aggregation(A.SUM)
+    assert exporter.aggregation(K.UP_DOWN_COUNTER) == front.Aggregation(
+        A.EXPLICIT_BUCKET_HISTOGRAM, front.DEFAULT_BOUNDARIES
+    )
 
 
 def test_aggregation_empty_boundaries_and_dict(front: Any, make_exporter: Any) -> None:
@@ -571,3 +582,108 @@ def test_enqueue(front: Any, receiver: Any, make_exporter: Any) -> None:
     assert got.body == samples.wrap_as_request(rm)
     with pytest.raises(front.DecodeError):
         exporter.enqueue(b"\xff\xff\xff")
+
+
+def test_enqueue_missing_symbol_is_not_implemented(front: Any, make_exporter: Any, monkeypatch: Any) -> None:
+    exporter = make_exporter()
+    real_has = type(exporter._backend).has
+    monkeypatch.setattr(
+        type(exporter._backend), "has", lambda self, name: name != "otlpmetric_exporter_enqueue" and real_has(self, name)
+    )
+    with pytest.raises(NotImplementedError, match="otlpmetric_exporter_enqueue"):
+        exporter.enqueue(b"")
+
+
+def test_queue_full(front: Any, receiver: Any, make_exporter: Any) -> None:
+    from otlp_receiver import Reply
+
+    exporter = make_exporter(queue_bytes=1000, timeout_ms=500)
+    if not exporter._backend.has("otlpmetric_exporter_enqueue"):
+        pytest.skip("the library has no otlpmetric_exporter_enqueue yet")
+    receiver.default = Reply(hang=True)
+    rm = samples.resource_metrics(points=10).SerializeToString()
+    assert 400 < len(rm) < 1000
+    with pytest.raises(front.QueueFullError) as info:
+        for _ in range(10):
+            exporter.enqueue(rm)
+    assert info.value.status == front.Status.ERR_QUEUE_FULL
+    assert exporter.stats().queue_dropped >= 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork(front: Any, receiver: Any, make_exporter: Any) -> None:
+    exporter = make_exporter()
+    exporter.upload(samples.resource_metrics("parent").SerializeToString())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        pid = os.fork()
+    if pid == 0:  # the child: use the inherited exporter and a new one, then leave at once
+        code = 0
+        try:
+            exporter.upload(samples.resource_metrics("child").SerializeToString())
+            with front.Exporter(endpoint=receiver.url, retry=False) as fresh:
+                fresh.upload(samples.resource_metrics("child-new").SerializeToString())
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    exporter.upload(samples.resource_metrics("parent-after").SerializeToString())
+    names = [g.request().resource_metrics[0].scope_metrics[0].metrics[0].name for g in receiver.wait_for(4)]
+    assert names == ["parent", "child", "child-new", "parent-after"]
+
+
+def test_close_from_a_library_thread(front: Any, receiver: Any, make_exporter: Any) -> None:
+    """Closing (or collecting) an exporter on a thread Python did not start, such as a
+    library thread running a callback of another exporter, hands the free to a thread
+    of our own."""
+    other = make_exporter()
+    where: List[str] = []
+
+    def log(level: Any, message: str) -> None:
+        if "rejected" in message:
+            where.append(threading.current_thread().__class__.__name__)
+            other.close()
+
+    exporter = make_exporter(log=log)
+    if not exporter._backend.has("otlpmetric_exporter_enqueue"):
+        pytest.skip("needs otlpmetric_exporter_enqueue (its uploads run on the library's threads)")
+    receiver.default = receiver.partial_success(3, "close the other one")
+    exporter.enqueue(samples.resource_metrics().SerializeToString())
+    exporter.force_flush()
+    deadline = time.monotonic() + 5
+    while not where and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert where == ["_DummyThread"]  # a thread Python did not start
+    assert other.closed
+    for t in threading.enumerate():
+        if t.name == "otlpmetric-free":
+            t.join(10)
+    assert not [t for t in threading.enumerate() if t.name == "otlpmetric-free"]
+
+
+def test_exit_without_close(front: Any, receiver: Any) -> None:
+    """Exporters left open (with callbacks) at interpreter exit are freed before it
+    goes away: a clean exit, nothing on stderr."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import {front.__name__} as front
+        logs = []
+        exporters = [front.Exporter(endpoint={receiver.url!r}, retry=False,
+                                    log=lambda level, message: logs.append(message),
+                                    temporality=lambda kind: front.Temporality.DELTA)
+                     for _ in range(3)]
+        exporters[0].upload(b"")
+        cycle = [exporters[1]]
+        cycle.append(cycle)
+        print("done")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done"
+    assert result.stderr == ""

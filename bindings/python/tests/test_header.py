@@ -187,3 +187,24 @@ def test_ctypes_front_refuses_a_disagreeing_header(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "refused:" in result.stdout and "otlpmetric_exporter_force_flush" in result.stdout
+
+
+def test_checkout_builds_the_fresher_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    name = _loader.library_file_name()
+    release, debug = tmp_path / "target" / "release" / name, tmp_path / "target" / "debug" / name
+    monkeypatch.delenv("OTLPMETRIC_LIBRARY", raising=False)
+    monkeypatch.setattr(_loader, "_PACKAGE_DIR", tmp_path / "pkg")
+    monkeypatch.setattr(_loader, "checkout_root", lambda: tmp_path)
+    debug.parent.mkdir(parents=True)
+    debug.write_bytes(b"")
+    assert _loader.find_library() == str(debug)
+    release.parent.mkdir(parents=True)
+    release.write_bytes(b"")
+    os.utime(release, (1_000_000, 1_000_000))
+    assert _loader.find_library() == str(debug)  # the stale release build does not win
+    os.utime(release, None)
+    os.utime(debug, (1_000_000, 1_000_000))
+    assert _loader.find_library() == str(release)
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / name).write_bytes(b"")
+    assert _loader.find_library() == str(tmp_path / "pkg" / name)  # a bundled copy first

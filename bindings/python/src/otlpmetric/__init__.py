@@ -84,6 +84,6 @@ def status_str(status: int) -> str:
 
 def library_path() -> str:
     """The native library in use (loads it): ``$OTLPMETRIC_LIBRARY``, else a copy in the
-    package directory, else ``target/release`` or ``target/debug`` of the source checkout,
-    else ``ctypes.util.find_library("otlpmetric")``."""
+    package directory, else ``target/release`` or ``target/debug`` of the source checkout
+    (the fresher), else ``ctypes.util.find_library("otlpmetric")``."""
     return _ctypes_impl.load().path

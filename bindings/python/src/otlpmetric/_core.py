@@ -19,7 +19,6 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from ._types import (
     Aggregation,
-    AggregationKind,
     Compression,
     Error,
     InstrumentKind,
@@ -197,6 +196,8 @@ class Exporter:
         self._keepalive: List[Any] = []
         self._temporalities: Dict[int, Temporality] = {}
         self._aggregations: Dict[int, Aggregation] = {}
+        if not (log is None or isinstance(log, bool) or callable(log)):
+            raise TypeError(f"log must be a callable, None or False, not {type(log).__name__}")
         b = self._backend = type(self)._load_backend()
 
         # Python-side exceptions of the selectors during creation, raised afterwards.
@@ -418,10 +419,19 @@ class Exporter:
             handle, self._handle = self._handle, None
             while self._busy:
                 cond.wait()
-        if handle is not None:
-            _live.discard(self)
-            self._backend.exporter_free(handle)
-        # The library holds no callback now.
+        if handle is None:
+            return
+        _live.discard(self)
+        if isinstance(threading.current_thread(), threading._DummyThread):
+            # A thread Python did not start: maybe one of the library's own, running a
+            # callback during which the garbage collector came here. Freeing an exporter
+            # joins its threads, so it is done from a thread of our own instead.
+            keep = self._keepalive
+            threading.Thread(
+                target=_free, args=(self._backend, handle, keep), name="otlpmetric-free"
+            ).start()
+        else:
+            _free(self._backend, handle, self._keepalive)
         self._keepalive = []
 
     def temporality(self, kind: Union[InstrumentKind, int]) -> Temporality:
@@ -476,6 +486,12 @@ class Exporter:
         return f"<{type(self).__module__}.{type(self).__name__} ({backend}) {state}>"
 
 
+def _free(backend: Backend, handle: Any, keepalive: List[Any]) -> None:
+    backend.exporter_free(handle)
+    # Only now that the library holds none of the callbacks may they go.
+    keepalive.clear()
+
+
 # -- selectors and callbacks ---------------------------------------------------------------
 
 
@@ -508,8 +524,6 @@ def _aggregation_from_tuple(t: AggregationTuple) -> Aggregation:
 
 
 def _aggregation_to_tuple(agg: Any) -> AggregationTuple:
-    if isinstance(agg, int) and not isinstance(agg, bool):
-        agg = replace(Aggregation(AggregationKind.SUM), kind=agg)  # a bare kind: defaults for the rest
     if not isinstance(agg, Aggregation):
         raise TypeError(f"an aggregation selector must return an Aggregation or None, not {type(agg).__name__}")
     if len(agg.boundaries) > MAX_BOUNDARIES:
@@ -552,7 +566,10 @@ def _safe_aggregation(
 ) -> Callable[[int, AggregationTuple], Optional[AggregationTuple]]:
     def trampoline(kind: int, default: AggregationTuple) -> Optional[AggregationTuple]:
         try:
-            answer = select(_enum_or_int(InstrumentKind, kind), _aggregation_from_tuple(default))
+            default_agg = _aggregation_from_tuple(default)
+            answer = select(_enum_or_int(InstrumentKind, kind), default_agg)
+            if isinstance(answer, int) and not isinstance(answer, bool):
+                answer = replace(default_agg, kind=answer)  # a bare kind: the defaults for the rest
             return None if answer is None else _aggregation_to_tuple(answer)
         except BaseException as e:
             _report("aggregation selector")

@@ -43,8 +43,9 @@ def find_library() -> str:
     """The path (or, from ``find_library``, the name) of the native library to load.
 
     Tried in order: ``$OTLPMETRIC_LIBRARY``; a copy bundled in the package directory;
-    ``target/release`` then ``target/debug`` of the source checkout the package runs
-    from; ``ctypes.util.find_library("otlpmetric")``. Raises
+    ``target/release`` or ``target/debug`` of the source checkout the package runs from
+    (the more recently built when both exist); ``ctypes.util.find_library("otlpmetric")``.
+    Raises
     :class:`LibraryNotFoundError` naming everything tried.
     """
     name = library_file_name()
@@ -57,14 +58,19 @@ def find_library() -> str:
             f"point it at {name} (built by `cargo build` into target/debug/)"
         )
     tried: List[str] = [f"${LIBRARY_ENV} (not set)"]
-    candidates = [_PACKAGE_DIR / name]
+    bundled = _PACKAGE_DIR / name
+    if bundled.is_file():
+        return str(bundled)
+    tried.append(str(bundled))
     root = checkout_root()
     if root is not None:
-        candidates += [root / "target" / "release" / name, root / "target" / "debug" / name]
-    for path in candidates:
-        if path.is_file():
-            return str(path)
-        tried.append(str(path))
+        builds = [root / "target" / "release" / name, root / "target" / "debug" / name]
+        existing = [p for p in builds if p.is_file()]
+        if existing:
+            # Both built: the fresher one (a stale release build must not shadow the
+            # debug build just made); on a tie, release.
+            return str(max(existing, key=lambda p: p.stat().st_mtime))
+        tried += [str(p) for p in builds]
     found = ctypes.util.find_library("otlpmetric")
     if found:
         return found

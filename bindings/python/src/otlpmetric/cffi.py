@@ -34,8 +34,6 @@ __all__ = [
     "status_str",
     "library_path",
     "header_path",
-    "ffi",
-    "lib",
     "Status",
     "Protocol",
     "Compression",

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The C++ wrapper's tests (bindings/cpp): builds the library if needed, starts a real
+# OpenTelemetry Collector on free loopback ports, compiles bindings/cpp/tests (two
+# translation units, -std=c++17 -Wall -Wextra -Werror -pedantic), runs them, checks that
+# every metric they sent arrived at the Collector, then runs them again under valgrind
+# (when installed). Quiet on success except a summary.
+#   scripts/cpp-tests.sh            env: CXX (default c++), OTLPMETRIC_NO_VALGRIND=1
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+CXX="${CXX:-c++}"
+T0=$(date +%s)
+
+scripts/bootstrap.sh
+cargo build --quiet
+OTELCOL_BIN="$(scripts/otelcol.sh path)"
+export OTELCOL_BIN
+
+# Deterministic: no OTEL_EXPORTER_OTLP_* from the caller's environment.
+while IFS= read -r var; do unset "$var"; done < <(env | sed -n 's/^\(OTEL_EXPORTER_OTLP_[A-Za-z0-9_]*\)=.*/\1/p')
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/otlpmetric-cpp-tests.XXXXXX")"
+OTELCOL_PIDFILE=""
+cleanup() {
+  local rc=$?
+  if [ -n "$OTELCOL_PIDFILE" ]; then tools/otelcol/run.sh stop "$OTELCOL_PIDFILE" || true; fi
+  if [ "$rc" = 0 ]; then rm -rf "$WORK"; else echo "cpp-tests: FAILED (files kept in $WORK)" >&2; fi
+}
+trap cleanup EXIT
+
+# 1. Compile: the header from two translation units, strict warnings.
+WARN=(-Wall -Wextra -Werror -pedantic)
+"$CXX" -std=c++17 "${WARN[@]}" -pthread -I include -I bindings/cpp/include \
+  bindings/cpp/tests/test_wrapper.cpp bindings/cpp/tests/second_tu.cpp -o "$WORK/test_wrapper" \
+  -L target/debug -Wl,-rpath,"$ROOT/target/debug" -lotlpmetric
+# The header alone under the warnings users turn on, and as C++20.
+printf '#include "otlpmetric.hpp"\nint main() { otlpmetric::Config c; otlpmetric::Exporter e; (void)c; (void)e; }\n' \
+  > "$WORK/header_only.cpp"
+"$CXX" -std=c++17 "${WARN[@]}" -Wshadow -Wconversion -Wsign-conversion -Wold-style-cast -Wnon-virtual-dtor \
+  -Wzero-as-null-pointer-constant -I include -I bindings/cpp/include -fsyntax-only "$WORK/header_only.cpp"
+"$CXX" -std=c++20 "${WARN[@]}" -I include -I bindings/cpp/include -fsyntax-only "$WORK/header_only.cpp"
+
+# 2. A Collector on free loopback ports.
+eval "$(OTELCOL_GRPC_PORT=auto OTELCOL_HTTP_PORT=auto OTELCOL_RUN_DIR="$WORK/collector" tools/otelcol/run.sh)"
+export OTLPMETRIC_TEST_HTTP_ENDPOINT="$OTELCOL_HTTP_ENDPOINT/v1/metrics"
+export OTLPMETRIC_TEST_GRPC_ENDPOINT="$OTELCOL_GRPC_ENDPOINT"
+MARKER="cpp-$$-$(date +%s)"
+
+# Waits (up to 5 s: the file exporter flushes every 100 ms) until every metric named in
+# $1 appears in the Collector's output.
+check_arrivals() {
+  local names="$1" name missing
+  for _ in $(seq 50); do
+    missing=""
+    while IFS= read -r name; do
+      [ -n "$name" ] || continue
+      grep -q "\"name\":\"$name\"" "$OTELCOL_OUT" 2>/dev/null || missing="$missing $name"
+    done <"$names"
+    [ -z "$missing" ] && return 0
+    sleep 0.1
+  done
+  echo "cpp-tests: never reached the Collector:$missing" >&2
+  return 1
+}
+
+# 3. Run.
+run_tests() {  # label, marker, command prefix...
+  local label="$1" marker="$2"
+  shift 2
+  local out
+  if ! out="$(OTLPMETRIC_TEST_MARKER="$marker" OTLPMETRIC_TEST_MARKERS_OUT="$WORK/$marker.names" \
+              "$@" "$WORK/test_wrapper" 2>"$WORK/$marker.stderr")"; then
+    echo "$out" >&2
+    cat "$WORK/$marker.stderr" >&2
+    echo "cpp-tests: $label failed" >&2
+    return 1
+  fi
+  check_arrivals "$WORK/$marker.names"
+  echo "cpp-tests: $label: ${out##*$'\n'}, $(wc -l <"$WORK/$marker.names") metrics arrived at the Collector"
+}
+run_tests "test_wrapper" "$MARKER"
+if [ "${OTLPMETRIC_NO_VALGRIND:-0}" != 1 ] && command -v valgrind >/dev/null 2>&1; then
+  run_tests "test_wrapper under valgrind" "$MARKER-vg" \
+    valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite
+else
+  echo "cpp-tests: valgrind not run (not installed, or OTLPMETRIC_NO_VALGRIND=1)"
+fi
+echo "cpp-tests: ok in $(( $(date +%s) - T0 ))s"
