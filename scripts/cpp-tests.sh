@@ -11,14 +11,6 @@ cd "$ROOT"
 CXX="${CXX:-c++}"
 T0=$(date +%s)
 
-scripts/bootstrap.sh
-cargo build --quiet
-OTELCOL_BIN="$(scripts/otelcol.sh path)"
-export OTELCOL_BIN
-
-# Deterministic: no OTEL_EXPORTER_OTLP_* from the caller's environment.
-while IFS= read -r var; do unset "$var"; done < <(env | sed -n 's/^\(OTEL_EXPORTER_OTLP_[A-Za-z0-9_]*\)=.*/\1/p')
-
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/otlpmetric-cpp-tests.XXXXXX")"
 OTELCOL_PIDFILE=""
 cleanup() {
@@ -27,6 +19,18 @@ cleanup() {
   if [ "$rc" = 0 ]; then rm -rf "$WORK"; else echo "cpp-tests: FAILED (files kept in $WORK)" >&2; fi
 }
 trap cleanup EXIT
+
+scripts/bootstrap.sh
+if ! cargo build --quiet >"$WORK/cargo-build.log" 2>&1; then  # shown only when it fails
+  cat "$WORK/cargo-build.log" >&2
+  echo "cpp-tests: cargo build failed" >&2
+  exit 1
+fi
+OTELCOL_BIN="$(scripts/otelcol.sh path)"
+export OTELCOL_BIN
+
+# Deterministic: no OTEL_EXPORTER_OTLP_* from the caller's environment.
+while IFS= read -r var; do unset "$var"; done < <(env | sed -n 's/^\(OTEL_EXPORTER_OTLP_[A-Za-z0-9_]*\)=.*/\1/p')
 
 # 1. Compile: the header from two translation units, strict warnings.
 WARN=(-Wall -Wextra -Werror -pedantic)

@@ -1,26 +1,518 @@
-//! OTLP/JSON input: the encoding OTLP/HTTP and the OTLP file exporter use (lowerCamelCase
-//! keys, enums as integers, 64-bit integers as strings or numbers, hex trace and span ids),
-//! read with the serde mapping of the `opentelemetry-proto` crate.
+//! OTLP/JSON, the encoding OTLP/HTTP and the OTLP file exporter use (lowerCamelCase keys,
+//! enums as integers, 64-bit integers as strings, hex trace and span ids), transcoded
+//! to and from protobuf with the schema in [`crate::schema`]:
+//! - [`to_protobuf`] reads it (also the protobuf JSON mapping's variants: `.proto` field
+//!   names, enum names, 64-bit integers as numbers, `"NaN"`/`"Infinity"`), rejects what
+//!   does not fit the schema with the JSON path of the fault, and writes the protobuf
+//!   encoding prost would write for the same message;
+//! - [`from_protobuf`] writes the OTLP/JSON of a serialized request, leaving out default
+//!   values as proto3 JSON does.
 
+use base64::Engine as _;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use prost::encoding::{decode_varint, encode_varint};
+use prost::Message;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::schema::wire::{FIXED64, LEN, VARINT};
+use crate::schema::{Card, Field, Kind, Msg};
+use crate::validate;
 
-/// Parses an OTLP/JSON `ExportMetricsServiceRequest`; an error says where the fault is.
-pub fn parse_request(json: &[u8]) -> Result<ExportMetricsServiceRequest> {
-    serde_json::from_slice(json).map_err(|e| {
+/// The serialized `ExportMetricsServiceRequest` of an OTLP/JSON one; an error says where
+/// the fault is (line and column for syntax, the JSON path for content).
+pub fn to_protobuf(json: &[u8]) -> Result<Vec<u8>> {
+    let value: Value = serde_json::from_slice(json).map_err(|e| {
         Error::decode(format!(
-            "invalid OTLP/JSON ExportMetricsServiceRequest at line {} column {}: {e}",
+            "invalid OTLP/JSON at line {} column {}: {e}",
             e.line(),
             e.column()
         ))
+    })?;
+    let mut out = Vec::with_capacity(json.len() / 2);
+    let mut path = Vec::new();
+    Encoder { path: &mut path }
+        .message(&value, Msg::ExportRequest, &mut out)
+        .map_err(|what| {
+            Error::decode(format!(
+                "invalid OTLP/JSON ExportMetricsServiceRequest at {}: {what}",
+                format_path(&path)
+            ))
+        })?;
+    // The result must pass what every upload passes (e.g. prost's nesting limit).
+    validate::export_request(&out)?;
+    Ok(out)
+}
+
+/// Parses an OTLP/JSON `ExportMetricsServiceRequest` into the prost message.
+pub fn parse_request(json: &[u8]) -> Result<ExportMetricsServiceRequest> {
+    let bytes = to_protobuf(json)?;
+    ExportMetricsServiceRequest::decode(bytes.as_slice())
+        .map_err(|e| Error::decode(format!("invalid ExportMetricsServiceRequest: {e}")))
+}
+
+/// The OTLP/JSON encoding of a serialized (and valid) `ExportMetricsServiceRequest`.
+pub fn from_protobuf(request: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(request.len() * 2);
+    write_message(request, Msg::ExportRequest, &mut out)
+        .map_err(|what| Error::decode(format!("cannot write OTLP/JSON: {what}")))?;
+    Ok(out)
+}
+
+#[derive(Clone, Copy)]
+enum Segment {
+    Key(&'static str),
+    Index(usize),
+}
+
+fn format_path(path: &[Segment]) -> String {
+    let mut text = String::new();
+    for segment in path {
+        match segment {
+            Segment::Key(key) => {
+                if !text.is_empty() {
+                    text.push('.');
+                }
+                text.push_str(key);
+            }
+            Segment::Index(i) => text.push_str(&format!("[{i}]")),
+        }
+    }
+    if text.is_empty() {
+        text.push_str("the top level");
+    }
+    text
+}
+
+type Fault = String;
+
+fn key(number: u32, wire_type: u8, out: &mut Vec<u8>) {
+    encode_varint(u64::from(number << 3 | u32::from(wire_type)), out);
+}
+
+/// One scalar value, ready to be written.
+enum Scalar {
+    Varint(u64),
+    Fixed(u64),
+}
+
+struct Encoder<'p> {
+    path: &'p mut Vec<Segment>,
+}
+
+impl Encoder<'_> {
+    fn message(&mut self, value: &Value, msg: Msg, out: &mut Vec<u8>) -> Result<(), Fault> {
+        let object = match value {
+            Value::Object(object) => object,
+            Value::Null => return Ok(()),
+            other => {
+                return Err(format!(
+                    "expected an object for {}, found {}",
+                    msg.name(),
+                    describe(other)
+                ))
+            }
+        };
+        for field in msg.fields() {
+            let Some(value) = object.get(field.json).or_else(|| object.get(field.proto)) else {
+                continue;
+            };
+            if value.is_null() {
+                continue;
+            }
+            self.path.push(Segment::Key(field.json));
+            self.field(field, value, out)?;
+            self.path.pop();
+        }
+        Ok(())
+    }
+
+    fn field(&mut self, field: &Field, value: &Value, out: &mut Vec<u8>) -> Result<(), Fault> {
+        if field.card != Card::Repeated {
+            return self.single(field, value, field.card == Card::Single, out);
+        }
+        let Value::Array(items) = value else {
+            return Err(format!("expected an array, found {}", describe(value)));
+        };
+        if field.kind.packable() {
+            let mut packed = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                self.path.push(Segment::Index(i));
+                match scalar(item, field.kind)? {
+                    Scalar::Varint(v) => encode_varint(v, &mut packed),
+                    Scalar::Fixed(v) => packed.extend_from_slice(&v.to_le_bytes()),
+                }
+                self.path.pop();
+            }
+            if !packed.is_empty() {
+                key(field.number, LEN, out);
+                encode_varint(packed.len() as u64, out);
+                out.extend_from_slice(&packed);
+            }
+            return Ok(());
+        }
+        for (i, item) in items.iter().enumerate() {
+            self.path.push(Segment::Index(i));
+            if item.is_null() {
+                return Err("null is not allowed in an array".into());
+            }
+            self.single(field, item, false, out)?;
+            self.path.pop();
+        }
+        Ok(())
+    }
+
+    /// One value of `field`; with `skip_default`, a default value is not written (proto3
+    /// implicit presence, as prost does).
+    fn single(
+        &mut self,
+        field: &Field,
+        value: &Value,
+        skip_default: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        let delimited = |bytes: &[u8], out: &mut Vec<u8>| {
+            if !(skip_default && bytes.is_empty()) {
+                key(field.number, LEN, out);
+                encode_varint(bytes.len() as u64, out);
+                out.extend_from_slice(bytes);
+            }
+        };
+        match field.kind {
+            Kind::Message(sub) => {
+                let mut inner = Vec::new();
+                self.message(value, sub, &mut inner)?;
+                key(field.number, LEN, out);
+                encode_varint(inner.len() as u64, out);
+                out.extend_from_slice(&inner);
+            }
+            Kind::String => {
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| format!("expected a string, found {}", describe(value)))?;
+                delimited(text.as_bytes(), out);
+            }
+            Kind::Bytes => {
+                let text = value.as_str().ok_or_else(|| {
+                    format!("expected a base64 string, found {}", describe(value))
+                })?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text))
+                    .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text))
+                    .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
+                    .map_err(|_| format!("{text:?} is not base64"))?;
+                delimited(&bytes, out);
+            }
+            Kind::HexBytes => {
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| format!("expected a hex string, found {}", describe(value)))?;
+                let bytes = const_hex::decode(text).map_err(|_| format!("{text:?} is not hex"))?;
+                delimited(&bytes, out);
+            }
+            kind => {
+                let scalar = scalar(value, kind)?;
+                let (wire_type, raw) = match scalar {
+                    Scalar::Varint(v) => (VARINT, v),
+                    Scalar::Fixed(v) => (FIXED64, v),
+                };
+                // -0.0 is a default too (prost compares with ==).
+                let is_default = raw == 0 || (kind == Kind::Double && f64::from_bits(raw) == 0.0);
+                if !(skip_default && is_default) {
+                    key(field.number, wire_type, out);
+                    if wire_type == VARINT {
+                        encode_varint(raw, out);
+                    } else {
+                        out.extend_from_slice(&raw.to_le_bytes());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe(value: &Value) -> String {
+    let text = value.to_string();
+    if text.len() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// A JSON integer: a number without fraction, or a string holding one.
+fn integer(value: &Value) -> Result<i128, Fault> {
+    let bad = || format!("expected an integer, found {}", describe(value));
+    match value {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Ok(i128::from(i))
+            } else if let Some(u) = n.as_u64() {
+                Ok(i128::from(u))
+            } else {
+                let f = n.as_f64().ok_or_else(bad)?;
+                if f.fract() == 0.0 && f.abs() < 1.9e19 {
+                    Ok(f as i128)
+                } else {
+                    Err(bad())
+                }
+            }
+        }
+        Value::String(s) => s.trim().parse::<i128>().map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+fn in_range(value: i128, low: i128, high: i128) -> Result<i128, Fault> {
+    if (low..=high).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is out of range ({low} to {high})"))
+    }
+}
+
+fn scalar(value: &Value, kind: Kind) -> Result<Scalar, Fault> {
+    const I32: (i128, i128) = (i32::MIN as i128, i32::MAX as i128);
+    const I64: (i128, i128) = (i64::MIN as i128, i64::MAX as i128);
+    Ok(match kind {
+        Kind::Bool => {
+            Scalar::Varint(u64::from(value.as_bool().ok_or_else(|| {
+                format!("expected true or false, found {}", describe(value))
+            })?))
+        }
+        Kind::Int32 => Scalar::Varint(in_range(integer(value)?, I32.0, I32.1)? as i64 as u64),
+        Kind::Int64 => Scalar::Varint(in_range(integer(value)?, I64.0, I64.1)? as i64 as u64),
+        Kind::UInt32 => Scalar::Varint(in_range(integer(value)?, 0, u32::MAX.into())? as u64),
+        Kind::UInt64 => Scalar::Varint(in_range(integer(value)?, 0, u64::MAX.into())? as u64),
+        Kind::SInt32 => {
+            let n = in_range(integer(value)?, I32.0, I32.1)? as i32;
+            Scalar::Varint(u64::from(((n << 1) ^ (n >> 31)) as u32))
+        }
+        Kind::Enum(names) => {
+            let number = match value {
+                Value::String(name) if name.parse::<i64>().is_err() => names
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| i128::from(*v))
+                    .ok_or_else(|| format!("unknown enum value {name:?}"))?,
+                _ => in_range(integer(value)?, I32.0, I32.1)?,
+            };
+            Scalar::Varint(number as i64 as u64)
+        }
+        Kind::Fixed64 => Scalar::Fixed(in_range(integer(value)?, 0, u64::MAX.into())? as u64),
+        Kind::SFixed64 => Scalar::Fixed(in_range(integer(value)?, I64.0, I64.1)? as i64 as u64),
+        Kind::Double => {
+            let f = match value {
+                Value::Number(n) => n.as_f64().ok_or_else(|| format!("{n} is not a double"))?,
+                Value::String(s) => match s.as_str() {
+                    "NaN" => f64::NAN,
+                    "Infinity" => f64::INFINITY,
+                    "-Infinity" => f64::NEG_INFINITY,
+                    other => other
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("expected a number, found {s:?}"))?,
+                },
+                other => return Err(format!("expected a number, found {}", describe(other))),
+            };
+            Scalar::Fixed(f.to_bits())
+        }
+        Kind::Message(_) | Kind::String | Kind::Bytes | Kind::HexBytes => {
+            unreachable!("not a scalar")
+        }
     })
+}
+
+/// Reads one field key at `*pos`.
+fn read_key(bytes: &[u8], pos: &mut usize) -> Result<(u32, u8), Fault> {
+    let mut rest = &bytes[*pos..];
+    let before = rest.len();
+    let key = decode_varint(&mut rest).map_err(|e| e.to_string())?;
+    *pos += before - rest.len();
+    Ok(((key >> 3) as u32, (key & 7) as u8))
+}
+
+fn read_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, Fault> {
+    let mut rest = &bytes[*pos..];
+    let before = rest.len();
+    let value = decode_varint(&mut rest).map_err(|e| e.to_string())?;
+    *pos += before - rest.len();
+    Ok(value)
+}
+
+/// The value of one field occurrence.
+enum Raw<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Delimited(&'a [u8]),
+}
+
+fn read_value<'a>(bytes: &'a [u8], pos: &mut usize, wire_type: u8) -> Result<Raw<'a>, Fault> {
+    Ok(match wire_type {
+        VARINT => Raw::Varint(read_varint(bytes, pos)?),
+        FIXED64 => {
+            let chunk = bytes.get(*pos..*pos + 8).ok_or("truncated fixed64")?;
+            *pos += 8;
+            Raw::Fixed64(u64::from_le_bytes(chunk.try_into().expect("8 bytes")))
+        }
+        LEN => {
+            let len = read_varint(bytes, pos)? as usize;
+            let chunk = bytes.get(*pos..*pos + len).ok_or("truncated field")?;
+            *pos += len;
+            Raw::Delimited(chunk)
+        }
+        5 => {
+            *pos += 4;
+            Raw::Varint(0)
+        }
+        other => return Err(format!("unsupported wire type {other}")),
+    })
+}
+
+fn write_message(bytes: &[u8], msg: Msg, out: &mut Vec<u8>) -> Result<(), Fault> {
+    // Every field occurrence, in order.
+    let mut occurrences: Vec<(u32, Raw)> = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let (number, wire_type) = read_key(bytes, &mut pos)?;
+        if wire_type == 3 {
+            return Err("groups are not supported".into());
+        }
+        let raw = read_value(bytes, &mut pos, wire_type)?;
+        if msg.field(number).is_some() {
+            occurrences.push((number, raw));
+        }
+    }
+    out.push(b'{');
+    let mut first = true;
+    for field in msg.fields() {
+        let values: Vec<&Raw> = occurrences
+            .iter()
+            .filter(|(n, _)| *n == field.number)
+            .map(|(_, r)| r)
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let mut rendered = Vec::new();
+        if field.card == Card::Repeated {
+            rendered.push(b'[');
+            let mut first_item = true;
+            for raw in &values {
+                for item in expand(raw, field.kind)? {
+                    if !first_item {
+                        rendered.push(b',');
+                    }
+                    first_item = false;
+                    write_value(&item, field.kind, &mut rendered)?;
+                }
+            }
+            rendered.push(b']');
+        } else if let Kind::Message(sub) = field.kind {
+            // Several occurrences of one message field merge: their bytes concatenate.
+            let merged: Vec<u8> = values
+                .iter()
+                .flat_map(|raw| match raw {
+                    Raw::Delimited(b) => b.to_vec(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            write_message(&merged, sub, &mut rendered)?;
+        } else {
+            let last = values.last().expect("not empty");
+            if field.card == Card::Single && is_default(last) {
+                continue;
+            }
+            write_value(last, field.kind, &mut rendered)?;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.push(b'"');
+        out.extend_from_slice(field.json.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(&rendered);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn is_default(raw: &Raw) -> bool {
+    match raw {
+        Raw::Varint(v) => *v == 0,
+        Raw::Fixed64(v) => *v == 0 || f64::from_bits(*v) == 0.0,
+        Raw::Delimited(b) => b.is_empty(),
+    }
+}
+
+/// The values of one occurrence of a repeated field (several when packed).
+fn expand<'a>(raw: &Raw<'a>, kind: Kind) -> Result<Vec<Raw<'a>>, Fault> {
+    match raw {
+        Raw::Delimited(bytes) if kind.packable() => {
+            let mut items = Vec::new();
+            let mut pos = 0;
+            while pos < bytes.len() {
+                items.push(read_value(bytes, &mut pos, kind.wire_type())?);
+            }
+            Ok(items)
+        }
+        Raw::Varint(v) => Ok(vec![Raw::Varint(*v)]),
+        Raw::Fixed64(v) => Ok(vec![Raw::Fixed64(*v)]),
+        Raw::Delimited(b) => Ok(vec![Raw::Delimited(b)]),
+    }
+}
+
+fn write_value(raw: &Raw, kind: Kind, out: &mut Vec<u8>) -> Result<(), Fault> {
+    let string = |text: &str, out: &mut Vec<u8>| {
+        serde_json::to_writer(&mut *out, text).expect("writing to a Vec cannot fail")
+    };
+    match (kind, raw) {
+        (Kind::Message(sub), Raw::Delimited(b)) => write_message(b, sub, out)?,
+        (Kind::String, Raw::Delimited(b)) => {
+            string(std::str::from_utf8(b).map_err(|e| e.to_string())?, out)
+        }
+        (Kind::Bytes, Raw::Delimited(b)) => {
+            string(&base64::engine::general_purpose::STANDARD.encode(b), out)
+        }
+        (Kind::HexBytes, Raw::Delimited(b)) => string(&const_hex::encode(b), out),
+        (Kind::Bool, Raw::Varint(v)) => {
+            out.extend_from_slice(if *v != 0 { b"true" } else { b"false" })
+        }
+        (Kind::Int32 | Kind::Enum(_), Raw::Varint(v)) => {
+            out.extend_from_slice((*v as i32).to_string().as_bytes())
+        }
+        (Kind::UInt32, Raw::Varint(v)) => out.extend_from_slice((*v as u32).to_string().as_bytes()),
+        (Kind::SInt32, Raw::Varint(v)) => {
+            let n = *v as u32;
+            let decoded = ((n >> 1) as i32) ^ -((n & 1) as i32);
+            out.extend_from_slice(decoded.to_string().as_bytes());
+        }
+        (Kind::Int64, Raw::Varint(v)) => string(&(*v as i64).to_string(), out),
+        (Kind::UInt64, Raw::Varint(v)) => string(&v.to_string(), out),
+        (Kind::Fixed64, Raw::Fixed64(v)) => string(&v.to_string(), out),
+        (Kind::SFixed64, Raw::Fixed64(v)) => string(&(*v as i64).to_string(), out),
+        (Kind::Double, Raw::Fixed64(v)) => {
+            let f = f64::from_bits(*v);
+            if f.is_nan() {
+                string("NaN", out)
+            } else if f.is_infinite() {
+                string(if f > 0.0 { "Infinity" } else { "-Infinity" }, out)
+            } else {
+                serde_json::to_writer(&mut *out, &f).expect("writing to a Vec cannot fail")
+            }
+        }
+        _ => return Err(format!("a value of the wrong wire type for {kind:?}")),
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
     use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 
     const SAMPLE: &str = r#"{"resourceMetrics":[{"resource":{"attributes":[
@@ -42,7 +534,7 @@ mod tests {
         let attrs = &rm.resource.as_ref().unwrap().attributes;
         assert_eq!(
             attrs[1].value.as_ref().unwrap().value,
-            Some(Value::IntValue(42))
+            Some(AnyValue::IntValue(42))
         );
         let metrics = &rm.scope_metrics[0].metrics;
         let Some(Data::Sum(sum)) = &metrics[0].data else {
@@ -59,35 +551,90 @@ mod tests {
             panic!()
         };
         assert_eq!(h.data_points[0].bucket_counts, vec![1, 2]);
+        assert_eq!(h.data_points[0].min, Some(1.0));
         assert_eq!(h.data_points[0].exemplars[0].span_id.len(), 8);
     }
 
     #[test]
-    fn sixty_four_bit_integers_may_be_numbers() {
-        let json = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
-            {"name":"c","sum":{"dataPoints":[{"asInt":-5,"timeUnixNano":7,"startTimeUnixNano":"6"}]}},
+    fn writes_what_prost_writes() {
+        let req = parse_request(SAMPLE.as_bytes()).unwrap();
+        assert_eq!(to_protobuf(SAMPLE.as_bytes()).unwrap(), req.encode_to_vec());
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let bytes = to_protobuf(SAMPLE.as_bytes()).unwrap();
+        let json = from_protobuf(&bytes).unwrap();
+        assert_eq!(to_protobuf(&json).unwrap(), bytes);
+        let text = String::from_utf8(json).unwrap();
+        assert!(text.contains(r#""timeUnixNano":"2000""#), "{text}");
+        assert!(
+            text.contains(r#""traceId":"5b8efff798038103d269b633813fc60c""#),
+            "{text}"
+        );
+        assert!(
+            !text.contains("droppedAttributesCount"),
+            "defaults are left out: {text}"
+        );
+    }
+
+    #[test]
+    fn protobuf_json_variants_are_accepted() {
+        let json = r#"{"resource_metrics":[{"scopeMetrics":[{"metrics":[
+            {"name":"c","sum":{"aggregation_temporality":"AGGREGATION_TEMPORALITY_CUMULATIVE",
+              "dataPoints":[{"asInt":-5,"timeUnixNano":7,"startTimeUnixNano":"6"}]}},
+            {"name":"g","gauge":{"dataPoints":[{"asDouble":"NaN"},{"asDouble":"-Infinity"}]}},
             {"name":"h","histogram":{"dataPoints":[{"count":3,"bucketCounts":[1,"2"],"flags":1}]}}]}]}]}"#;
         let req = parse_request(json.as_bytes()).unwrap();
         let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
         let Some(Data::Sum(sum)) = &metrics[0].data else {
             panic!()
         };
+        assert_eq!(sum.aggregation_temporality, 2);
         assert_eq!(
             sum.data_points[0].value,
             Some(number_data_point::Value::AsInt(-5))
         );
-        assert_eq!(sum.data_points[0].time_unix_nano, 7);
-        let Some(Data::Histogram(h)) = &metrics[1].data else {
+        let Some(Data::Gauge(g)) = &metrics[1].data else {
             panic!()
         };
-        assert_eq!(h.data_points[0].count, 3);
+        assert!(
+            matches!(g.data_points[0].value, Some(number_data_point::Value::AsDouble(f)) if f.is_nan())
+        );
+        let Some(Data::Histogram(h)) = &metrics[2].data else {
+            panic!()
+        };
+        assert_eq!((h.data_points[0].count, h.data_points[0].flags), (3, 1));
         assert_eq!(h.data_points[0].bucket_counts, vec![1, 2]);
-        assert_eq!(h.data_points[0].flags, 1);
+    }
+
+    #[test]
+    fn content_that_does_not_fit_is_refused_with_its_path() {
+        for (json, path) in [
+            (
+                r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"sum":{"dataPoints":[{"asInt":"abc"}]}}]}]}]}"#,
+                "resourceMetrics[0].scopeMetrics[0].metrics[0].sum.dataPoints[0].asInt",
+            ),
+            (
+                r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"sum":{"aggregationTemporality":"WEEKLY"}}]}]}]}"#,
+                "resourceMetrics[0].scopeMetrics[0].metrics[0].sum.aggregationTemporality",
+            ),
+            (r#"{"resourceMetrics":{"x":1}}"#, "resourceMetrics"),
+            (
+                r#"{"resourceMetrics":[{"resource":{"droppedAttributesCount":-1}}]}"#,
+                "resourceMetrics[0].resource.droppedAttributesCount",
+            ),
+            (r#"[1]"#, "the top level"),
+        ] {
+            let err = to_protobuf(json.as_bytes()).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Decode);
+            assert!(err.message().contains(path), "{err}");
+        }
     }
 
     #[test]
     fn malformed_json_names_the_position() {
-        let e = parse_request(b"{\"resourceMetrics\": [\n  {\"resource\": 5}]}").unwrap_err();
+        let e = parse_request(b"{\"resourceMetrics\": [\n  {\"resource\": }]}").unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Decode);
         assert!(e.message().contains("line 2"), "{e}");
         let e = parse_request(b"{\"resourceMetrics\": [").unwrap_err();

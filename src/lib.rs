@@ -16,6 +16,7 @@ pub mod ffi;
 pub mod json;
 pub mod log;
 pub mod retry;
+mod schema;
 pub mod selectors;
 pub mod split;
 pub mod stats;

@@ -12,6 +12,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
+use crate::schema::wire::{END_GROUP, FIXED32, FIXED64, LEN, START_GROUP, VARINT};
+use crate::schema::{Card, Kind, Msg};
 
 /// Checks that `bytes` is a serialized `opentelemetry.proto.metrics.v1.ResourceMetrics`.
 pub fn resource_metrics(bytes: &[u8]) -> Result<()> {
@@ -55,172 +57,6 @@ fn check(bytes: &[u8], msg: Msg) -> Result<()> {
 
 /// prost's limit on nested messages (and groups in unknown fields).
 const RECURSION_LIMIT: u32 = 100;
-
-/// The messages of the OTLP metrics schema (opentelemetry-proto, as compiled by prost).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Msg {
-    ExportRequest,
-    ResourceMetrics,
-    Resource,
-    EntityRef,
-    ScopeMetrics,
-    Scope,
-    Metric,
-    Gauge,
-    Sum,
-    Histogram,
-    ExponentialHistogram,
-    Summary,
-    NumberDataPoint,
-    HistogramDataPoint,
-    ExponentialHistogramDataPoint,
-    Buckets,
-    SummaryDataPoint,
-    ValueAtQuantile,
-    Exemplar,
-    KeyValue,
-    AnyValue,
-    ArrayValue,
-    KeyValueList,
-}
-
-/// How a known field is encoded.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Message(Msg),
-    /// UTF-8 text (also each element of a repeated string).
-    String,
-    Bytes,
-    /// int32, uint32, int64, sint32, bool, enum.
-    Varint,
-    /// fixed64, sfixed64, double.
-    Fixed64,
-    /// repeated fixed64 / double: packed or one value per field.
-    RepeatedFixed64,
-    /// repeated uint64: packed or one value per field.
-    RepeatedVarint,
-}
-
-impl Msg {
-    fn name(self) -> &'static str {
-        match self {
-            Msg::ExportRequest => "ExportMetricsServiceRequest",
-            Msg::ResourceMetrics => "ResourceMetrics",
-            Msg::Resource => "Resource",
-            Msg::EntityRef => "EntityRef",
-            Msg::ScopeMetrics => "ScopeMetrics",
-            Msg::Scope => "InstrumentationScope",
-            Msg::Metric => "Metric",
-            Msg::Gauge => "Gauge",
-            Msg::Sum => "Sum",
-            Msg::Histogram => "Histogram",
-            Msg::ExponentialHistogram => "ExponentialHistogram",
-            Msg::Summary => "Summary",
-            Msg::NumberDataPoint => "NumberDataPoint",
-            Msg::HistogramDataPoint => "HistogramDataPoint",
-            Msg::ExponentialHistogramDataPoint => "ExponentialHistogramDataPoint",
-            Msg::Buckets => "ExponentialHistogramDataPoint.Buckets",
-            Msg::SummaryDataPoint => "SummaryDataPoint",
-            Msg::ValueAtQuantile => "SummaryDataPoint.ValueAtQuantile",
-            Msg::Exemplar => "Exemplar",
-            Msg::KeyValue => "KeyValue",
-            Msg::AnyValue => "AnyValue",
-            Msg::ArrayValue => "ArrayValue",
-            Msg::KeyValueList => "KeyValueList",
-        }
-    }
-
-    /// The field numbered `number`, as the `.proto` files declare it.
-    fn field(self, number: u32) -> Option<Kind> {
-        use Kind::*;
-        use Msg as M;
-        Some(match (self, number) {
-            (M::ExportRequest, 1) => Message(M::ResourceMetrics),
-
-            (M::ResourceMetrics, 1) => Message(M::Resource),
-            (M::ResourceMetrics, 2) => Message(M::ScopeMetrics),
-            (M::ResourceMetrics, 3) => String,
-
-            (M::Resource, 1) => Message(M::KeyValue),
-            (M::Resource, 2) => Varint,
-            (M::Resource, 3) => Message(M::EntityRef),
-            (M::EntityRef, 1..=4) => String,
-
-            (M::ScopeMetrics, 1) => Message(M::Scope),
-            (M::ScopeMetrics, 2) => Message(M::Metric),
-            (M::ScopeMetrics, 3) => String,
-            (M::Scope, 1 | 2) => String,
-            (M::Scope, 3) => Message(M::KeyValue),
-            (M::Scope, 4) => Varint,
-
-            (M::Metric, 1..=3) => String,
-            (M::Metric, 5) => Message(M::Gauge),
-            (M::Metric, 7) => Message(M::Sum),
-            (M::Metric, 9) => Message(M::Histogram),
-            (M::Metric, 10) => Message(M::ExponentialHistogram),
-            (M::Metric, 11) => Message(M::Summary),
-            (M::Metric, 12) => Message(M::KeyValue),
-
-            (M::Gauge, 1) => Message(M::NumberDataPoint),
-            (M::Sum, 1) => Message(M::NumberDataPoint),
-            (M::Sum, 2 | 3) => Varint,
-            (M::Histogram, 1) => Message(M::HistogramDataPoint),
-            (M::Histogram, 2) => Varint,
-            (M::ExponentialHistogram, 1) => Message(M::ExponentialHistogramDataPoint),
-            (M::ExponentialHistogram, 2) => Varint,
-            (M::Summary, 1) => Message(M::SummaryDataPoint),
-
-            (M::NumberDataPoint, 7) => Message(M::KeyValue),
-            (M::NumberDataPoint, 2..=4 | 6) => Fixed64,
-            (M::NumberDataPoint, 5) => Message(M::Exemplar),
-            (M::NumberDataPoint, 8) => Varint,
-
-            (M::HistogramDataPoint, 9) => Message(M::KeyValue),
-            (M::HistogramDataPoint, 2..=5 | 11 | 12) => Fixed64,
-            (M::HistogramDataPoint, 6 | 7) => RepeatedFixed64,
-            (M::HistogramDataPoint, 8) => Message(M::Exemplar),
-            (M::HistogramDataPoint, 10) => Varint,
-
-            (M::ExponentialHistogramDataPoint, 1) => Message(M::KeyValue),
-            (M::ExponentialHistogramDataPoint, 2..=5 | 7 | 12..=14) => Fixed64,
-            (M::ExponentialHistogramDataPoint, 6 | 10) => Varint,
-            (M::ExponentialHistogramDataPoint, 8 | 9) => Message(M::Buckets),
-            (M::ExponentialHistogramDataPoint, 11) => Message(M::Exemplar),
-            (M::Buckets, 1) => Varint,
-            (M::Buckets, 2) => RepeatedVarint,
-
-            (M::SummaryDataPoint, 7) => Message(M::KeyValue),
-            (M::SummaryDataPoint, 2..=5) => Fixed64,
-            (M::SummaryDataPoint, 6) => Message(M::ValueAtQuantile),
-            (M::SummaryDataPoint, 8) => Varint,
-            (M::ValueAtQuantile, 1 | 2) => Fixed64,
-
-            (M::Exemplar, 7) => Message(M::KeyValue),
-            (M::Exemplar, 2 | 3 | 6) => Fixed64,
-            (M::Exemplar, 4 | 5) => Bytes,
-
-            (M::KeyValue, 1) => String,
-            (M::KeyValue, 2) => Message(M::AnyValue),
-            (M::KeyValue, 3) => Varint,
-            (M::AnyValue, 1) => String,
-            (M::AnyValue, 2 | 3 | 8) => Varint,
-            (M::AnyValue, 4) => Fixed64,
-            (M::AnyValue, 5) => Message(M::ArrayValue),
-            (M::AnyValue, 6) => Message(M::KeyValueList),
-            (M::AnyValue, 7) => Bytes,
-            (M::ArrayValue, 1) => Message(M::AnyValue),
-            (M::KeyValueList, 1) => Message(M::KeyValue),
-            _ => return None,
-        })
-    }
-}
-
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
-const START_GROUP: u8 = 3;
-const END_GROUP: u8 = 4;
-const FIXED32: u8 = 5;
 
 /// Where and why the bytes are invalid.
 #[derive(Debug)]
@@ -313,7 +149,7 @@ impl Walker<'_> {
             let field_start = pos;
             let (number, wire_type) = self.key(&mut pos, end)?;
             let result = match msg.field(number) {
-                Some(kind) => self.known(kind, wire_type, &mut pos, end, depth),
+                Some(field) => self.known(field.kind, field.card, wire_type, &mut pos, end, depth),
                 None => self.unknown(number, wire_type, &mut pos, end, depth),
             };
             result.map_err(|mut f| {
@@ -330,21 +166,30 @@ impl Walker<'_> {
     fn known(
         &self,
         kind: Kind,
+        card: Card,
         wire_type: u8,
         pos: &mut usize,
         end: usize,
         depth: u32,
     ) -> Walk<()> {
-        let expect = |wanted: u8| {
-            if wire_type == wanted {
-                Ok(())
-            } else {
-                fault("wrong wire type for the field", *pos)
+        if card == Card::Repeated && kind.packable() && wire_type == LEN {
+            let (mut at, stop) = self.delimited(pos, end)?;
+            if kind.wire_type() == FIXED64 {
+                if (stop - at) % 8 != 0 {
+                    return fault("packed fixed64 values are not a multiple of 8 bytes", at);
+                }
+                return Ok(());
             }
-        };
+            while at < stop {
+                self.varint(&mut at, stop)?;
+            }
+            return Ok(());
+        }
+        if wire_type != kind.wire_type() {
+            return fault("wrong wire type for the field", *pos);
+        }
         match kind {
             Kind::Message(sub) => {
-                expect(LEN)?;
                 if depth == 0 {
                     return fault("messages nested too deeply", *pos);
                 }
@@ -352,47 +197,15 @@ impl Walker<'_> {
                 self.message(sub, start, stop, depth - 1)
             }
             Kind::String => {
-                expect(LEN)?;
                 let (start, stop) = self.delimited(pos, end)?;
                 match std::str::from_utf8(&self.bytes[start..stop]) {
                     Ok(_) => Ok(()),
                     Err(e) => fault("string field is not valid UTF-8", start + e.valid_up_to()),
                 }
             }
-            Kind::Bytes => {
-                expect(LEN)?;
-                self.delimited(pos, end).map(drop)
-            }
-            Kind::Varint => {
-                expect(VARINT)?;
-                self.varint(pos, end).map(drop)
-            }
-            Kind::Fixed64 => {
-                expect(FIXED64)?;
-                self.skip(pos, end, 8)
-            }
-            Kind::RepeatedFixed64 if wire_type == LEN => {
-                let (start, stop) = self.delimited(pos, end)?;
-                if (stop - start) % 8 != 0 {
-                    return fault("packed fixed64 values are not a multiple of 8 bytes", start);
-                }
-                Ok(())
-            }
-            Kind::RepeatedFixed64 => {
-                expect(FIXED64)?;
-                self.skip(pos, end, 8)
-            }
-            Kind::RepeatedVarint if wire_type == LEN => {
-                let (mut at, stop) = self.delimited(pos, end)?;
-                while at < stop {
-                    self.varint(&mut at, stop)?;
-                }
-                Ok(())
-            }
-            Kind::RepeatedVarint => {
-                expect(VARINT)?;
-                self.varint(pos, end).map(drop)
-            }
+            Kind::Bytes | Kind::HexBytes => self.delimited(pos, end).map(drop),
+            Kind::Fixed64 | Kind::SFixed64 | Kind::Double => self.skip(pos, end, 8),
+            _ => self.varint(pos, end).map(drop),
         }
     }
 

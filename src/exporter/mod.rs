@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use prost::Message;
 use tokio::runtime::{Handle, Runtime};
 use tokio_util::sync::CancellationToken;
 
@@ -139,8 +138,7 @@ impl Exporter {
     /// Uploads an `ExportMetricsServiceRequest` in the OTLP/JSON encoding.
     pub fn upload_json(&self, json: &[u8], timeout: Option<Duration>) -> Result<()> {
         self.check_running()?;
-        let request = json::parse_request(json)?;
-        self.export(Bytes::from(request.encode_to_vec()), timeout)
+        self.export(Bytes::from(json::to_protobuf(json)?), timeout)
     }
 
     /// Checks and copies one serialized `ResourceMetrics` into the bounded queue and

@@ -12,9 +12,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use rustls::ClientConfig;
 
@@ -209,12 +207,9 @@ fn partial_success_from_json(body: &[u8]) -> std::result::Result<Accepted, Strin
 
 /// The OTLP/JSON encoding of a serialized request.
 fn to_json(request: &Bytes) -> Result<Bytes, AttemptError> {
-    let message = ExportMetricsServiceRequest::decode(request.as_ref()).map_err(|e| {
-        AttemptError::permanent(format!("cannot re-encode the request as JSON: {e}"))
-    })?;
-    serde_json::to_vec(&message)
+    crate::json::from_protobuf(request)
         .map(Bytes::from)
-        .map_err(|e| AttemptError::permanent(format!("cannot encode the request as JSON: {e}")))
+        .map_err(|e| AttemptError::permanent(e.message().to_string()))
 }
 
 fn gzip(body: &[u8]) -> Bytes {

@@ -98,12 +98,6 @@ def test_upload_json(front: Any, receiver: Any, make_exporter: Any) -> None:
         assert g.request() == req
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: a malformed value inside a metric's data (an enum by name, "
-    "asInt 'abc') is dropped silently and the call returns OK; it should be ERR_DECODE "
-    "(or, for enum names, accepted as the protobuf JSON mapping allows)",
-)
 def test_upload_json_never_drops_data_silently(front: Any, receiver: Any, make_exporter: Any) -> None:
     exporter = make_exporter()
     req = samples.request(samples.resource_metrics("json.metric", 7))

@@ -1,0 +1,839 @@
+/*
+ * otlpmetric.hpp - header-only C++17 wrapper over the otlpmetric C API (otlpmetric.h).
+ *
+ *   #include <otlpmetric.hpp>
+ *
+ *   otlpmetric::Config cfg;                                   // reads OTEL_EXPORTER_OTLP_*
+ *   cfg.set_endpoint("http://collector:4318/v1/metrics")
+ *      .set_protocol(otlpmetric::Protocol::HttpProtobuf)
+ *      .set_log_callback([](otlpmetric::LogLevel level, std::string_view msg) {
+ *          std::cerr << otlpmetric::to_string(level) << ": " << msg << '\n';
+ *      });
+ *   otlpmetric::Exporter exporter(cfg);                       // cfg may go now
+ *   exporter.upload_json(json);                               // throws otlpmetric::Error
+ *   if (auto r = exporter.try_upload(bytes); !r)              // or: a Result, no throw
+ *       std::cerr << r.message << '\n';
+ *   exporter.shutdown(std::chrono::seconds(5));
+ *
+ * Build: c++ -std=c++17 app.cpp $(pkg-config --cflags --libs otlpmetric), or CMake's
+ * find_package(otlpmetric) + target_link_libraries(app PRIVATE otlpmetric::otlpmetric).
+ *
+ * Rules (the C API's, made C++):
+ * - Config and Exporter are move-only RAII owners. A moved-from (or default-constructed
+ *   Exporter) object holds nothing: destroying it is fine, and every call on it fails
+ *   with Status::InvalidArgument, as the C API does for a NULL handle.
+ * - Errors: the plain methods throw otlpmetric::Error (status() plus the library's
+ *   message); every try_* method returns a [[nodiscard]] Result instead and throws
+ *   nothing of its own (std::bad_alloc aside).
+ * - Timeouts are std::chrono::milliseconds. On calls, 0 (configured_timeout, the
+ *   default) means the exporter's configured export timeout; in Config::set_timeout, 0
+ *   means no limit. Negative values are refused with Status::InvalidArgument; values
+ *   over 2^32-1 ms are clamped.
+ * - Callbacks are std::function. No C++ exception ever crosses the C library: a
+ *   selector that throws makes exporter creation fail, and the Exporter constructor
+ *   rethrows that exception (try_create reports it as Status::InvalidArgument); an
+ *   exception from the log callback is swallowed.
+ * - Selectors run only inside exporter creation, on the creating thread. The log
+ *   callback may run on the library's threads, concurrently, until the exporter is
+ *   destroyed: each Exporter co-owns the log function it was created with, so the
+ *   Config may be destroyed or changed freely. The callback must not call back into
+ *   the same exporter.
+ * - Threads: a Config is used by one thread at a time (creating an Exporter from it
+ *   counts as a use). An Exporter's methods may be called from any number of threads
+ *   at once; moving, assigning, reset() and destruction need exclusive access.
+ * - Enum arguments are passed to the C API as their integer values, which the library
+ *   checks (an unknown value is Status::InvalidArgument).
+ */
+#ifndef OTLPMETRIC_HPP
+#define OTLPMETRIC_HPP
+
+#include "otlpmetric.h"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <list>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#if !defined(__cplusplus) || (__cplusplus < 201703L && !(defined(_MSVC_LANG) && _MSVC_LANG >= 201703L))
+#error "otlpmetric.hpp needs C++17 or later"
+#endif
+
+namespace otlpmetric {
+
+// ---------------------------------------------------------------------------------
+// Enums: the C API's values, as scoped enums.
+// ---------------------------------------------------------------------------------
+
+/// The result of a call (otlpmetric_status).
+enum class Status : std::int32_t {
+    Ok = OTLPMETRIC_OK,
+    InvalidArgument = OTLPMETRIC_ERR_INVALID_ARGUMENT,
+    Decode = OTLPMETRIC_ERR_DECODE,
+    Shutdown = OTLPMETRIC_ERR_SHUTDOWN,
+    Timeout = OTLPMETRIC_ERR_TIMEOUT,
+    Export = OTLPMETRIC_ERR_EXPORT,
+    QueueFull = OTLPMETRIC_ERR_QUEUE_FULL,
+    Internal = OTLPMETRIC_ERR_INTERNAL,
+};
+
+/// The OTLP transport.
+enum class Protocol : std::int32_t {
+    Grpc = OTLPMETRIC_PROTOCOL_GRPC,
+    HttpProtobuf = OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF,
+    HttpJson = OTLPMETRIC_PROTOCOL_HTTP_JSON,
+};
+
+/// Payload compression.
+enum class Compression : std::int32_t {
+    None = OTLPMETRIC_COMPRESSION_NONE,
+    Gzip = OTLPMETRIC_COMPRESSION_GZIP,
+};
+
+/// Severity of a log callback message.
+enum class LogLevel : std::int32_t {
+    Error = OTLPMETRIC_LOG_ERROR,
+    Warn = OTLPMETRIC_LOG_WARN,
+    Info = OTLPMETRIC_LOG_INFO,
+    Debug = OTLPMETRIC_LOG_DEBUG,
+};
+
+/// The instrument kinds of the OpenTelemetry metrics API.
+enum class InstrumentKind : std::int32_t {
+    Counter = OTLPMETRIC_INSTRUMENT_COUNTER,
+    UpDownCounter = OTLPMETRIC_INSTRUMENT_UP_DOWN_COUNTER,
+    Histogram = OTLPMETRIC_INSTRUMENT_HISTOGRAM,
+    Gauge = OTLPMETRIC_INSTRUMENT_GAUGE,
+    ObservableCounter = OTLPMETRIC_INSTRUMENT_OBSERVABLE_COUNTER,
+    ObservableUpDownCounter = OTLPMETRIC_INSTRUMENT_OBSERVABLE_UP_DOWN_COUNTER,
+    ObservableGauge = OTLPMETRIC_INSTRUMENT_OBSERVABLE_GAUGE,
+};
+
+/// Every instrument kind, in order.
+inline constexpr InstrumentKind all_instrument_kinds[] = {
+    InstrumentKind::Counter,           InstrumentKind::UpDownCounter,
+    InstrumentKind::Histogram,         InstrumentKind::Gauge,
+    InstrumentKind::ObservableCounter, InstrumentKind::ObservableUpDownCounter,
+    InstrumentKind::ObservableGauge,
+};
+
+/// Aggregation temporality; the same numbers as OTLP's AggregationTemporality.
+enum class Temporality : std::int32_t {
+    Delta = OTLPMETRIC_TEMPORALITY_DELTA,
+    Cumulative = OTLPMETRIC_TEMPORALITY_CUMULATIVE,
+};
+
+/// The aggregations of the OpenTelemetry metrics SDK.
+enum class AggregationKind : std::int32_t {
+    Drop = OTLPMETRIC_AGGREGATION_DROP,
+    Sum = OTLPMETRIC_AGGREGATION_SUM,
+    LastValue = OTLPMETRIC_AGGREGATION_LAST_VALUE,
+    ExplicitBucketHistogram = OTLPMETRIC_AGGREGATION_EXPLICIT_BUCKET_HISTOGRAM,
+    Base2ExponentialHistogram = OTLPMETRIC_AGGREGATION_BASE2_EXPONENTIAL_HISTOGRAM,
+};
+
+/// An aggregation and its parameters (otlpmetric_aggregation, owning its boundaries).
+/// Into an aggregation selector it arrives filled with the kind's default.
+struct Aggregation {
+    AggregationKind kind = AggregationKind::Drop;
+    std::vector<double> boundaries;  // explicit bucket histogram: strictly increasing, finite
+    bool record_min_max = false;     // histograms
+    std::int32_t max_size = 0;       // exponential histogram: >= 2 (default 160)
+    std::int32_t max_scale = 0;      // exponential histogram: -10..20 (default 20)
+};
+
+/// Export statistics (otlpmetric_stats); all but queue_bytes only grow.
+struct Stats {
+    std::uint64_t requests_sent = 0;         // export requests accepted (after any split)
+    std::uint64_t requests_failed = 0;       // export requests that failed for good
+    std::uint64_t retries = 0;               // retry attempts
+    std::uint64_t bytes_sent = 0;            // protobuf bytes accepted, before compression
+    std::uint64_t data_points_rejected = 0;  // from partial successes
+    std::uint64_t queue_dropped = 0;         // enqueued uploads refused or dropped
+    std::uint64_t queue_bytes = 0;           // bytes waiting in the queue now
+};
+
+using TemporalitySelector = std::function<Temporality(InstrumentKind)>;
+using AggregationSelector = std::function<void(InstrumentKind, Aggregation &)>;
+using LogCallback = std::function<void(LogLevel, std::string_view)>;
+
+/// For call timeouts: use the exporter's configured export timeout.
+inline constexpr std::chrono::milliseconds configured_timeout{0};
+/// For Config::set_timeout: no limit.
+inline constexpr std::chrono::milliseconds no_limit{0};
+
+// ---------------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------------
+
+/// The library's version, e.g. "0.1.0" (the header's: OTLPMETRIC_VERSION_*).
+inline std::string_view version() noexcept { return otlpmetric_version(); }
+
+/// "OTLPMETRIC_ERR_DECODE" etc.; "OTLPMETRIC_UNKNOWN_STATUS" for other values.
+inline const char *status_str(Status status) noexcept {
+    const auto v = static_cast<std::int32_t>(status);
+    if (v < OTLPMETRIC_OK || v > OTLPMETRIC_ERR_INTERNAL) return "OTLPMETRIC_UNKNOWN_STATUS";
+    return otlpmetric_status_str(static_cast<otlpmetric_status>(v));
+}
+
+inline std::string_view to_string(Status status) noexcept { return status_str(status); }
+
+inline std::string_view to_string(LogLevel level) noexcept {
+    switch (level) {
+        case LogLevel::Error: return "ERROR";
+        case LogLevel::Warn: return "WARN";
+        case LogLevel::Info: return "INFO";
+        case LogLevel::Debug: return "DEBUG";
+    }
+    return "UNKNOWN";
+}
+
+inline std::string_view to_string(InstrumentKind kind) noexcept {
+    switch (kind) {
+        case InstrumentKind::Counter: return "COUNTER";
+        case InstrumentKind::UpDownCounter: return "UP_DOWN_COUNTER";
+        case InstrumentKind::Histogram: return "HISTOGRAM";
+        case InstrumentKind::Gauge: return "GAUGE";
+        case InstrumentKind::ObservableCounter: return "OBSERVABLE_COUNTER";
+        case InstrumentKind::ObservableUpDownCounter: return "OBSERVABLE_UP_DOWN_COUNTER";
+        case InstrumentKind::ObservableGauge: return "OBSERVABLE_GAUGE";
+    }
+    return "UNKNOWN";
+}
+
+inline std::string_view to_string(Temporality temporality) noexcept {
+    switch (temporality) {
+        case Temporality::Delta: return "DELTA";
+        case Temporality::Cumulative: return "CUMULATIVE";
+    }
+    return "UNKNOWN";
+}
+
+inline std::string_view to_string(AggregationKind kind) noexcept {
+    switch (kind) {
+        case AggregationKind::Drop: return "DROP";
+        case AggregationKind::Sum: return "SUM";
+        case AggregationKind::LastValue: return "LAST_VALUE";
+        case AggregationKind::ExplicitBucketHistogram: return "EXPLICIT_BUCKET_HISTOGRAM";
+        case AggregationKind::Base2ExponentialHistogram: return "BASE2_EXPONENTIAL_HISTOGRAM";
+    }
+    return "UNKNOWN";
+}
+
+// ---------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------
+
+/// What the throwing methods throw: a status and the library's message.
+/// what() is "<C function>: <STATUS NAME>: <message>"; message() is the message alone.
+class Error : public std::runtime_error {
+public:
+    Error(Status status, const std::string &message, std::string_view operation = {})
+        : std::runtime_error(compose(status, message, operation)),
+          status_(status),
+          offset_(prefix_length(std::char_traits<char>::length(what()), message.size())) {}
+
+    /// The status code (never Status::Ok).
+    Status status() const noexcept { return status_; }
+    /// The library's message (otlpmetric_last_error() at the time of the failure).
+    const char *message() const noexcept { return what() + offset_; }
+
+private:
+    static std::size_t prefix_length(std::size_t what_length, std::size_t message_length) noexcept {
+        return what_length >= message_length ? what_length - message_length : what_length;
+    }
+
+    static std::string compose(Status status, const std::string &message, std::string_view operation) {
+        std::string text;
+        if (!operation.empty()) {
+            text.append(operation);
+            text.append(": ");
+        }
+        text.append(status_str(status));
+        text.append(": ");
+        text.append(message);
+        return text;
+    }
+
+    Status status_;
+    std::size_t offset_;
+};
+
+/// What the try_* methods return: Status::Ok, or a status and the library's message.
+struct [[nodiscard]] Result {
+    Status status = Status::Ok;
+    std::string message;         // empty when ok
+    const char *operation = "";  // the C function that failed (a static string)
+
+    bool ok() const noexcept { return status == Status::Ok; }
+    explicit operator bool() const noexcept { return ok(); }
+    /// Throws otlpmetric::Error unless ok().
+    void throw_if_error() const {
+        if (!ok()) throw Error(status, message, operation);
+    }
+};
+
+/// A read-only view of bytes: (pointer, size), or any contiguous container of
+/// 1-byte elements (std::vector<std::uint8_t>, std::string, std::string_view,
+/// std::array<std::uint8_t, N>, ...). Arrays are not taken implicitly (a string
+/// literal would bring its NUL): pass (pointer, size).
+class ByteView {
+public:
+    constexpr ByteView() noexcept = default;
+    ByteView(const void *data, std::size_t size) noexcept
+        : data_(static_cast<const std::uint8_t *>(data)), size_(size) {}
+
+    template <class C,
+              class Elem = std::remove_cv_t<std::remove_pointer_t<decltype(std::data(std::declval<const C &>()))>>,
+              class = decltype(std::size(std::declval<const C &>())),
+              std::enable_if_t<!std::is_array_v<C> && sizeof(Elem) == 1 && std::is_trivially_copyable_v<Elem>,
+                               int> = 0>
+    ByteView(const C &container) noexcept  // NOLINT(google-explicit-constructor): a view
+        : ByteView(std::data(container), std::size(container)) {}
+
+    const std::uint8_t *data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+
+private:
+    const std::uint8_t *data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+// ---------------------------------------------------------------------------------
+// Implementation details (not part of the API)
+// ---------------------------------------------------------------------------------
+namespace detail {
+
+inline std::string last_error() {
+    const char *m = otlpmetric_last_error();
+    return m ? std::string(m) : std::string();
+}
+
+inline Result check(const char *operation, otlpmetric_status st) {
+    if (st == OTLPMETRIC_OK) return Result{};
+    std::string message = last_error();
+    if (message.empty()) message = "(no message)";
+    return Result{static_cast<Status>(st), std::move(message), operation};
+}
+
+inline Result invalid(const char *operation, std::string message) {
+    return Result{Status::InvalidArgument, std::move(message), operation};
+}
+
+// Milliseconds as the C API's uint32_t: negative is refused, too large is clamped.
+inline bool to_ms(std::chrono::milliseconds t, std::uint32_t &out) noexcept {
+    using Rep = std::chrono::milliseconds::rep;
+    constexpr Rep limit = static_cast<Rep>(std::numeric_limits<std::uint32_t>::max());
+    if (t.count() < 0) return false;
+    out = t.count() > limit ? std::numeric_limits<std::uint32_t>::max() : static_cast<std::uint32_t>(t.count());
+    return true;
+}
+
+// A NUL-terminated copy; false if `s` holds a NUL (the C side would cut it there).
+inline bool c_string(std::string_view s, std::string &out) {
+    if (s.find('\0') != std::string_view::npos) return false;
+    out.assign(s.data(), s.size());
+    return true;
+}
+
+inline otlpmetric_instrument_kind c_kind(InstrumentKind kind) noexcept {
+    return static_cast<otlpmetric_instrument_kind>(static_cast<std::int32_t>(kind));
+}
+
+inline Aggregation from_c(const otlpmetric_aggregation &a) {
+    Aggregation r;
+    r.kind = static_cast<AggregationKind>(static_cast<std::int32_t>(a.kind));
+    if (a.boundaries != nullptr && a.boundaries_len > 0) r.boundaries.assign(a.boundaries, a.boundaries + a.boundaries_len);
+    r.record_min_max = a.record_min_max;
+    r.max_size = a.max_size;
+    r.max_scale = a.max_scale;
+    return r;
+}
+
+// What the selector trampolines need while otlpmetric_exporter_new runs. Owned by a
+// Config on the heap, so its address survives moves of the Config.
+struct SelectorState {
+    TemporalitySelector temporality;
+    AggregationSelector aggregation;
+    std::exception_ptr thrown;                  // the first exception a selector threw
+    std::list<std::vector<double>> boundaries;  // kept until otlpmetric_exporter_new returns
+};
+
+// Values the library refuses, returned when a C++ selector threw (or answered a value
+// that does not fit the C enum): 0 is within the C enums' ranges and is no enumerator.
+inline otlpmetric_temporality invalid_temporality() noexcept { return static_cast<otlpmetric_temporality>(0); }
+inline otlpmetric_aggregation_kind invalid_aggregation_kind() noexcept {
+    return static_cast<otlpmetric_aggregation_kind>(0);
+}
+
+inline otlpmetric_temporality temporality_trampoline(void *user_data, otlpmetric_instrument_kind kind) noexcept {
+    auto *state = static_cast<SelectorState *>(user_data);
+    if (state == nullptr || state->thrown || !state->temporality) return invalid_temporality();
+    try {
+        const auto t = static_cast<std::int32_t>(state->temporality(static_cast<InstrumentKind>(kind)));
+        if (t == OTLPMETRIC_TEMPORALITY_DELTA || t == OTLPMETRIC_TEMPORALITY_CUMULATIVE)
+            return static_cast<otlpmetric_temporality>(t);
+        return invalid_temporality();
+    } catch (...) {
+        state->thrown = std::current_exception();
+        return invalid_temporality();
+    }
+}
+
+inline void aggregation_trampoline(void *user_data, otlpmetric_instrument_kind kind,
+                                   otlpmetric_aggregation *out) noexcept {
+    auto *state = static_cast<SelectorState *>(user_data);
+    if (out == nullptr) return;
+    if (state == nullptr || state->thrown || !state->aggregation) {
+        out->kind = invalid_aggregation_kind();
+        return;
+    }
+    try {
+        Aggregation a = from_c(*out);
+        state->aggregation(static_cast<InstrumentKind>(kind), a);
+        const auto k = static_cast<std::int32_t>(a.kind);
+        state->boundaries.push_back(std::move(a.boundaries));
+        const std::vector<double> &kept = state->boundaries.back();
+        out->kind = (k >= OTLPMETRIC_AGGREGATION_DROP && k <= OTLPMETRIC_AGGREGATION_BASE2_EXPONENTIAL_HISTOGRAM)
+                        ? static_cast<otlpmetric_aggregation_kind>(k)
+                        : invalid_aggregation_kind();
+        out->boundaries = kept.empty() ? nullptr : kept.data();
+        out->boundaries_len = kept.size();
+        out->record_min_max = a.record_min_max;
+        out->max_size = a.max_size;
+        out->max_scale = a.max_scale;
+    } catch (...) {
+        state->thrown = std::current_exception();
+        out->kind = invalid_aggregation_kind();
+    }
+}
+
+inline void log_trampoline(void *user_data, otlpmetric_log_level level, const char *message) noexcept {
+    const auto *callback = static_cast<const LogCallback *>(user_data);
+    if (callback == nullptr || !*callback) return;
+    try {
+        (*callback)(static_cast<LogLevel>(static_cast<std::int32_t>(level)),
+                    message != nullptr ? std::string_view(message) : std::string_view());
+    } catch (...) {
+        // An exception must not unwind into the library; the message is lost.
+    }
+}
+
+struct ConfigDeleter {
+    void operator()(otlpmetric_config *c) const noexcept { otlpmetric_config_free(c); }
+};
+struct ExporterDeleter {
+    void operator()(otlpmetric_exporter *e) const noexcept { otlpmetric_exporter_free(e); }
+};
+
+}  // namespace detail
+
+class Exporter;
+
+// ---------------------------------------------------------------------------------
+// Config
+// ---------------------------------------------------------------------------------
+
+/// An exporter configuration (otlpmetric_config): starts from the OTEL_EXPORTER_OTLP_*
+/// environment, read when it is constructed; what is set in code wins. Setters return
+/// *this and throw Error; the try_set_* forms return a Result. A refused value leaves
+/// the configuration unchanged.
+class Config {
+public:
+    /// otlpmetric_config_new(). Throws Error (Status::Internal) if it fails.
+    Config()
+        : selectors_(std::make_unique<detail::SelectorState>()),
+          handle_(otlpmetric_config_new()) {
+        if (!handle_) {
+            std::string m = detail::last_error();
+            throw Error(Status::Internal, m.empty() ? "otlpmetric_config_new returned NULL" : m,
+                        "otlpmetric_config_new");
+        }
+    }
+
+    Config(Config &&other) noexcept = default;
+    Config &operator=(Config &&other) noexcept {
+        if (this != &other) {
+            handle_ = std::move(other.handle_);  // frees ours first: it points into our state
+            log_ = std::move(other.log_);
+            selectors_ = std::move(other.selectors_);
+        }
+        return *this;
+    }
+    Config(const Config &) = delete;
+    Config &operator=(const Config &) = delete;
+    ~Config() = default;  // handle_ (declared last) goes first
+
+    /// The C handle (NULL once moved from); still owned by this object.
+    otlpmetric_config *handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    /// Full URL, scheme included; for HTTP with the path (http://host:4318/v1/metrics).
+    Config &set_endpoint(std::string_view url) { return done(try_set_endpoint(url)); }
+    Result try_set_endpoint(std::string_view url) {
+        std::string s;
+        if (!detail::c_string(url, s)) return detail::invalid("otlpmetric_config_set_endpoint", "url contains a NUL byte");
+        return detail::check("otlpmetric_config_set_endpoint", otlpmetric_config_set_endpoint(handle(), s.c_str()));
+    }
+
+    Config &set_protocol(Protocol protocol) { return done(try_set_protocol(protocol)); }
+    Result try_set_protocol(Protocol protocol) {
+        return detail::check("otlpmetric_config_set_protocol",
+                             otlpmetric_config_set_protocol(
+                                 handle(), static_cast<otlpmetric_protocol>(static_cast<std::int32_t>(protocol))));
+    }
+
+    /// A header sent with every request (replaces one of the same key). Never logged.
+    Config &add_header(std::string_view key, std::string_view value) { return done(try_add_header(key, value)); }
+    Result try_add_header(std::string_view key, std::string_view value) {
+        std::string k, v;
+        if (!detail::c_string(key, k) || !detail::c_string(value, v))
+            return detail::invalid("otlpmetric_config_add_header", "header key or value contains a NUL byte");
+        return detail::check("otlpmetric_config_add_header", otlpmetric_config_add_header(handle(), k.c_str(), v.c_str()));
+    }
+
+    /// The export timeout (default 10 s); no_limit (0) means none.
+    Config &set_timeout(std::chrono::milliseconds timeout) { return done(try_set_timeout(timeout)); }
+    Result try_set_timeout(std::chrono::milliseconds timeout) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(timeout, ms)) return detail::invalid("otlpmetric_config_set_timeout_ms", "timeout is negative");
+        return detail::check("otlpmetric_config_set_timeout_ms", otlpmetric_config_set_timeout_ms(handle(), ms));
+    }
+
+    Config &set_compression(Compression compression) { return done(try_set_compression(compression)); }
+    Result try_set_compression(Compression compression) {
+        return detail::check("otlpmetric_config_set_compression",
+                             otlpmetric_config_set_compression(
+                                 handle(), static_cast<otlpmetric_compression>(static_cast<std::int32_t>(compression))));
+    }
+
+    /// PEM files, read now; an empty string means "not given" (NULL in C). The client
+    /// certificate and key go together.
+    Config &set_tls(std::string_view ca_file, std::string_view client_cert_file = {},
+                    std::string_view client_key_file = {}) {
+        return done(try_set_tls(ca_file, client_cert_file, client_key_file));
+    }
+    Result try_set_tls(std::string_view ca_file, std::string_view client_cert_file = {},
+                       std::string_view client_key_file = {}) {
+        std::string ca, cert, key;
+        if (!detail::c_string(ca_file, ca) || !detail::c_string(client_cert_file, cert) ||
+            !detail::c_string(client_key_file, key))
+            return detail::invalid("otlpmetric_config_set_tls", "a file name contains a NUL byte");
+        auto c = [](const std::string &s) { return s.empty() ? nullptr : s.c_str(); };
+        return detail::check("otlpmetric_config_set_tls", otlpmetric_config_set_tls(handle(), c(ca), c(cert), c(key)));
+    }
+
+    /// gRPC only: no transport security even for https:// endpoints.
+    Config &set_insecure(bool insecure) { return done(try_set_insecure(insecure)); }
+    Result try_set_insecure(bool insecure) {
+        return detail::check("otlpmetric_config_set_insecure", otlpmetric_config_set_insecure(handle(), insecure));
+    }
+
+    /// The retry policy (default: on, 5 s first wait, 30 s cap, 1 min in all).
+    Config &set_retry(bool enabled, std::chrono::milliseconds initial = std::chrono::milliseconds(5000),
+                      std::chrono::milliseconds max_interval = std::chrono::milliseconds(30000),
+                      std::chrono::milliseconds max_elapsed = std::chrono::milliseconds(60000)) {
+        return done(try_set_retry(enabled, initial, max_interval, max_elapsed));
+    }
+    Result try_set_retry(bool enabled, std::chrono::milliseconds initial = std::chrono::milliseconds(5000),
+                         std::chrono::milliseconds max_interval = std::chrono::milliseconds(30000),
+                         std::chrono::milliseconds max_elapsed = std::chrono::milliseconds(60000)) {
+        std::uint32_t i = 0, m = 0, e = 0;
+        if (!detail::to_ms(initial, i) || !detail::to_ms(max_interval, m) || !detail::to_ms(max_elapsed, e))
+            return detail::invalid("otlpmetric_config_set_retry", "a retry interval is negative");
+        return detail::check("otlpmetric_config_set_retry", otlpmetric_config_set_retry(handle(), enabled, i, m, e));
+    }
+
+    /// Chooses the temporality per instrument kind; called once per kind while an
+    /// Exporter is created from this Config. An empty function restores the default.
+    /// If it throws, the Exporter constructor rethrows the exception.
+    Config &set_temporality_selector(TemporalitySelector selector) {
+        return done(try_set_temporality_selector(std::move(selector)));
+    }
+    Result try_set_temporality_selector(TemporalitySelector selector) {
+        const bool has = static_cast<bool>(selector);
+        Result r = detail::check(
+            "otlpmetric_config_set_temporality_selector",
+            otlpmetric_config_set_temporality_selector(handle(), has ? &detail::temporality_trampoline : nullptr,
+                                                       selectors_.get()));
+        if (r.ok()) selectors_->temporality = std::move(selector);
+        return r;
+    }
+
+    /// Chooses the aggregation per instrument kind by changing the Aggregation, which
+    /// arrives filled with the default; called once per kind while an Exporter is
+    /// created. An empty function restores the default. If it throws, the Exporter
+    /// constructor rethrows the exception.
+    Config &set_aggregation_selector(AggregationSelector selector) {
+        return done(try_set_aggregation_selector(std::move(selector)));
+    }
+    Result try_set_aggregation_selector(AggregationSelector selector) {
+        const bool has = static_cast<bool>(selector);
+        Result r = detail::check(
+            "otlpmetric_config_set_aggregation_selector",
+            otlpmetric_config_set_aggregation_selector(handle(), has ? &detail::aggregation_trampoline : nullptr,
+                                                       selectors_.get()));
+        if (r.ok()) selectors_->aggregation = std::move(selector);
+        return r;
+    }
+
+    /// The library's diagnostics. May be called from the library's threads, at once
+    /// from several, until every Exporter created with it is destroyed (each keeps its
+    /// own reference); it must not call back into the same exporter. Exceptions it
+    /// throws are swallowed. An empty function removes it.
+    Config &set_log_callback(LogCallback callback) { return done(try_set_log_callback(std::move(callback))); }
+    Result try_set_log_callback(LogCallback callback) {
+        std::shared_ptr<const LogCallback> owned;
+        if (callback) owned = std::make_shared<const LogCallback>(std::move(callback));
+        Result r = detail::check(
+            "otlpmetric_config_set_log_callback",
+            otlpmetric_config_set_log_callback(handle(), owned ? &detail::log_trampoline : nullptr,
+                                               const_cast<LogCallback *>(owned.get())));
+        if (r.ok()) log_ = std::move(owned);
+        return r;
+    }
+
+    /// The largest request in protobuf bytes (default 4 MiB, at least 256); larger
+    /// uploads are split.
+    Config &set_max_request_bytes(std::size_t max_bytes) { return done(try_set_max_request_bytes(max_bytes)); }
+    Result try_set_max_request_bytes(std::size_t max_bytes) {
+        return detail::check("otlpmetric_config_set_max_request_bytes",
+                             otlpmetric_config_set_max_request_bytes(handle(), max_bytes));
+    }
+
+    /// The byte bound of the asynchronous queue used by Exporter::enqueue (default 16 MiB).
+    Config &set_queue(std::size_t max_bytes) { return done(try_set_queue(max_bytes)); }
+    Result try_set_queue(std::size_t max_bytes) {
+        return detail::check("otlpmetric_config_set_queue", otlpmetric_config_set_queue(handle(), max_bytes));
+    }
+
+private:
+    friend class Exporter;
+
+    Config &done(const Result &r) {
+        r.throw_if_error();
+        return *this;
+    }
+
+    // Declaration order matters: handle_ is destroyed first, as it points at the others.
+    std::unique_ptr<detail::SelectorState> selectors_;
+    std::shared_ptr<const LogCallback> log_;
+    std::unique_ptr<otlpmetric_config, detail::ConfigDeleter> handle_;
+};
+
+// ---------------------------------------------------------------------------------
+// Exporter
+// ---------------------------------------------------------------------------------
+
+/// An OTLP metrics exporter (otlpmetric_exporter). Its methods may be called from any
+/// number of threads at once. Destroying it shuts it down first if needed (within the
+/// configured export timeout) and blocks until then.
+class Exporter {
+public:
+    /// An empty exporter (like a moved-from one): every call fails with InvalidArgument.
+    Exporter() noexcept = default;
+
+    /// otlpmetric_exporter_new(). Throws Error, or rethrows what a selector threw.
+    explicit Exporter(const Config &config) {
+        std::exception_ptr thrown;
+        Result r = create(config, *this, thrown);
+        if (thrown) std::rethrow_exception(thrown);
+        r.throw_if_error();
+    }
+
+    /// As the constructor, without throwing: a selector's exception becomes
+    /// Status::InvalidArgument with its what() in the message. `out` is replaced on
+    /// success and left alone on failure.
+    static Result try_create(const Config &config, Exporter &out) {
+        std::exception_ptr thrown;
+        Exporter created;
+        Result r = create(config, created, thrown);
+        if (thrown) {
+            std::string what = "unknown exception";
+            try {
+                std::rethrow_exception(thrown);
+            } catch (const std::exception &e) {
+                what = e.what();
+            } catch (...) {
+            }
+            return detail::invalid("otlpmetric_exporter_new", "a selector threw: " + what);
+        }
+        if (r.ok()) out = std::move(created);
+        return r;
+    }
+
+    Exporter(Exporter &&other) noexcept = default;
+    Exporter &operator=(Exporter &&other) noexcept {
+        if (this != &other) {
+            reset();
+            handle_ = std::move(other.handle_);
+            log_ = std::move(other.log_);
+        }
+        return *this;
+    }
+    Exporter(const Exporter &) = delete;
+    Exporter &operator=(const Exporter &) = delete;
+    ~Exporter() { reset(); }
+
+    /// Frees the exporter now (shutting it down first if needed); leaves it empty.
+    void reset() noexcept {
+        handle_.reset();  // the library may log until otlpmetric_exporter_free returns
+        log_.reset();
+    }
+
+    /// The C handle (NULL when empty); still owned by this object.
+    otlpmetric_exporter *handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    /// Uploads one serialized opentelemetry.proto.metrics.v1.ResourceMetrics and waits
+    /// until the receiver took it, refused it for good, or `timeout` ran out.
+    void upload(ByteView resource_metrics, std::chrono::milliseconds timeout = configured_timeout) {
+        try_upload(resource_metrics, timeout).throw_if_error();
+    }
+    void upload(const void *data, std::size_t size, std::chrono::milliseconds timeout = configured_timeout) {
+        try_upload(ByteView(data, size), timeout).throw_if_error();
+    }
+    Result try_upload(ByteView resource_metrics, std::chrono::milliseconds timeout = configured_timeout) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(timeout, ms)) return detail::invalid("otlpmetric_exporter_upload", "timeout is negative");
+        return detail::check("otlpmetric_exporter_upload",
+                             otlpmetric_exporter_upload(handle(), resource_metrics.data(), resource_metrics.size(), ms));
+    }
+    Result try_upload(const void *data, std::size_t size, std::chrono::milliseconds timeout = configured_timeout) {
+        return try_upload(ByteView(data, size), timeout);
+    }
+
+    /// As upload(), for one serialized
+    /// opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest.
+    void upload_request(ByteView request, std::chrono::milliseconds timeout = configured_timeout) {
+        try_upload_request(request, timeout).throw_if_error();
+    }
+    void upload_request(const void *data, std::size_t size, std::chrono::milliseconds timeout = configured_timeout) {
+        try_upload_request(ByteView(data, size), timeout).throw_if_error();
+    }
+    Result try_upload_request(ByteView request, std::chrono::milliseconds timeout = configured_timeout) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(timeout, ms))
+            return detail::invalid("otlpmetric_exporter_upload_request", "timeout is negative");
+        return detail::check("otlpmetric_exporter_upload_request",
+                             otlpmetric_exporter_upload_request(handle(), request.data(), request.size(), ms));
+    }
+    Result try_upload_request(const void *data, std::size_t size,
+                              std::chrono::milliseconds timeout = configured_timeout) {
+        return try_upload_request(ByteView(data, size), timeout);
+    }
+
+    /// As upload_request(), for an ExportMetricsServiceRequest in OTLP/JSON.
+    void upload_json(std::string_view json, std::chrono::milliseconds timeout = configured_timeout) {
+        try_upload_json(json, timeout).throw_if_error();
+    }
+    Result try_upload_json(std::string_view json, std::chrono::milliseconds timeout = configured_timeout) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(timeout, ms)) return detail::invalid("otlpmetric_exporter_upload_json", "timeout is negative");
+        return detail::check("otlpmetric_exporter_upload_json",
+                             otlpmetric_exporter_upload_json(handle(), json.data(), json.size(), ms));
+    }
+
+    /// Checks one serialized ResourceMetrics, copies it into the bounded queue and
+    /// returns at once (Status::QueueFull when it would overflow).
+    void enqueue(ByteView resource_metrics) { try_enqueue(resource_metrics).throw_if_error(); }
+    void enqueue(const void *data, std::size_t size) { try_enqueue(ByteView(data, size)).throw_if_error(); }
+    Result try_enqueue(ByteView resource_metrics) {
+        return detail::check("otlpmetric_exporter_enqueue",
+                             otlpmetric_exporter_enqueue(handle(), resource_metrics.data(), resource_metrics.size()));
+    }
+    Result try_enqueue(const void *data, std::size_t size) { return try_enqueue(ByteView(data, size)); }
+
+    /// Waits until every upload and enqueue made before it has finished.
+    void force_flush(std::chrono::milliseconds timeout = configured_timeout) {
+        try_force_flush(timeout).throw_if_error();
+    }
+    Result try_force_flush(std::chrono::milliseconds timeout = configured_timeout) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(timeout, ms)) return detail::invalid("otlpmetric_exporter_force_flush", "timeout is negative");
+        return detail::check("otlpmetric_exporter_force_flush", otlpmetric_exporter_force_flush(handle(), ms));
+    }
+
+    /// Flushes, closes connections, stops the threads. Acts once: later uploads,
+    /// flushes and shutdowns fail with Status::Shutdown.
+    void shutdown(std::chrono::milliseconds timeout = configured_timeout) { try_shutdown(timeout).throw_if_error(); }
+    Result try_shutdown(std::chrono::milliseconds timeout = configured_timeout) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(timeout, ms)) return detail::invalid("otlpmetric_exporter_shutdown", "timeout is negative");
+        return detail::check("otlpmetric_exporter_shutdown", otlpmetric_exporter_shutdown(handle(), ms));
+    }
+
+    /// The temporality used for `kind` (also after shutdown). Throws Error.
+    Temporality temporality(InstrumentKind kind) const {
+        const otlpmetric_temporality t = otlpmetric_exporter_temporality(handle(), detail::c_kind(kind));
+        const auto v = static_cast<std::int32_t>(t);
+        if (v == 0) throw Error(Status::InvalidArgument, detail::last_error(), "otlpmetric_exporter_temporality");
+        return static_cast<Temporality>(v);
+    }
+
+    /// The aggregation used for `kind` (also after shutdown). Throws Error.
+    Aggregation aggregation(InstrumentKind kind) const {
+        otlpmetric_aggregation a{};
+        detail::check("otlpmetric_exporter_aggregation", otlpmetric_exporter_aggregation(handle(), detail::c_kind(kind), &a))
+            .throw_if_error();
+        return detail::from_c(a);
+    }
+
+    /// Export statistics (also after shutdown). Throws Error.
+    Stats stats() const {
+        otlpmetric_stats s{};
+        detail::check("otlpmetric_exporter_stats", otlpmetric_exporter_stats(handle(), &s)).throw_if_error();
+        Stats r;
+        r.requests_sent = s.requests_sent;
+        r.requests_failed = s.requests_failed;
+        r.retries = s.retries;
+        r.bytes_sent = s.bytes_sent;
+        r.data_points_rejected = s.data_points_rejected;
+        r.queue_dropped = s.queue_dropped;
+        r.queue_bytes = s.queue_bytes;
+        return r;
+    }
+
+private:
+    static Result create(const Config &config, Exporter &out, std::exception_ptr &thrown) {
+        detail::SelectorState *state = config.selectors_.get();
+        if (state != nullptr) {
+            state->thrown = nullptr;
+            state->boundaries.clear();
+        }
+        otlpmetric_exporter *raw = nullptr;
+        const otlpmetric_status st = otlpmetric_exporter_new(config.handle(), &raw);
+        Result r = detail::check("otlpmetric_exporter_new", st);
+        std::unique_ptr<otlpmetric_exporter, detail::ExporterDeleter> created(st == OTLPMETRIC_OK ? raw : nullptr);
+        if (state != nullptr) {
+            thrown = std::exchange(state->thrown, nullptr);
+            state->boundaries.clear();
+        }
+        if (thrown || !r.ok()) return r;  // `created` (if any) is freed while config.log_ lives
+        if (!created) return Result{Status::Internal, "otlpmetric_exporter_new returned no exporter", "otlpmetric_exporter_new"};
+        out.reset();
+        out.log_ = config.log_;  // before the handle: the exporter may log at any time
+        out.handle_ = std::move(created);
+        return r;
+    }
+
+    // Declaration order matters: handle_ is destroyed first (the library may call the
+    // log callback until otlpmetric_exporter_free returns).
+    std::shared_ptr<const LogCallback> log_;
+    std::unique_ptr<otlpmetric_exporter, detail::ExporterDeleter> handle_;
+};
+
+}  // namespace otlpmetric
+
+#endif  // OTLPMETRIC_HPP
