@@ -30,7 +30,7 @@ def test_packaged_header_is_include_byte_for_byte() -> None:
     assert packaged.is_file(), f"{packaged} is missing from the installed package"
     assert packaged.read_bytes() == INCLUDE.read_bytes(), (
         f"{packaged} differs from include/otlpmetric.h: "
-        "cp include/otlpmetric.h bindings/python/src/otlpmetric/otlpmetric.h"
+        "OTLPMETRIC_UPDATE_HEADER=1 cargo test --test header"
     )
 
 
