@@ -29,9 +29,7 @@ if(NOT TARGET otlpmetric::otlpmetric)
   add_library(otlpmetric::otlpmetric SHARED IMPORTED)
   set_target_properties(otlpmetric::otlpmetric PROPERTIES
     IMPORTED_LOCATION "${_otlpmetric_libdir}/libotlpmetric.so"
-    # The library has no DT_SONAME: without this CMake would link it by its full path,
-    # and programs would record that path instead of "libotlpmetric.so".
-    IMPORTED_NO_SONAME TRUE
+    IMPORTED_SONAME "libotlpmetric.so"
     INTERFACE_INCLUDE_DIRECTORIES "${_otlpmetric_includedir}")
 endif()
 

@@ -1,35 +1,54 @@
 #!/usr/bin/env bash
 # The demo: builds the library, starts a real OpenTelemetry Collector on free loopback
-# ports, runs examples/c/demo.c (a C program that builds metrics with snprintf and
-# exports them with otlpmetric), then prints what the Collector received.
-#   scripts/demo.sh [grpc|http/protobuf|http/json] [ROUNDS]
+# ports, runs an example against it, then prints what the Collector received.
+#   scripts/demo.sh [EXAMPLE] [PROTOCOL]
+#     EXAMPLE   demo (examples/c/demo.c, the default), periodic-c, periodic-cpp, periodic-python
+#     PROTOCOL  http/protobuf (default), grpc, http/json
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-PROTOCOL="${1:-http/protobuf}"
-ROUNDS="${2:-3}"
+EXAMPLE=demo
+PROTOCOL=http/protobuf
+for arg in "$@"; do
+  case "$arg" in
+    demo | periodic-c | periodic-cpp | periodic-python) EXAMPLE="$arg" ;;
+    grpc | http/protobuf | http/json) PROTOCOL="$arg" ;;
+    *) echo "usage: scripts/demo.sh [demo|periodic-c|periodic-cpp|periodic-python] [grpc|http/protobuf|http/json]" >&2; exit 2 ;;
+  esac
+done
 
 scripts/bootstrap.sh
 echo "== building libotlpmetric" >&2
 cargo build --quiet
+LIB="$ROOT/target/debug"
 OTELCOL_BIN="$(scripts/otelcol.sh path)"
 export OTELCOL_BIN
 
 BUILD="$(mktemp -d "${TMPDIR:-/tmp}/otlpmetric-demo.XXXXXX")"
-cc -std=c99 -Wall -Wextra -Werror -I include examples/c/demo.c -o "$BUILD/demo" \
-   -L target/debug -Wl,-rpath,"$ROOT/target/debug" -lotlpmetric
+CFLAGS=(-Wall -Wextra -Werror -I include -I bindings/cpp/include -L "$LIB" -Wl,-rpath,"$LIB" -lotlpmetric)
+# The program, then the arguments that follow the endpoint.
+ROUNDS=(--rounds 3 --interval-ms 1000)
+case "$EXAMPLE" in
+  demo) cc -std=c99 examples/c/demo.c -o "$BUILD/example" "${CFLAGS[@]}"
+        PROGRAM=("$BUILD/example"); ARGS=(3) ;;
+  periodic-c) cc -std=c99 examples/c/periodic.c -o "$BUILD/example" "${CFLAGS[@]}"
+              PROGRAM=("$BUILD/example"); ARGS=("${ROUNDS[@]}") ;;
+  periodic-cpp) c++ -std=c++17 examples/cpp/periodic.cpp -o "$BUILD/example" "${CFLAGS[@]}"
+                PROGRAM=("$BUILD/example"); ARGS=("${ROUNDS[@]}") ;;
+  periodic-python) PROGRAM=("$(scripts/python-venv.sh)" examples/python/periodic.py); ARGS=("${ROUNDS[@]}")
+                   export OTLPMETRIC_LIBRARY="$LIB/libotlpmetric.so" ;;
+esac
 
 echo "== starting the OpenTelemetry Collector" >&2
 eval "$(OTELCOL_GRPC_PORT=auto OTELCOL_HTTP_PORT=auto OTELCOL_RUN_DIR="$BUILD/collector" tools/otelcol/run.sh)"
 trap 'tools/otelcol/run.sh stop "$OTELCOL_PIDFILE"' EXIT
 case "$PROTOCOL" in
   grpc) ENDPOINT="$OTELCOL_GRPC_ENDPOINT" ;;
-  http/protobuf | http/json) ENDPOINT="$OTELCOL_HTTP_ENDPOINT/v1/metrics" ;;
-  *) echo "unknown protocol $PROTOCOL (grpc, http/protobuf, http/json)" >&2; exit 2 ;;
+  *) ENDPOINT="$OTELCOL_HTTP_ENDPOINT/v1/metrics" ;;
 esac
 
-echo "== running examples/c/demo.c against $ENDPOINT ($PROTOCOL)" >&2
-OTEL_EXPORTER_OTLP_PROTOCOL="$PROTOCOL" "$BUILD/demo" "$ENDPOINT" "$ROUNDS"
+echo "== running $EXAMPLE against $ENDPOINT ($PROTOCOL)" >&2
+OTEL_EXPORTER_OTLP_PROTOCOL="$PROTOCOL" "${PROGRAM[@]}" "$ENDPOINT" "${ARGS[@]}"
 
 sleep 0.3   # the Collector's file exporter flushes every 100 ms
 echo "== what the Collector received" >&2

@@ -36,38 +36,7 @@ if [[ -n "$(find "$repo/src" -name '*.rs' -newer "$library" -print -quit 2>/dev/
 fi
 
 header="${OTLPMETRIC_HEADER:-$repo/include/otlpmetric.h}"
-python="${PYTHON:-python3}"
-venv="${OTLPMETRIC_VENV:-$HOME/.cache/otlpmetric/venv}"
-
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
-    rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
-    if ! "$python" -m venv "$venv"; then
-        echo "python-tests: '$python -m venv' failed (on Debian: apt-get install python3-venv)" >&2
-        exit 1
-    fi
-fi
-vpython="$venv/bin/python"
-pip=("$vpython" -m pip --quiet --disable-pip-version-check --no-input)
-
-# Test dependencies, pinned loosely. setuptools is there so that the package can be
-# built without an isolated build environment (no index access once this is satisfied).
-"${pip[@]}" install \
-    "setuptools>=70.1" \
-    "pytest>=7,<10" \
-    "cffi>=1.15,<3" \
-    "opentelemetry-sdk>=1.20,<2" \
-    "opentelemetry-proto>=1.20,<2" \
-    "opentelemetry-exporter-otlp-proto-common>=1.20,<2"
-
-# Install the package from a copy of its sources, so that the build leaves nothing in
-# the work tree and nothing outside bindings/python can leak into it.
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-mkdir "$work/otlpmetric"
-cp -R bindings/python/pyproject.toml bindings/python/README.md bindings/python/src "$work/otlpmetric/"
-find "$work/otlpmetric" -name '__pycache__' -prune -exec rm -rf {} +
-"${pip[@]}" install --no-build-isolation --no-deps --force-reinstall "$work/otlpmetric"
+vpython="$(scripts/python-venv.sh)"
 
 # The installed package, not bindings/python/src, must be what the tests import.
 location="$(cd / && "$vpython" -c 'import otlpmetric, os; print(os.path.dirname(otlpmetric.__file__))')"
