@@ -21,6 +21,8 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 step "cargo test (Rust, C, C++17 header, valgrind, Collector interop)"
 cargo test
+step "cargo build (the library the scripts below load from target/debug)"
+cargo build --quiet
 for extra in scripts/budgets.sh scripts/python-tests.sh scripts/cpp-tests.sh scripts/install-tests.sh scripts/fuzz.sh; do
   if [ -x "$extra" ]; then
     step "$extra"

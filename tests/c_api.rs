@@ -16,16 +16,16 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// target/<profile>, where cargo put libotlpmetric.so and .a for this test run.
+/// Where cargo put libotlpmetric.so and .a for this test run: next to the test binary
+/// (target/<profile>/deps), or in target/<profile> after a `cargo build`.
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    assert!(
-        dir.join("libotlpmetric.so").exists(),
-        "no libotlpmetric.so in {}",
-        dir.display()
-    );
-    dir
+    let deps = exe.parent().unwrap();
+    let found = [deps, deps.parent().unwrap()]
+        .into_iter()
+        .find(|dir| dir.join("libotlpmetric.so").exists() && dir.join("libotlpmetric.a").exists())
+        .map(Path::to_path_buf);
+    found.unwrap_or_else(|| panic!("no libotlpmetric.so and .a near {}", exe.display()))
 }
 
 fn scratch(name: &str) -> PathBuf {
