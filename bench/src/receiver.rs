@@ -28,14 +28,19 @@ pub fn serve() -> ! {
         .build()
         .expect("receiver runtime");
     runtime.block_on(async {
-        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC");
-        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gRPC");
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind HTTP");
         let (grpc_port, http_port) = (
             grpc.local_addr().unwrap().port(),
             http.local_addr().unwrap().port(),
         );
         tokio::spawn(async move {
-            let incoming = tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true));
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true));
             tonic::transport::Server::builder()
                 .http2_adaptive_window(Some(true))
                 .add_service(DiscardMetricsService)
@@ -45,7 +50,9 @@ pub fn serve() -> ! {
         });
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = http.accept().await else { continue };
+                let Ok((stream, _)) = http.accept().await else {
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(async move {
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -107,8 +114,8 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(DiscardCodec)
-                .max_decoding_message_size(usize::MAX);
+            let mut grpc =
+                tonic::server::Grpc::new(DiscardCodec).max_decoding_message_size(usize::MAX);
             Ok(grpc.unary(ExportUnary, request).await)
         })
     }
@@ -146,7 +153,8 @@ impl Encoder for DiscardCodec {
     type Item = ExportMetricsServiceResponse;
     type Error = Status;
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(dst).map_err(|e| Status::internal(e.to_string()))
+        item.encode(dst)
+            .map_err(|e| Status::internal(e.to_string()))
     }
 }
 
