@@ -116,7 +116,7 @@ impl Msg {
     }
 
     /// The message's fields, in field-number order (the order prost writes them).
-    pub(crate) fn fields(self) -> &'static [Field] {
+    pub(crate) const fn fields(self) -> &'static [Field] {
         use Kind::*;
         use Msg as M;
         match self {
@@ -267,11 +267,107 @@ impl Msg {
         }
     }
 
-    /// The field numbered `number`, if the schema has it.
+    /// The field numbered `number`, if the schema has it (a table lookup: this is on the
+    /// validator's hot path).
+    #[inline]
     pub(crate) fn field(self, number: u32) -> Option<&'static Field> {
-        self.fields().iter().find(|f| f.number == number)
+        let slot = *FIELD_INDEX[self as usize].get(number as usize)?;
+        (slot != 0).then(|| &self.fields()[usize::from(slot) - 1])
     }
+
+    /// Every message, in declaration order.
+    pub(crate) const ALL: [Msg; MSG_COUNT] = [
+        Msg::ExportRequest,
+        Msg::ResourceMetrics,
+        Msg::Resource,
+        Msg::EntityRef,
+        Msg::ScopeMetrics,
+        Msg::Scope,
+        Msg::Metric,
+        Msg::Gauge,
+        Msg::Sum,
+        Msg::Histogram,
+        Msg::ExponentialHistogram,
+        Msg::Summary,
+        Msg::NumberDataPoint,
+        Msg::HistogramDataPoint,
+        Msg::ExponentialHistogramDataPoint,
+        Msg::Buckets,
+        Msg::SummaryDataPoint,
+        Msg::ValueAtQuantile,
+        Msg::Exemplar,
+        Msg::KeyValue,
+        Msg::AnyValue,
+        Msg::ArrayValue,
+        Msg::KeyValueList,
+    ];
 }
+
+const MSG_COUNT: usize = 23;
+/// Every field number in the schema is below this.
+const MAX_FIELD: usize = 16;
+
+/// For each message and field number, 1 + the field's index in `fields()`, or 0.
+static FIELD_INDEX: [[u8; MAX_FIELD]; MSG_COUNT] = {
+    let mut table = [[0u8; MAX_FIELD]; MSG_COUNT];
+    let mut m = 0;
+    while m < MSG_COUNT {
+        let fields = Msg::ALL[m].fields();
+        let mut i = 0;
+        while i < fields.len() {
+            let number = fields[i].number as usize;
+            assert!(number < MAX_FIELD, "field number too large for the table");
+            table[m][number] = (i + 1) as u8;
+            i += 1;
+        }
+        m += 1;
+    }
+    table
+};
+
+/// What the validator does with one field, decided once per (message, field number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// Not in the schema: skipped as an unknown field.
+    Unknown,
+    Varint,
+    Fixed64,
+    /// Length-delimited bytes.
+    Bytes,
+    /// Length-delimited UTF-8.
+    Utf8,
+    Message(Msg),
+    /// repeated fixed64/double: packed or not.
+    RepeatedFixed64,
+    /// repeated varint: packed or not.
+    RepeatedVarint,
+}
+
+/// The validator's table: the [`Op`] of every field number of every message.
+pub(crate) static OPS: [[Op; MAX_FIELD]; MSG_COUNT] = {
+    let mut table = [[Op::Unknown; MAX_FIELD]; MSG_COUNT];
+    let mut m = 0;
+    while m < MSG_COUNT {
+        let fields = Msg::ALL[m].fields();
+        let mut i = 0;
+        while i < fields.len() {
+            let f = &fields[i];
+            let repeated = matches!(f.card, Card::Repeated);
+            table[m][f.number as usize] = match f.kind {
+                Kind::Message(sub) => Op::Message(sub),
+                Kind::String => Op::Utf8,
+                Kind::Bytes | Kind::HexBytes => Op::Bytes,
+                Kind::Fixed64 | Kind::SFixed64 | Kind::Double if repeated => Op::RepeatedFixed64,
+                Kind::Fixed64 | Kind::SFixed64 | Kind::Double => Op::Fixed64,
+                _ if repeated => Op::RepeatedVarint,
+                _ => Op::Varint,
+            };
+            i += 1;
+        }
+        m += 1;
+    }
+    table
+};
 
 /// The protobuf wire types.
 pub(crate) mod wire {
@@ -303,35 +399,10 @@ impl Kind {
 mod tests {
     use super::*;
 
-    const ALL: [Msg; 23] = [
-        Msg::ExportRequest,
-        Msg::ResourceMetrics,
-        Msg::Resource,
-        Msg::EntityRef,
-        Msg::ScopeMetrics,
-        Msg::Scope,
-        Msg::Metric,
-        Msg::Gauge,
-        Msg::Sum,
-        Msg::Histogram,
-        Msg::ExponentialHistogram,
-        Msg::Summary,
-        Msg::NumberDataPoint,
-        Msg::HistogramDataPoint,
-        Msg::ExponentialHistogramDataPoint,
-        Msg::Buckets,
-        Msg::SummaryDataPoint,
-        Msg::ValueAtQuantile,
-        Msg::Exemplar,
-        Msg::KeyValue,
-        Msg::AnyValue,
-        Msg::ArrayValue,
-        Msg::KeyValueList,
-    ];
-
     #[test]
     fn fields_are_in_number_order_and_names_are_consistent() {
-        for msg in ALL {
+        for (i, msg) in Msg::ALL.into_iter().enumerate() {
+            assert_eq!(msg as usize, i, "Msg::ALL is in declaration order");
             let fields = msg.fields();
             assert!(
                 fields.windows(2).all(|w| w[0].number < w[1].number),

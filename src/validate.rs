@@ -9,11 +9,13 @@
 //! [`wrap_resource_metrics`] then turns a `ResourceMetrics` into an
 //! `ExportMetricsServiceRequest` with one copy and no re-encoding.
 
+use std::cell::Cell;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
 use crate::schema::wire::{END_GROUP, FIXED32, FIXED64, LEN, START_GROUP, VARINT};
-use crate::schema::{Card, Kind, Msg};
+use crate::schema::{Msg, Op, OPS};
 
 /// Checks that `bytes` is a serialized `opentelemetry.proto.metrics.v1.ResourceMetrics`.
 pub fn resource_metrics(bytes: &[u8]) -> Result<()> {
@@ -39,68 +41,92 @@ pub fn wrap_resource_metrics(resource_metrics: &[u8]) -> Bytes {
 }
 
 fn check(bytes: &[u8], msg: Msg) -> Result<()> {
-    Walker { bytes }
-        .message(msg, 0, bytes.len(), RECURSION_LIMIT)
-        .map_err(|fault| {
-            Error::decode(format!(
-                "the bytes are not a valid {}: {} at byte {}{}",
-                msg.name(),
-                fault.what,
-                fault.offset,
-                fault
-                    .field
-                    .map(|(m, n)| format!(" (in {}, field {n})", m.name()))
-                    .unwrap_or_default()
-            ))
-        })
+    let walker = Walker {
+        bytes,
+        fault: Cell::new(None),
+    };
+    if walker.message(msg, 0, bytes.len(), RECURSION_LIMIT).is_ok() {
+        return Ok(());
+    }
+    let fault = walker.fault.get().unwrap_or(Fault {
+        what: "invalid message",
+        offset: 0,
+        field: None,
+    });
+    Err(Error::decode(format!(
+        "the bytes are not a valid {}: {} at byte {}{}",
+        msg.name(),
+        fault.what,
+        fault.offset,
+        fault
+            .field
+            .map(|(m, n)| format!(" (in {}, field {n})", m.name()))
+            .unwrap_or_default()
+    )))
 }
 
 /// prost's limit on nested messages (and groups in unknown fields).
 const RECURSION_LIMIT: u32 = 100;
 
 /// Where and why the bytes are invalid.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Fault {
     what: &'static str,
     offset: usize,
     field: Option<(Msg, u32)>,
 }
 
-type Walk<T> = std::result::Result<T, Fault>;
-
-fn fault<T>(what: &'static str, offset: usize) -> Walk<T> {
-    Err(Fault {
-        what,
-        offset,
-        field: None,
-    })
-}
+/// The walk's result: the error carries nothing (it stays small on the hot path); the
+/// walker keeps the details of the first fault.
+type Walk<T> = std::result::Result<T, ()>;
 
 struct Walker<'a> {
     bytes: &'a [u8],
+    fault: Cell<Option<Fault>>,
 }
 
 impl Walker<'_> {
+    #[cold]
+    fn fail<T>(&self, what: &'static str, offset: usize) -> Walk<T> {
+        self.fault.set(Some(Fault {
+            what,
+            offset,
+            field: None,
+        }));
+        Err(())
+    }
+
     /// A varint at `*pos` (before `end`), as prost reads it: at most 10 bytes, the tenth
-    /// at most 1.
+    /// at most 1. One-byte varints (most tags and lengths) take the short path.
+    #[inline(always)]
     fn varint(&self, pos: &mut usize, end: usize) -> Walk<u64> {
+        if let Some(&byte) = self.bytes[..end].get(*pos) {
+            if byte < 0x80 {
+                *pos += 1;
+                return Ok(u64::from(byte));
+            }
+        }
+        self.long_varint(pos, end)
+    }
+
+    fn long_varint(&self, pos: &mut usize, end: usize) -> Walk<u64> {
         let start = *pos;
         let mut value = 0u64;
         for i in 0..10 {
             if *pos >= end {
-                return fault("truncated varint", start);
+                return self.fail("truncated varint", start);
             }
             let byte = self.bytes[*pos];
             *pos += 1;
             if i == 9 && byte >= 2 {
-                return fault("invalid varint (over 64 bits)", start);
+                return self.fail("invalid varint (over 64 bits)", start);
             }
             value |= u64::from(byte & 0x7f) << (7 * i);
             if byte < 0x80 {
                 return Ok(value);
             }
         }
-        fault("invalid varint (over 10 bytes)", start)
+        self.fail("invalid varint (over 10 bytes)", start)
     }
 
     /// A field key: `(field number, wire type)`.
@@ -108,15 +134,15 @@ impl Walker<'_> {
         let start = *pos;
         let key = self.varint(pos, end)?;
         if key > u64::from(u32::MAX) {
-            return fault("invalid field key", start);
+            return self.fail("invalid field key", start);
         }
         let wire_type = (key & 7) as u8;
         if wire_type > FIXED32 {
-            return fault("invalid wire type", start);
+            return self.fail("invalid wire type", start);
         }
         let number = (key as u32) >> 3;
         if number == 0 {
-            return fault("invalid field number 0", start);
+            return self.fail("invalid field number 0", start);
         }
         Ok((number, wire_type))
     }
@@ -126,7 +152,7 @@ impl Walker<'_> {
         let start = *pos;
         let len = self.varint(pos, end)?;
         if len > (end - *pos) as u64 {
-            return fault("length past the end of the enclosing message", start);
+            return self.fail("length past the end of the enclosing message", start);
         }
         let payload = (*pos, *pos + len as usize);
         *pos = payload.1;
@@ -135,7 +161,7 @@ impl Walker<'_> {
 
     fn skip(&self, pos: &mut usize, end: usize, width: usize) -> Walk<()> {
         if end - *pos < width {
-            return fault("truncated fixed-width value", *pos);
+            return self.fail("truncated fixed-width value", *pos);
         }
         *pos += width;
         Ok(())
@@ -144,68 +170,81 @@ impl Walker<'_> {
     /// Checks the message `msg` in `bytes[start..end]`; `depth` is prost's recursion
     /// budget left.
     fn message(&self, msg: Msg, start: usize, end: usize, depth: u32) -> Walk<()> {
+        let ops = &OPS[msg as usize];
         let mut pos = start;
         while pos < end {
             let field_start = pos;
             let (number, wire_type) = self.key(&mut pos, end)?;
-            let result = match msg.field(number) {
-                Some(field) => self.known(field.kind, field.card, wire_type, &mut pos, end, depth),
-                None => self.unknown(number, wire_type, &mut pos, end, depth),
-            };
-            result.map_err(|mut f| {
-                f.field.get_or_insert((msg, number));
-                if f.offset < field_start {
-                    f.offset = field_start;
-                }
-                f
-            })?;
+            let op = ops.get(number as usize).copied().unwrap_or(Op::Unknown);
+            let result = self.field(op, number, wire_type, &mut pos, end, depth);
+            if result.is_err() {
+                self.note_field(msg, number, field_start);
+                return result;
+            }
         }
         Ok(())
     }
 
-    fn known(
+    /// Adds the innermost field to the recorded fault.
+    #[cold]
+    fn note_field(&self, msg: Msg, number: u32, field_start: usize) {
+        if let Some(mut fault) = self.fault.get() {
+            if fault.field.is_none() {
+                fault.field = Some((msg, number));
+                fault.offset = fault.offset.max(field_start);
+                self.fault.set(Some(fault));
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn field(
         &self,
-        kind: Kind,
-        card: Card,
+        op: Op,
+        number: u32,
         wire_type: u8,
         pos: &mut usize,
         end: usize,
         depth: u32,
     ) -> Walk<()> {
-        if card == Card::Repeated && kind.packable() && wire_type == LEN {
-            let (mut at, stop) = self.delimited(pos, end)?;
-            if kind.wire_type() == FIXED64 {
-                if (stop - at) % 8 != 0 {
-                    return fault("packed fixed64 values are not a multiple of 8 bytes", at);
+        match (op, wire_type) {
+            (Op::Varint | Op::RepeatedVarint, VARINT) => self.varint(pos, end).map(drop),
+            (Op::Fixed64 | Op::RepeatedFixed64, FIXED64) => self.skip(pos, end, 8),
+            (Op::Bytes, LEN) => self.delimited(pos, end).map(drop),
+            (Op::Utf8, LEN) => {
+                let (start, stop) = self.delimited(pos, end)?;
+                let text = &self.bytes[start..stop];
+                if text.is_ascii() {
+                    return Ok(());
                 }
-                return Ok(());
+                match std::str::from_utf8(text) {
+                    Ok(_) => Ok(()),
+                    Err(e) => self.fail("string field is not valid UTF-8", start + e.valid_up_to()),
+                }
             }
-            while at < stop {
-                self.varint(&mut at, stop)?;
-            }
-            return Ok(());
-        }
-        if wire_type != kind.wire_type() {
-            return fault("wrong wire type for the field", *pos);
-        }
-        match kind {
-            Kind::Message(sub) => {
+            (Op::Message(sub), LEN) => {
                 if depth == 0 {
-                    return fault("messages nested too deeply", *pos);
+                    return self.fail("messages nested too deeply", *pos);
                 }
                 let (start, stop) = self.delimited(pos, end)?;
                 self.message(sub, start, stop, depth - 1)
             }
-            Kind::String => {
+            (Op::RepeatedFixed64, LEN) => {
                 let (start, stop) = self.delimited(pos, end)?;
-                match std::str::from_utf8(&self.bytes[start..stop]) {
-                    Ok(_) => Ok(()),
-                    Err(e) => fault("string field is not valid UTF-8", start + e.valid_up_to()),
+                if (stop - start) % 8 != 0 {
+                    return self.fail("packed fixed64 values are not a multiple of 8 bytes", start);
                 }
+                Ok(())
             }
-            Kind::Bytes | Kind::HexBytes => self.delimited(pos, end).map(drop),
-            Kind::Fixed64 | Kind::SFixed64 | Kind::Double => self.skip(pos, end, 8),
-            _ => self.varint(pos, end).map(drop),
+            (Op::RepeatedVarint, LEN) => {
+                let (mut at, stop) = self.delimited(pos, end)?;
+                while at < stop {
+                    self.varint(&mut at, stop)?;
+                }
+                Ok(())
+            }
+            (Op::Unknown, _) => self.unknown(number, wire_type, pos, end, depth),
+            _ => self.fail("wrong wire type for the field", *pos),
         }
     }
 
@@ -219,7 +258,7 @@ impl Walker<'_> {
         depth: u32,
     ) -> Walk<()> {
         if depth == 0 {
-            return fault("unknown fields nested too deeply", *pos);
+            return self.fail("unknown fields nested too deeply", *pos);
         }
         match wire_type {
             VARINT => self.varint(pos, end).map(drop),
@@ -230,13 +269,13 @@ impl Walker<'_> {
                 let (inner, inner_wire_type) = self.key(pos, end)?;
                 if inner_wire_type == END_GROUP {
                     if inner != number {
-                        return fault("end of a group that was not started", *pos);
+                        return self.fail("end of a group that was not started", *pos);
                     }
                     return Ok(());
                 }
                 self.unknown(inner, inner_wire_type, pos, end, depth - 1)?;
             },
-            _ => fault("end of a group that was not started", *pos),
+            _ => self.fail("end of a group that was not started", *pos),
         }
     }
 }

@@ -64,6 +64,7 @@ fn parse_args() -> Options {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
+            "--breakdown" => {}
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0)
@@ -123,6 +124,11 @@ fn main() {
         },
     };
 
+    if std::env::args().any(|a| a == "--breakdown") {
+        // Only where one export's CPU goes (no receiver, no table): for tuning.
+        print_breakdown(&payload::payload("large", &payload::large()), &payload::large(), &timing);
+        return;
+    }
     let receiver = Receiver::spawn();
     print_header(options.quick, &timing, &receiver);
 
