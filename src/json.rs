@@ -15,7 +15,7 @@ use prost::Message;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::schema::wire::{FIXED64, LEN, VARINT};
+use crate::schema::wire::{END_GROUP, FIXED32, FIXED64, LEN, START_GROUP, VARINT};
 use crate::schema::{Card, Field, Kind, Msg};
 use crate::validate;
 
@@ -113,12 +113,21 @@ impl Encoder<'_> {
                 ))
             }
         };
+        let mut oneof_member: Option<&'static str> = None;
         for field in msg.fields() {
             let Some(value) = object.get(field.json).or_else(|| object.get(field.proto)) else {
                 continue;
             };
             if value.is_null() {
                 continue;
+            }
+            if field.card == Card::OneOf {
+                if let Some(first) = oneof_member.replace(field.json) {
+                    return Err(format!(
+                        "{first:?} and {:?} are members of one oneof: set only one",
+                        field.json
+                    ));
+                }
             }
             self.path.push(Segment::Key(field.json));
             self.field(field, value, out)?;
@@ -363,7 +372,8 @@ fn read_value<'a>(bytes: &'a [u8], pos: &mut usize, wire_type: u8) -> Result<Raw
             *pos += len;
             Raw::Delimited(chunk)
         }
-        5 => {
+        FIXED32 => {
+            bytes.get(*pos..*pos + 4).ok_or("truncated fixed32")?;
             *pos += 4;
             Raw::Varint(0)
         }
@@ -372,22 +382,31 @@ fn read_value<'a>(bytes: &'a [u8], pos: &mut usize, wire_type: u8) -> Result<Raw
 }
 
 fn write_message(bytes: &[u8], msg: Msg, out: &mut Vec<u8>) -> Result<(), Fault> {
-    // Every field occurrence, in order.
+    // Every occurrence of a known field, in order; unknown fields are skipped.
     let mut occurrences: Vec<(u32, Raw)> = Vec::new();
+    // Of a oneof set more than once, the last member set wins (as in protobuf).
+    let mut oneof_winner = None;
     let mut pos = 0;
     while pos < bytes.len() {
         let (number, wire_type) = read_key(bytes, &mut pos)?;
-        if wire_type == 3 {
-            return Err("groups are not supported".into());
+        if wire_type == START_GROUP {
+            skip_group(bytes, &mut pos, number)?;
+            continue;
         }
         let raw = read_value(bytes, &mut pos, wire_type)?;
-        if msg.field(number).is_some() {
+        if let Some(field) = msg.field(number) {
+            if field.card == Card::OneOf {
+                oneof_winner = Some(number);
+            }
             occurrences.push((number, raw));
         }
     }
     out.push(b'{');
     let mut first = true;
     for field in msg.fields() {
+        if field.card == Card::OneOf && oneof_winner != Some(field.number) {
+            continue;
+        }
         let values: Vec<&Raw> = occurrences
             .iter()
             .filter(|(n, _)| *n == field.number)
@@ -438,6 +457,22 @@ fn write_message(bytes: &[u8], msg: Msg, out: &mut Vec<u8>) -> Result<(), Fault>
     }
     out.push(b'}');
     Ok(())
+}
+
+/// Skips the rest of the (unknown) group `number` that starts at `*pos`.
+fn skip_group(bytes: &[u8], pos: &mut usize, number: u32) -> Result<(), Fault> {
+    loop {
+        if *pos >= bytes.len() {
+            return Err("unterminated group".into());
+        }
+        let (inner, wire_type) = read_key(bytes, pos)?;
+        match wire_type {
+            END_GROUP if inner == number => return Ok(()),
+            END_GROUP => return Err("mismatched end of group".into()),
+            START_GROUP => skip_group(bytes, pos, inner)?,
+            _ => drop(read_value(bytes, pos, wire_type)?),
+        }
+    }
 }
 
 fn is_default(raw: &Raw) -> bool {
@@ -579,6 +614,30 @@ mod tests {
     }
 
     #[test]
+    fn a_oneof_set_twice_in_protobuf_is_written_once_and_unknown_groups_are_skipped() {
+        // NumberDataPoint { as_double (4) = 1.5, as_int (6) = 7, unknown group 15 { 1: 1 } }
+        let mut point = vec![0x21];
+        point.extend_from_slice(&1.5f64.to_le_bytes());
+        point.push(0x31);
+        point.extend_from_slice(&7i64.to_le_bytes());
+        point.extend_from_slice(&[0x7b, 0x08, 0x01, 0x7c]);
+        let nest = |number: u8, body: &[u8]| {
+            let mut out = vec![number << 3 | 2, body.len() as u8];
+            out.extend_from_slice(body);
+            out
+        };
+        let request = nest(1, &nest(2, &nest(2, &nest(5, &nest(1, &point)))));
+        validate::export_request(&request).unwrap();
+        let json = String::from_utf8(from_protobuf(&request).unwrap()).unwrap();
+        assert!(
+            json.contains(r#""asInt":"7""#) && !json.contains("asDouble"),
+            "{json}"
+        );
+        let decoded = ExportMetricsServiceRequest::decode(request.as_slice()).unwrap();
+        assert_eq!(parse_request(json.as_bytes()).unwrap(), decoded);
+    }
+
+    #[test]
     fn protobuf_json_variants_are_accepted() {
         let json = r#"{"resource_metrics":[{"scopeMetrics":[{"metrics":[
             {"name":"c","sum":{"aggregation_temporality":"AGGREGATION_TEMPORALITY_CUMULATIVE",
@@ -625,6 +684,10 @@ mod tests {
                 "resourceMetrics[0].resource.droppedAttributesCount",
             ),
             (r#"[1]"#, "the top level"),
+            (
+                r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"gauge":{"dataPoints":[{"asInt":"1","asDouble":2}]}}]}]}]}"#,
+                "resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0]",
+            ),
         ] {
             let err = to_protobuf(json.as_bytes()).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::Decode);

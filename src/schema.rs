@@ -57,8 +57,11 @@ pub(crate) enum Kind {
 pub(crate) enum Card {
     /// Proto3 implicit presence: the default value is not written.
     Single,
-    /// `optional`, a oneof member or a message: written whenever set.
+    /// `optional` or a message: written whenever set.
     Present,
+    /// A member of the message's oneof (each message has at most one): written whenever
+    /// set, and at most one member may be.
+    OneOf,
     Repeated,
 }
 
@@ -154,11 +157,11 @@ impl Msg {
                 1 "name" "name" String, Single;
                 2 "description" "description" String, Single;
                 3 "unit" "unit" String, Single;
-                5 "gauge" "gauge" Message(M::Gauge), Present;
-                7 "sum" "sum" Message(M::Sum), Present;
-                9 "histogram" "histogram" Message(M::Histogram), Present;
-                10 "exponentialHistogram" "exponential_histogram" Message(M::ExponentialHistogram), Present;
-                11 "summary" "summary" Message(M::Summary), Present;
+                5 "gauge" "gauge" Message(M::Gauge), OneOf;
+                7 "sum" "sum" Message(M::Sum), OneOf;
+                9 "histogram" "histogram" Message(M::Histogram), OneOf;
+                10 "exponentialHistogram" "exponential_histogram" Message(M::ExponentialHistogram), OneOf;
+                11 "summary" "summary" Message(M::Summary), OneOf;
                 12 "metadata" "metadata" Message(M::KeyValue), Repeated;
             },
             M::Gauge => fields! {
@@ -183,9 +186,9 @@ impl Msg {
             M::NumberDataPoint => fields! {
                 2 "startTimeUnixNano" "start_time_unix_nano" Fixed64, Single;
                 3 "timeUnixNano" "time_unix_nano" Fixed64, Single;
-                4 "asDouble" "as_double" Double, Present;
+                4 "asDouble" "as_double" Double, OneOf;
                 5 "exemplars" "exemplars" Message(M::Exemplar), Repeated;
-                6 "asInt" "as_int" SFixed64, Present;
+                6 "asInt" "as_int" SFixed64, OneOf;
                 7 "attributes" "attributes" Message(M::KeyValue), Repeated;
                 8 "flags" "flags" UInt32, Single;
             },
@@ -237,10 +240,10 @@ impl Msg {
             },
             M::Exemplar => fields! {
                 2 "timeUnixNano" "time_unix_nano" Fixed64, Single;
-                3 "asDouble" "as_double" Double, Present;
+                3 "asDouble" "as_double" Double, OneOf;
                 4 "spanId" "span_id" HexBytes, Single;
                 5 "traceId" "trace_id" HexBytes, Single;
-                6 "asInt" "as_int" SFixed64, Present;
+                6 "asInt" "as_int" SFixed64, OneOf;
                 7 "filteredAttributes" "filtered_attributes" Message(M::KeyValue), Repeated;
             },
             M::KeyValue => fields! {
@@ -249,14 +252,14 @@ impl Msg {
                 3 "keyStrindex" "key_strindex" Int32, Single;
             },
             M::AnyValue => fields! {
-                1 "stringValue" "string_value" String, Present;
-                2 "boolValue" "bool_value" Bool, Present;
-                3 "intValue" "int_value" Int64, Present;
-                4 "doubleValue" "double_value" Double, Present;
-                5 "arrayValue" "array_value" Message(M::ArrayValue), Present;
-                6 "kvlistValue" "kvlist_value" Message(M::KeyValueList), Present;
-                7 "bytesValue" "bytes_value" Bytes, Present;
-                8 "stringValueStrindex" "string_value_strindex" Int32, Present;
+                1 "stringValue" "string_value" String, OneOf;
+                2 "boolValue" "bool_value" Bool, OneOf;
+                3 "intValue" "int_value" Int64, OneOf;
+                4 "doubleValue" "double_value" Double, OneOf;
+                5 "arrayValue" "array_value" Message(M::ArrayValue), OneOf;
+                6 "kvlistValue" "kvlist_value" Message(M::KeyValueList), OneOf;
+                7 "bytesValue" "bytes_value" Bytes, OneOf;
+                8 "stringValueStrindex" "string_value_strindex" Int32, OneOf;
             },
             M::ArrayValue => fields! {
                 1 "values" "values" Message(M::AnyValue), Repeated;
