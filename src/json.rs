@@ -470,7 +470,9 @@ fn skip_group(bytes: &[u8], pos: &mut usize, number: u32) -> Result<(), Fault> {
             END_GROUP if inner == number => return Ok(()),
             END_GROUP => return Err("mismatched end of group".into()),
             START_GROUP => skip_group(bytes, pos, inner)?,
-            _ => drop(read_value(bytes, pos, wire_type)?),
+            _ => {
+                read_value(bytes, pos, wire_type)?;
+            }
         }
     }
 }
