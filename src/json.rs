@@ -113,22 +113,42 @@ impl Encoder<'_> {
                 ))
             }
         };
-        let mut oneof_member: Option<&'static str> = None;
+        let present = |field: &Field| {
+            object
+                .get(field.json)
+                .or_else(|| object.get(field.proto))
+                .filter(|value| !value.is_null())
+        };
+        // The oneof's member (at most one) is written where its lowest-numbered member
+        // stands, as prost orders fields.
+        let mut members = msg
+            .fields()
+            .iter()
+            .filter(|f| f.card == Card::OneOf)
+            .filter_map(|f| present(f).map(|value| (f, value)));
+        let member = members.next();
+        if let (Some((first, _)), Some((second, _))) = (member, members.next()) {
+            return Err(format!(
+                "{:?} and {:?} are members of one oneof: set only one",
+                first.json, second.json
+            ));
+        }
+        let mut oneof_done = false;
         for field in msg.fields() {
-            let Some(value) = object.get(field.json).or_else(|| object.get(field.proto)) else {
-                continue;
-            };
-            if value.is_null() {
-                continue;
-            }
-            if field.card == Card::OneOf {
-                if let Some(first) = oneof_member.replace(field.json) {
-                    return Err(format!(
-                        "{first:?} and {:?} are members of one oneof: set only one",
-                        field.json
-                    ));
+            let (field, value) = if field.card == Card::OneOf {
+                match (oneof_done, member) {
+                    (false, Some(member)) => {
+                        oneof_done = true;
+                        member
+                    }
+                    _ => continue,
                 }
-            }
+            } else {
+                match present(field) {
+                    Some(value) => (field, value),
+                    None => continue,
+                }
+            };
             self.path.push(Segment::Key(field.json));
             self.field(field, value, out)?;
             self.path.pop();
@@ -596,6 +616,12 @@ mod tests {
     fn writes_what_prost_writes() {
         let req = parse_request(SAMPLE.as_bytes()).unwrap();
         assert_eq!(to_protobuf(SAMPLE.as_bytes()).unwrap(), req.encode_to_vec());
+        // prost writes a oneof where its lowest-numbered member stands: asInt (6) before
+        // exemplars (5), both in a data point and in an exemplar.
+        let json = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"gauge":{"dataPoints":[
+            {"timeUnixNano":"2","asInt":"7","exemplars":[{"asInt":"1","spanId":"eee19b7ec3c1b174","timeUnixNano":"3"}]}]}}]}]}]}"#;
+        let req = parse_request(json.as_bytes()).unwrap();
+        assert_eq!(to_protobuf(json.as_bytes()).unwrap(), req.encode_to_vec());
     }
 
     #[test]
