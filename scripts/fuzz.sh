@@ -130,8 +130,16 @@ for t in "${TARGETS[@]}"; do
   else
     failed=1
     printf 'fuzz %-22s %10s executions in %4ss: CRASH (libFuzzer exit %s)\n' "$t" "$runs" "$secs" "$rc"
-    { grep -m1 -A4 "panicked at" "$out" || grep -m1 -A12 "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|ERROR: libFuzzer" "$out" || tail -20 "$out"; } \
-      | cut -c1-400 | sed 's/^/    /'
+    first="$(find "$artifacts" -type f -newer "$marker" | head -1)"
+    if [ -n "$first" ]; then
+      # Rerun the first reproducer alone: with -fork the panic is not in the main log.
+      timeout 60 "$bin" "$first" >"$out.first" 2>&1 || true
+    else
+      cp "$out" "$out.first"
+    fi
+    { grep -m1 -A4 "panicked at" "$out.first" \
+        || grep -m1 -A12 "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|ERROR: libFuzzer" "$out.first" \
+        || tail -20 "$out.first"; } | grep -v "^stack backtrace:" | cut -c1-400 | sed 's/^/    /'
     for a in $(find "$artifacts" -type f -newer "$marker" | head -5); do
       echo "    reproducer: $a ($(wc -c <"$a") bytes): $(head -c 96 "$a" | od -An -tx1 | tr -d ' \n')"
       echo "    rerun:      ${OTLPMETRIC_FUZZ_STRICT:+OTLPMETRIC_FUZZ_STRICT=$OTLPMETRIC_FUZZ_STRICT }$bin $a"

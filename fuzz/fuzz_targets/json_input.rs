@@ -6,8 +6,8 @@
 //! With `OTLPMETRIC_FUZZ_STRICT=1`, `to_protobuf` must also write byte for byte what prost
 //! writes for the parsed message (as json.rs says), and doubles must survive the JSON
 //! round trip exactly. Neither holds yet: an Exemplar's `value` is written after its ids
-//! (prost writes it before), a JSON object with two members of one oneof gets both
-//! written (a receiver keeps the last one), and some doubles are read a few ULPs off.
+//! (prost writes it before: same message, other bytes), and some doubles are read a few
+//! ULPs off (see json_output.rs).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
