@@ -223,6 +223,14 @@ fn split_points<D: PointData>(
     oversized: &mut Vec<String>,
 ) -> Vec<Metric> {
     let points = std::mem::take(data.points());
+    if points.is_empty() {
+        // Too large alone and nothing to split at: reported, never dropped silently.
+        oversized.push(format!(
+            "metric {:?} (it has no data points to split at)",
+            shell.name
+        ));
+        return Vec::new();
+    }
     let shell_len = shell.encoded_len();
     let data_len = data.encoded_len();
     // The data message is field 5..11 of Metric: a one-byte tag too.
@@ -421,6 +429,20 @@ mod tests {
                 "max {max}"
             );
         }
+    }
+
+    #[test]
+    fn a_metric_too_large_with_no_points_is_reported() {
+        let mut input = request(1, 1, 2, 1);
+        let metric = &mut input.resource_metrics[0].scope_metrics[0].metrics[0];
+        metric.description = "x".repeat(300);
+        let Some(Data::Sum(sum)) = metric.data.as_mut() else {
+            panic!()
+        };
+        sum.data_points.clear();
+        let split = split_request(Bytes::from(input.encode_to_vec()), 200);
+        assert_eq!(split.oversized.len(), 1, "{:?}", split.oversized);
+        assert!(split.oversized[0].contains("m0"));
     }
 
     #[test]
