@@ -14,6 +14,7 @@ looked for)::
 from __future__ import annotations
 
 from . import _core, _ctypes_impl
+from . import _types
 from ._types import (
     DEFAULT_BOUNDARIES,
     Aggregation,
@@ -39,32 +40,8 @@ from ._types import (
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Exporter",
-    "version",
-    "status_str",
-    "library_path",
-    "Status",
-    "Protocol",
-    "Compression",
-    "InstrumentKind",
-    "Temporality",
-    "AggregationKind",
-    "LogLevel",
-    "Aggregation",
-    "Retry",
-    "Stats",
-    "DEFAULT_BOUNDARIES",
-    "Error",
-    "InvalidArgumentError",
-    "DecodeError",
-    "ShutdownError",
-    "ExportTimeoutError",
-    "ExportError",
-    "QueueFullError",
-    "InternalError",
-    "LibraryNotFoundError",
-]
+# The front's own names, then the shared types re-exported above.
+__all__ = ["Exporter", "version", "status_str", "library_path", *_types.__all__]
 
 
 class Exporter(_core.Exporter):

@@ -5,6 +5,7 @@ read from the generated header (``$OTLPMETRIC_HEADER``, else the source checkout
 from __future__ import annotations
 
 from . import _cffi_impl, _core
+from . import _types
 from ._types import (
     DEFAULT_BOUNDARIES,
     Aggregation,
@@ -28,33 +29,8 @@ from ._types import (
     Temporality,
 )
 
-__all__ = [
-    "Exporter",
-    "version",
-    "status_str",
-    "library_path",
-    "header_path",
-    "Status",
-    "Protocol",
-    "Compression",
-    "InstrumentKind",
-    "Temporality",
-    "AggregationKind",
-    "LogLevel",
-    "Aggregation",
-    "Retry",
-    "Stats",
-    "DEFAULT_BOUNDARIES",
-    "Error",
-    "InvalidArgumentError",
-    "DecodeError",
-    "ShutdownError",
-    "ExportTimeoutError",
-    "ExportError",
-    "QueueFullError",
-    "InternalError",
-    "LibraryNotFoundError",
-]
+# The front's own names, then the shared types re-exported above.
+__all__ = ["Exporter", "version", "status_str", "library_path", "header_path", *_types.__all__]
 
 
 class Exporter(_core.Exporter):
