@@ -1,54 +1,93 @@
-//! OTLP/gRPC with tonic. The request is already a serialized
-//! `ExportMetricsServiceRequest`, so it is forwarded as bytes by a pass-through codec.
+//! OTLP/gRPC: a unary `MetricsService/Export` call made directly on hyper's HTTP/2 client.
+//!
+//! The request is already a serialized `ExportMetricsServiceRequest`, so the body is the
+//! 5-byte gRPC message prefix chained to those bytes: nothing is re-encoded or copied on
+//! the way to the socket (a codec-based client such as tonic's copies the message into
+//! its encode buffer). The response side follows the gRPC HTTP/2 protocol: trailers-only
+//! or headers + one length-prefixed message + trailers, `grpc-status`, `grpc-message`
+//! (percent-encoded) and `grpc-status-details-bin` (a `google.rpc.Status`, where a
+//! `RetryInfo` says how long to wait). Whatever a receiver sends is bounded and checked;
+//! nothing it sends can panic.
 
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes};
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+use bytes::{Buf, Bytes};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, TE};
 use http::uri::{PathAndQuery, Scheme};
-use http::Uri;
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use rustls::ClientConfig;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::metadata::MetadataMap;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
+use tonic::Code;
 
-use super::{excerpt, tls, Accepted, AttemptError, USER_AGENT};
+use super::{error_chain, excerpt, gzip, tls, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Settings};
 use crate::error::{Error, Result};
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+const GRPC_STATUS: &str = "grpc-status";
+const GRPC_MESSAGE: &str = "grpc-message";
+const GRPC_STATUS_DETAILS: &str = "grpc-status-details-bin";
+const GRPC_ENCODING: &str = "grpc-encoding";
+const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
+/// The request body: the gRPC message prefix, then the serialized request.
+type GrpcBody = Full<bytes::buf::Chain<Bytes, Bytes>>;
 
 pub(crate) struct GrpcClient {
-    grpc: tonic::client::Grpc<Channel>,
-    metadata: MetadataMap,
+    client: Client<HttpsConnector<HttpConnector>, GrpcBody>,
+    uri: Uri,
+    headers: HeaderMap,
+    gzip: bool,
 }
 
 impl GrpcClient {
     pub(crate) fn new(settings: &Settings, tls: Option<Arc<ClientConfig>>) -> Result<Self> {
-        let mut uri = settings.endpoint.clone();
-        if settings.insecure && uri.scheme() == Some(&Scheme::HTTPS) {
-            uri = with_scheme(uri, Scheme::HTTP)?;
+        let mut endpoint = settings.endpoint.clone();
+        if settings.insecure && endpoint.scheme() == Some(&Scheme::HTTPS) {
+            endpoint = with_scheme(endpoint, Scheme::HTTP)?;
         }
-        let endpoint = Endpoint::from(uri)
-            .user_agent(USER_AGENT)
-            .map_err(|e| Error::invalid(format!("gRPC user agent: {e}")))?
-            .tcp_nodelay(true)
-            .http2_adaptive_window(true);
-        let channel = endpoint.connect_with_connector_lazy(tls::connector(tls, true));
-        let mut grpc = tonic::client::Grpc::new(channel)
-            .max_decoding_message_size(crate::MAX_RESPONSE_BYTES)
-            .max_encoding_message_size(usize::MAX)
-            .accept_compressed(CompressionEncoding::Gzip);
-        if settings.compression == Compression::Gzip {
-            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
+        let uri = export_uri(endpoint)?;
+        let client = Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .http2_adaptive_window(true)
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(tls::connector(tls, true));
+        let gzip = settings.compression == Compression::Gzip;
+        let mut headers = settings.headers.clone();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+        headers.insert(
+            http::header::USER_AGENT,
+            HeaderValue::from_static(USER_AGENT),
+        );
+        headers.insert(
+            HeaderName::from_static("grpc-accept-encoding"),
+            HeaderValue::from_static("gzip"),
+        );
+        if gzip {
+            headers.insert(
+                HeaderName::from_static(GRPC_ENCODING),
+                HeaderValue::from_static("gzip"),
+            );
         }
         Ok(GrpcClient {
-            grpc,
-            metadata: MetadataMap::from_headers(settings.headers.clone()),
+            client,
+            uri,
+            headers,
+            gzip,
         })
     }
 
@@ -57,26 +96,73 @@ impl GrpcClient {
         request: &Bytes,
         timeout: Option<Duration>,
     ) -> Result<Accepted, AttemptError> {
-        let mut grpc = self.grpc.clone();
-        grpc.ready()
-            .await
-            .map_err(|e| AttemptError::retryable(format!("gRPC connection failed: {e}"), None))?;
-        let mut call = tonic::Request::new(request.clone());
-        *call.metadata_mut() = self.metadata.clone();
+        let call = self.call(request, timeout);
+        match timeout {
+            Some(timeout) => tokio::time::timeout(timeout, call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(AttemptError::retryable(
+                        format!("gRPC call timed out after {timeout:?}"),
+                        None,
+                    ))
+                }),
+            None => call.await,
+        }
+    }
+
+    async fn call(
+        &self,
+        request: &Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<Accepted, AttemptError> {
+        let message = if self.gzip {
+            gzip(request)
+        } else {
+            request.clone()
+        };
+        let body = Full::new(message_prefix(self.gzip, message.len())?.chain(message));
+        let mut call = Request::new(body);
+        *call.method_mut() = Method::POST;
+        *call.uri_mut() = self.uri.clone();
+        *call.headers_mut() = self.headers.clone();
         if let Some(timeout) = timeout {
-            call.set_timeout(timeout);
+            call.headers_mut()
+                .insert("grpc-timeout", grpc_timeout(timeout));
         }
-        let path = PathAndQuery::from_static(EXPORT_PATH);
-        match grpc.unary(call, path, PassThroughCodec).await {
-            Ok(response) => {
-                let partial = response.into_inner().partial_success.unwrap_or_default();
-                Ok(Accepted {
-                    rejected_data_points: partial.rejected_data_points,
-                    message: partial.error_message,
-                })
-            }
-            Err(status) => Err(classify(&status)),
+
+        let response = self.client.request(call).await.map_err(|e| {
+            AttemptError::retryable(
+                format!(
+                    "gRPC connection to {} failed: {}",
+                    self.uri,
+                    error_chain(&e)
+                ),
+                None,
+            )
+        })?;
+        let (parts, body) = response.into_parts();
+        if let Some(status) = GrpcStatus::from_headers(&parts.headers) {
+            // Trailers-only: the call ended before any message.
+            return status.into_result(None);
         }
+        if parts.status != http::StatusCode::OK {
+            return Err(http_status_error(parts.status));
+        }
+        let collected = Limited::new(body, crate::MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| body_error(&*e))?;
+        let status = collected
+            .trailers()
+            .and_then(GrpcStatus::from_headers)
+            .ok_or_else(|| {
+                AttemptError::permanent("the receiver's gRPC response has no grpc-status")
+            })?;
+        let compressed_with_gzip = parts
+            .headers
+            .get(GRPC_ENCODING)
+            .is_some_and(|v| v.as_bytes() == b"gzip");
+        status.into_result(Some((collected.to_bytes(), compressed_with_gzip)))
     }
 }
 
@@ -86,28 +172,200 @@ fn with_scheme(uri: Uri, scheme: Scheme) -> Result<Uri> {
     Uri::from_parts(parts).map_err(|e| Error::invalid(format!("endpoint: {e}")))
 }
 
-/// The specification's retry rules for gRPC status codes.
-fn classify(status: &Status) -> AttemptError {
-    // Statuses tonic makes up on this side: the response was over our size limit, or the
-    // connection failed or dropped (those carry the transport error as their source).
-    if status.code() == Code::OutOfRange && status.message().contains("message length too large") {
+/// The endpoint with the Export method's path (any path of the endpoint is replaced, as
+/// gRPC clients take only the authority of a target).
+fn export_uri(endpoint: Uri) -> Result<Uri> {
+    let mut parts = endpoint.into_parts();
+    parts.path_and_query = Some(PathAndQuery::from_static(EXPORT_PATH));
+    Uri::from_parts(parts).map_err(|e| Error::invalid(format!("endpoint: {e}")))
+}
+
+/// The gRPC length-prefixed-message header: compressed flag, then the length (big-endian).
+fn message_prefix(compressed: bool, len: usize) -> Result<Bytes, AttemptError> {
+    let len = u32::try_from(len).map_err(|_| {
+        AttemptError::permanent(format!(
+            "the request ({len} bytes) is over gRPC's 4 GiB message limit"
+        ))
+    })?;
+    let mut prefix = [0u8; 5];
+    prefix[0] = u8::from(compressed);
+    prefix[1..].copy_from_slice(&len.to_be_bytes());
+    Ok(Bytes::copy_from_slice(&prefix))
+}
+
+/// `grpc-timeout`: at most 8 digits and a unit, in the finest unit that fits.
+fn grpc_timeout(timeout: Duration) -> HeaderValue {
+    const MAX: u128 = 99_999_999;
+    let micros = timeout.as_micros().max(1);
+    let value = [
+        (1, "u"),
+        (1_000, "m"),
+        (1_000_000, "S"),
+        (3_600_000_000, "H"),
+    ]
+    .into_iter()
+    .map(|(per_unit, unit)| (micros.div_ceil(per_unit), unit))
+    .find(|(n, _)| *n <= MAX)
+    .map_or_else(|| format!("{MAX}H"), |(n, unit)| format!("{n}{unit}"));
+    HeaderValue::try_from(value).expect("digits and a letter are a valid header value")
+}
+
+/// A response that is not HTTP 200 and carries no gRPC status: the gRPC specification's
+/// mapping of HTTP statuses to codes decides whether to retry.
+fn http_status_error(status: http::StatusCode) -> AttemptError {
+    let code = match status.as_u16() {
+        400 => Code::Internal,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::Unimplemented,
+        429 | 502 | 503 | 504 => Code::Unavailable,
+        _ => Code::Unknown,
+    };
+    classify(
+        code,
+        &format!("HTTP status {} without a gRPC status", status.as_u16()),
+        None,
+    )
+}
+
+/// Reading the response body failed: over our size limit, or the stream broke.
+fn body_error(error: &(dyn std::error::Error + 'static)) -> AttemptError {
+    if error.is::<http_body_util::LengthLimitError>() {
         return AttemptError::permanent(format!(
-            "the receiver's gRPC response is over {} bytes: {}",
-            crate::MAX_RESPONSE_BYTES,
-            excerpt(status.message())
+            "the receiver's gRPC response is over {} bytes",
+            crate::MAX_RESPONSE_BYTES
         ));
     }
-    if let Some(source) = std::error::Error::source(status) {
-        return AttemptError::retryable(
-            format!(
-                "gRPC connection failed: {}: {source}",
-                excerpt(status.message())
-            ),
-            None,
+    AttemptError::retryable(
+        format!("gRPC response broken off: {}", error_chain(error)),
+        None,
+    )
+}
+
+/// The status a receiver ended a call with.
+struct GrpcStatus {
+    code: Code,
+    message: String,
+    details: Option<Vec<u8>>,
+}
+
+impl GrpcStatus {
+    /// From response headers or trailers, if they have `grpc-status`.
+    fn from_headers(headers: &HeaderMap) -> Option<GrpcStatus> {
+        let code = headers.get(GRPC_STATUS)?;
+        let code = std::str::from_utf8(code.as_bytes())
+            .ok()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map_or(Code::Unknown, Code::from_i32);
+        let message = headers
+            .get(GRPC_MESSAGE)
+            .map(|m| {
+                percent_encoding::percent_decode(m.as_bytes())
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .unwrap_or_default();
+        // -bin values are base64, padded or not; undecodable details are ignored.
+        const BASE64: GeneralPurpose = GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
         );
+        let details = headers
+            .get(GRPC_STATUS_DETAILS)
+            .and_then(|d| BASE64.decode(d.as_bytes()).ok());
+        Some(GrpcStatus {
+            code,
+            message,
+            details,
+        })
     }
-    let throttle = status.get_details_retry_info().and_then(|r| r.retry_delay);
-    let retryable = match status.code() {
+
+    /// OK with the response body (if the call had one), or the failure.
+    fn into_result(self, body: Option<(Bytes, bool)>) -> Result<Accepted, AttemptError> {
+        if self.code != Code::Ok {
+            let throttle = self.details.as_deref().and_then(retry_delay);
+            return Err(classify(self.code, &self.message, throttle));
+        }
+        let Some((body, gzip)) = body else {
+            return Ok(Accepted::default());
+        };
+        let response = response_message(body, gzip).map_err(|why| {
+            AttemptError::permanent(format!(
+                "the receiver's gRPC response is not a valid ExportMetricsServiceResponse: {why}"
+            ))
+        })?;
+        let partial = response.partial_success.unwrap_or_default();
+        Ok(Accepted {
+            rejected_data_points: partial.rejected_data_points,
+            message: partial.error_message,
+        })
+    }
+}
+
+/// The one length-prefixed message of a unary response (none is taken as an empty one).
+fn response_message(
+    mut body: Bytes,
+    gzip: bool,
+) -> std::result::Result<ExportMetricsServiceResponse, String> {
+    if body.is_empty() {
+        return Ok(ExportMetricsServiceResponse::default());
+    }
+    if body.len() < 5 {
+        return Err("truncated message prefix".into());
+    }
+    let compressed = body.get_u8();
+    let len = body.get_u32() as usize;
+    if len != body.len() {
+        return Err(format!(
+            "the message prefix says {len} bytes, {} follow",
+            body.len()
+        ));
+    }
+    let message = match compressed {
+        0 => body,
+        1 if gzip => gunzip(&body)?,
+        1 => return Err("a compressed message without grpc-encoding: gzip".into()),
+        flag => return Err(format!("invalid compressed flag {flag}")),
+    };
+    ExportMetricsServiceResponse::decode(message).map_err(|e| e.to_string())
+}
+
+/// Decompresses within our response size limit.
+fn gunzip(compressed: &[u8]) -> std::result::Result<Bytes, String> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(compressed)
+        .take(crate::MAX_RESPONSE_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("gzip: {e}"))?;
+    if out.len() > crate::MAX_RESPONSE_BYTES {
+        return Err(format!(
+            "over {} bytes once decompressed",
+            crate::MAX_RESPONSE_BYTES
+        ));
+    }
+    Ok(Bytes::from(out))
+}
+
+/// The wait a `google.rpc.Status` asks for in its `RetryInfo` detail.
+fn retry_delay(details: &[u8]) -> Option<Duration> {
+    let status = tonic_types::Status::decode(details).ok()?;
+    let info = status
+        .details
+        .iter()
+        .find(|any| any.type_url == RETRY_INFO_TYPE)?;
+    let delay = tonic_types::pb::RetryInfo::decode(info.value.as_slice())
+        .ok()?
+        .retry_delay?;
+    let seconds = u64::try_from(delay.seconds).ok()?;
+    let nanos = u32::try_from(delay.nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)?;
+    Some(Duration::new(seconds, nanos))
+}
+
+/// The specification's retry rules for gRPC status codes.
+fn classify(code: Code, message: &str, throttle: Option<Duration>) -> AttemptError {
+    let retryable = match code {
         Code::Cancelled
         | Code::DeadlineExceeded
         | Code::Aborted
@@ -117,60 +375,14 @@ fn classify(status: &Status) -> AttemptError {
         Code::ResourceExhausted => throttle.is_some(),
         _ => false,
     };
-    let message = format!(
-        "gRPC status {:?} ({}): {}",
-        status.code(),
-        status.code() as i32,
-        excerpt(status.message())
-    );
     AttemptError {
         retryable,
         throttle,
-        message,
-    }
-}
-
-/// Sends pre-serialized request bytes as they are and decodes the response with prost.
-#[derive(Clone, Copy, Debug, Default)]
-struct PassThroughCodec;
-
-impl Codec for PassThroughCodec {
-    type Encode = Bytes;
-    type Decode = ExportMetricsServiceResponse;
-    type Encoder = PassThroughCodec;
-    type Decoder = PassThroughCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        PassThroughCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        PassThroughCodec
-    }
-}
-
-impl Encoder for PassThroughCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for PassThroughCodec {
-    type Item = ExportMetricsServiceResponse;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        ExportMetricsServiceResponse::decode(src)
-            .map(Some)
-            .map_err(|e| {
-                Status::internal(format!(
-                    "the receiver's response is not a valid ExportMetricsServiceResponse: {e}"
-                ))
-            })
+        message: format!(
+            "gRPC status {code:?} ({}): {}",
+            code as i32,
+            excerpt(message)
+        ),
     }
 }
 
@@ -188,7 +400,7 @@ mod tests {
             Code::Unavailable,
             Code::DataLoss,
         ] {
-            assert!(classify(&Status::new(code, "x")).retryable, "{code:?}");
+            assert!(classify(code, "x", None).retryable, "{code:?}");
         }
         for code in [
             Code::InvalidArgument,
@@ -197,15 +409,15 @@ mod tests {
             Code::Internal,
             Code::Unimplemented,
             Code::ResourceExhausted,
+            Code::Unknown,
         ] {
-            assert!(!classify(&Status::new(code, "x")).retryable, "{code:?}");
+            assert!(!classify(code, "x", None).retryable, "{code:?}");
         }
-        let throttled = tonic::Status::with_error_details(
+        let e = classify(
             Code::ResourceExhausted,
             "slow down",
-            tonic_types::ErrorDetails::with_retry_info(Some(Duration::from_millis(1500))),
+            Some(Duration::from_millis(1500)),
         );
-        let e = classify(&throttled);
         assert!(e.retryable);
         assert_eq!(e.throttle, Some(Duration::from_millis(1500)));
         assert!(
@@ -213,5 +425,76 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn status_details_give_the_retry_delay_and_garbage_gives_none() {
+        let details = tonic_types::Status {
+            code: 8,
+            message: "slow down".into(),
+            details: vec![prost_types_any(
+                RETRY_INFO_TYPE,
+                tonic_types::pb::RetryInfo {
+                    retry_delay: Some(prost_types::Duration {
+                        seconds: 1,
+                        nanos: 500_000_000,
+                    }),
+                }
+                .encode_to_vec(),
+            )],
+        }
+        .encode_to_vec();
+        assert_eq!(retry_delay(&details), Some(Duration::from_millis(1500)));
+        let mut headers = HeaderMap::new();
+        headers.insert(GRPC_STATUS, HeaderValue::from_static("8"));
+        headers.insert(GRPC_MESSAGE, HeaderValue::from_static("50%25 %C3%BC"));
+        let unpadded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&details);
+        headers.insert(GRPC_STATUS_DETAILS, unpadded.try_into().unwrap());
+        let status = GrpcStatus::from_headers(&headers).unwrap();
+        assert_eq!(status.code, Code::ResourceExhausted);
+        assert_eq!(status.message, "50% ü");
+        let e = status.into_result(None).unwrap_err();
+        assert_eq!(e.throttle, Some(Duration::from_millis(1500)));
+
+        headers.insert(GRPC_STATUS, HeaderValue::from_static("banana"));
+        headers.insert(
+            GRPC_STATUS_DETAILS,
+            HeaderValue::from_static("!!not base64"),
+        );
+        let status = GrpcStatus::from_headers(&headers).unwrap();
+        assert_eq!(status.code, Code::Unknown);
+        assert!(status.details.is_none());
+        assert_eq!(retry_delay(b"\xff\xff garbage"), None);
+    }
+
+    fn prost_types_any(type_url: &str, value: Vec<u8>) -> prost_types::Any {
+        prost_types::Any {
+            type_url: type_url.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn response_framing_is_checked() {
+        let response = ExportMetricsServiceResponse::default().encode_to_vec();
+        let mut framed = vec![0, 0, 0, 0, response.len() as u8];
+        framed.extend_from_slice(&response);
+        assert!(response_message(Bytes::from(framed.clone()), false).is_ok());
+        assert!(response_message(Bytes::new(), false).is_ok());
+        framed[4] += 1;
+        assert!(response_message(Bytes::from(framed), false).is_err());
+        assert!(response_message(Bytes::from_static(&[0, 0]), false).is_err());
+        assert!(response_message(Bytes::from_static(&[1, 0, 0, 0, 0]), false).is_err());
+        assert!(response_message(Bytes::from_static(&[7, 0, 0, 0, 0]), false).is_err());
+    }
+
+    #[test]
+    fn timeouts_use_at_most_eight_digits() {
+        let header = |d| grpc_timeout(d).to_str().unwrap().to_string();
+        assert_eq!(header(Duration::from_millis(1500)), "1500000u");
+        assert_eq!(header(Duration::from_secs(1000)), "1000000m");
+        assert_eq!(header(Duration::from_secs(10_000_000)), "10000000S");
+        assert_eq!(header(Duration::ZERO), "1u");
+        assert_eq!(header(Duration::MAX), "99999999H");
     }
 }

@@ -1,6 +1,5 @@
 //! OTLP/HTTP with hyper: `POST` of protobuf (or OTLP/JSON) bodies.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +15,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResp
 use prost::Message;
 use rustls::ClientConfig;
 
-use super::{excerpt, tls, Accepted, AttemptError, USER_AGENT};
+use super::{error_chain, excerpt, gzip, tls, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Protocol, Settings};
 use crate::error::Result;
 
@@ -212,17 +211,6 @@ fn to_json(request: &Bytes) -> Result<Bytes, AttemptError> {
         .map_err(|e| AttemptError::permanent(e.message().to_string()))
 }
 
-fn gzip(body: &[u8]) -> Bytes {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4 + 64),
-        flate2::Compression::fast(),
-    );
-    encoder
-        .write_all(body)
-        .expect("writing to a Vec cannot fail");
-    Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
-}
-
 /// `Retry-After` as delay-seconds or an HTTP date.
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
@@ -234,18 +222,6 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
         when.duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
-}
-
-/// An error and its causes on one line (hyper's top-level message alone says little).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

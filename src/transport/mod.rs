@@ -99,3 +99,28 @@ pub(crate) fn excerpt(text: &str) -> String {
     }
     out
 }
+
+/// The gzip encoding of a request body (gRPC message or HTTP body).
+pub(crate) fn gzip(body: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    encoder
+        .write_all(body)
+        .expect("writing to a Vec cannot fail");
+    Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
+}
+
+/// An error and its causes on one line (hyper's top-level message alone says little).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
