@@ -531,3 +531,125 @@ fn retry_disabled_fails_on_the_first_retryable_error() {
     assert!(err.message().contains("503"), "{err}");
     assert_eq!(receiver.request_count(), 1);
 }
+
+#[test]
+fn a_grpc_receiver_that_lies_gets_a_clear_error_and_no_crash() {
+    use base64::Engine as _;
+    use opentelemetry_proto::tonic::collector::metrics::v1::{
+        ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
+    };
+    let status = |code: &str| Some(vec![("grpc-status", code.to_string())]);
+    let ok_message = ExportMetricsServiceResponse::default().encode_to_vec();
+    let partial = ExportMetricsServiceResponse {
+        partial_success: Some(ExportMetricsPartialSuccess {
+            rejected_data_points: 4,
+            error_message: "stale".into(),
+        }),
+    }
+    .encode_to_vec();
+    let gzipped = {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&partial).unwrap();
+        gz.finish().unwrap()
+    };
+    let raw = |headers: Vec<(&'static str, String)>, body: Vec<u8>, trailers| Reply::RawGrpc {
+        headers,
+        body,
+        trailers,
+    };
+    let cases: Vec<(&str, Reply, Result<i64, &str>)> = vec![
+        (
+            "details that are not base64",
+            raw(
+                vec![
+                    ("grpc-status", "8".into()),
+                    ("grpc-status-details-bin", "!!! not base64 !!!".into()),
+                ],
+                vec![],
+                None,
+            ),
+            Err("ResourceExhausted (8)"),
+        ),
+        (
+            "details that are base64 of garbage",
+            raw(
+                vec![
+                    ("grpc-status", "8".into()),
+                    (
+                        "grpc-status-details-bin",
+                        base64::engine::general_purpose::STANDARD.encode(b"\xff\xff\xff\xff"),
+                    ),
+                ],
+                vec![],
+                None,
+            ),
+            Err("ResourceExhausted (8)"),
+        ),
+        (
+            "a status that is not a number",
+            raw(
+                vec![],
+                support::grpc_frame(&ok_message, false),
+                status("banana"),
+            ),
+            Err("Unknown (2)"),
+        ),
+        (
+            "no grpc-status at all",
+            raw(vec![], support::grpc_frame(&ok_message, false), None),
+            Err("no grpc-status"),
+        ),
+        (
+            "a frame longer than the body",
+            raw(vec![], vec![0, 0, 0, 1, 0, 1, 2], status("0")),
+            Err("not a valid ExportMetricsServiceResponse"),
+        ),
+        (
+            "a message that is not protobuf",
+            raw(vec![], support::grpc_frame(b"\xff\xff", false), status("0")),
+            Err("not a valid ExportMetricsServiceResponse"),
+        ),
+        (
+            "a compressed message without grpc-encoding",
+            raw(vec![], support::grpc_frame(&gzipped, true), status("0")),
+            Err("without grpc-encoding"),
+        ),
+        (
+            "a gzip-compressed partial success",
+            raw(
+                vec![("grpc-encoding", "gzip".into())],
+                support::grpc_frame(&gzipped, true),
+                status("0"),
+            ),
+            Ok(4),
+        ),
+        (
+            "status 0 and no message",
+            raw(vec![], vec![], status("0")),
+            Ok(0),
+        ),
+    ];
+    for (what, reply, expected) in cases {
+        let receiver = Receiver::grpc();
+        receiver.push_reply(reply);
+        let exporter = Exporter::new(&config_for(&receiver)).unwrap();
+        let result = exporter.upload(&sample_resource_metrics(2).encode_to_vec(), None);
+        match expected {
+            Ok(rejected) => {
+                assert!(result.is_ok(), "{what}: {result:?}");
+                assert_eq!(
+                    exporter.stats().data_points_rejected,
+                    rejected as u64,
+                    "{what}"
+                );
+            }
+            Err(needle) => {
+                let err = result.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Export, "{what}: {err}");
+                assert!(err.message().contains(needle), "{what}: {err}");
+            }
+        }
+        assert_eq!(receiver.request_count(), 1, "{what}: not retried");
+    }
+}

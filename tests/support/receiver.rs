@@ -104,6 +104,14 @@ pub enum Reply {
     /// (empty) `ExportMetricsServiceResponse` made of unknown fields (protobuf), or
     /// `{` + spaces + `}` (JSON requests); a size of 1 cannot be valid.
     HugeBody(usize),
+    /// gRPC receiver only: HTTP 200 with `content-type: application/grpc` and these
+    /// headers, this body verbatim and these trailers (none: the body ends the stream).
+    /// For receivers that lie: bad framing, statuses and details.
+    RawGrpc {
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+        trailers: Option<Vec<(&'static str, String)>>,
+    },
 }
 
 impl Reply {
@@ -1044,6 +1052,30 @@ fn grpc_response(reply: Reply) -> Response<ReplyBody> {
             let body = body.with_trailers(grpc_status_headers(grpc_code::OK, "", None));
             with_headers(Response::new(body), grpc_headers())
         }
+        Reply::RawGrpc {
+            headers,
+            body,
+            trailers,
+        } => {
+            let to_map = |pairs: Vec<(&'static str, String)>| -> HeaderMap {
+                pairs
+                    .into_iter()
+                    .map(|(name, value)| {
+                        (
+                            HeaderName::from_static(name),
+                            HeaderValue::from_str(&value).expect("valid header value"),
+                        )
+                    })
+                    .collect()
+            };
+            let mut body = ReplyBody::full(body);
+            if let Some(trailers) = trailers {
+                body = body.with_trailers(to_map(trailers));
+            }
+            let mut all = grpc_headers();
+            all.extend(to_map(headers));
+            with_headers(Response::new(body), all)
+        }
         Reply::Delay(..) | Reply::Hang | Reply::CloseConnection => {
             unreachable!("handled by the caller")
         }
@@ -1155,6 +1187,7 @@ fn http_response(reply: Reply, json: bool) -> Response<ReplyBody> {
                 .insert(CONTENT_TYPE, HeaderValue::from_static(content_type(json)));
             response
         }
+        Reply::RawGrpc { .. } => panic!("Reply::RawGrpc is for the gRPC receiver"),
         Reply::Delay(..) | Reply::Hang | Reply::CloseConnection => {
             unreachable!("handled by the caller")
         }
