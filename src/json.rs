@@ -22,13 +22,18 @@ use crate::validate;
 /// The serialized `ExportMetricsServiceRequest` of an OTLP/JSON one; an error says where
 /// the fault is (line and column for syntax, the JSON path for content).
 pub fn to_protobuf(json: &[u8]) -> Result<Vec<u8>> {
-    let value: Value = serde_json::from_slice(json).map_err(|e| {
-        Error::decode(format!(
-            "invalid OTLP/JSON at line {} column {}: {e}",
-            e.line(),
-            e.column()
-        ))
-    })?;
+    check_nesting(json)?;
+    let mut reader = serde_json::Deserializer::from_slice(json);
+    reader.disable_recursion_limit();
+    let value = serde::Deserialize::deserialize(&mut reader)
+        .and_then(|value: Value| reader.end().map(|()| value))
+        .map_err(|e| {
+            Error::decode(format!(
+                "invalid OTLP/JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ))
+        })?;
     let mut out = Vec::with_capacity(json.len() / 2);
     let mut path = Vec::new();
     Encoder { path: &mut path }
@@ -42,6 +47,45 @@ pub fn to_protobuf(json: &[u8]) -> Result<Vec<u8>> {
     // The result must pass what every upload passes (e.g. prost's nesting limit).
     validate::export_request(&out)?;
     Ok(out)
+}
+
+/// The deepest JSON a valid request can be: each of prost's (at most 100, below the
+/// request) nested messages is an object, inside an array when the field is repeated.
+/// serde_json's own limit (128) is lower, so it is off and this bound, checked before
+/// parsing, keeps the parser's recursion (and stack) bounded instead.
+const MAX_JSON_DEPTH: usize = 2 * (validate::RECURSION_LIMIT as usize + 1);
+
+/// Refuses JSON nested deeper than [`MAX_JSON_DEPTH`] (no valid request is), with the
+/// byte offset, before serde_json recurses into it.
+fn check_nesting(json: &[u8]) -> Result<()> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (offset, &byte) in json.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(Error::decode(format!(
+                        "invalid OTLP/JSON: nested deeper than {MAX_JSON_DEPTH} levels at byte {offset} \
+                         (more than protobuf's limit of {} nested messages)",
+                        validate::RECURSION_LIMIT
+                    )));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Parses an OTLP/JSON `ExportMetricsServiceRequest` into the prost message.
@@ -730,5 +774,76 @@ mod tests {
         assert!(e.message().contains("line 2"), "{e}");
         let e = parse_request(b"{\"resourceMetrics\": [").unwrap_err();
         assert!(e.message().contains("column"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    use super::*;
+
+    /// A request whose one resource attribute holds `depth` nested ArrayValues.
+    fn nested_arrays_json(depth: usize) -> String {
+        let open = r#"{"arrayValue":{"values":["#.repeat(depth);
+        let close = "]}}".repeat(depth);
+        format!(
+            r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"k","value":{open}{{"boolValue":true}}{close}}}]}}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn json_as_deep_as_protobuf_allows_is_read() {
+        // 48 ArrayValue levels is the deepest prost decodes here (100 nested messages);
+        // as JSON that is 151 levels, over serde_json's default limit of 128.
+        let deepest = nested_arrays_json(48);
+        let bytes = to_protobuf(deepest.as_bytes()).unwrap();
+        let decoded = ExportMetricsServiceRequest::decode(bytes.as_slice()).unwrap();
+        assert_eq!(decoded.encode_to_vec(), bytes);
+        // What from_protobuf writes for it is read back.
+        let again = to_protobuf(&from_protobuf(&bytes).unwrap()).unwrap();
+        assert_eq!(again, bytes);
+        // One level more is refused as prost refuses it.
+        let e = to_protobuf(nested_arrays_json(49).as_bytes()).unwrap_err();
+        assert!(e.message().contains("nested too deeply"), "{e}");
+    }
+
+    #[test]
+    fn json_deeper_than_any_valid_request_is_refused_before_parsing() {
+        for text in [
+            "[".repeat(1_000_000),
+            format!("{}{}", r#"{"a":"#.repeat(MAX_JSON_DEPTH + 1), "1"),
+            nested_arrays_json(100),
+        ] {
+            let e = to_protobuf(text.as_bytes()).unwrap_err();
+            assert!(e.message().contains("nested deeper than"), "{e}");
+        }
+        // Brackets inside strings (escaped quotes included) do not count.
+        let strings = format!(
+            r#"{{"resourceMetrics":[],"x":"{}\"{}"}}"#,
+            "[".repeat(500),
+            "{".repeat(500)
+        );
+        assert!(to_protobuf(strings.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn the_deepest_json_parses_on_a_small_stack() {
+        // A C caller's thread may have a small stack: JSON as deep as the bound allows
+        // (far past prost's limit, so refused after parsing) needs under 128 KiB in a
+        // release build (measured); debug builds take several times that.
+        let depth = (MAX_JSON_DEPTH - 7) / 3;
+        let text = nested_arrays_json(depth);
+        let stack = if cfg!(debug_assertions) {
+            1 << 20
+        } else {
+            128 << 10
+        };
+        let result = std::thread::Builder::new()
+            .stack_size(stack)
+            .spawn(move || to_protobuf(text.as_bytes()).map(drop))
+            .unwrap()
+            .join()
+            .unwrap();
+        let e = result.unwrap_err();
+        assert!(e.message().contains("nested too deeply"), "{e}");
     }
 }

@@ -66,7 +66,7 @@ fn check(bytes: &[u8], msg: Msg) -> Result<()> {
 }
 
 /// prost's limit on nested messages (and groups in unknown fields).
-const RECURSION_LIMIT: u32 = 100;
+pub(crate) const RECURSION_LIMIT: u32 = 100;
 
 /// Where and why the bytes are invalid.
 #[derive(Clone, Copy, Debug)]
