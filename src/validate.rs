@@ -17,14 +17,17 @@ use crate::error::{Error, Result};
 use crate::schema::wire::{END_GROUP, FIXED32, FIXED64, LEN, START_GROUP, VARINT};
 use crate::schema::{Msg, Op, OPS};
 
-/// Checks that `bytes` is a serialized `opentelemetry.proto.metrics.v1.ResourceMetrics`.
+/// Checks that `bytes` is a serialized `opentelemetry.proto.metrics.v1.ResourceMetrics`
+/// that can be sent: one that prost also accepts once [wrapped](wrap_resource_metrics) in
+/// an `ExportMetricsServiceRequest`, which puts it one level deeper (so it has one level
+/// less of prost's recursion budget than a `ResourceMetrics` decoded alone).
 pub fn resource_metrics(bytes: &[u8]) -> Result<()> {
-    check(bytes, Msg::ResourceMetrics)
+    check(bytes, Msg::ResourceMetrics, RECURSION_LIMIT - 1)
 }
 
 /// Checks that `bytes` is a serialized `ExportMetricsServiceRequest`.
 pub fn export_request(bytes: &[u8]) -> Result<()> {
-    check(bytes, Msg::ExportRequest)
+    check(bytes, Msg::ExportRequest, RECURSION_LIMIT)
 }
 
 /// The `ExportMetricsServiceRequest` whose only `resource_metrics` entry (field 1) is the
@@ -40,12 +43,13 @@ pub fn wrap_resource_metrics(resource_metrics: &[u8]) -> Bytes {
     out.freeze()
 }
 
-fn check(bytes: &[u8], msg: Msg) -> Result<()> {
+/// Checks `bytes` as a `msg` with `depth` levels of prost's recursion budget left.
+fn check(bytes: &[u8], msg: Msg, depth: u32) -> Result<()> {
     let walker = Walker {
         bytes,
         fault: Cell::new(None),
     };
-    if walker.message(msg, 0, bytes.len(), RECURSION_LIMIT).is_ok() {
+    if walker.message(msg, 0, bytes.len(), depth).is_ok() {
         return Ok(());
     }
     let fault = walker.fault.get().unwrap_or(Fault {
