@@ -250,3 +250,58 @@ fn packed_and_unpacked_repeated_scalars() {
         agree(&wrap(case));
     }
 }
+
+/// Attributes (KeyValue) have a fast path in the validator for their usual shape: every
+/// byte of a few attributes set to every value, in a resource and in a data point.
+#[test]
+fn attribute_bytes_get_the_same_verdict() {
+    let field = |number: u8, body: &[u8]| {
+        let mut out = vec![(number << 3) | 2];
+        prost::encoding::encode_varint(body.len() as u64, &mut out);
+        out.extend_from_slice(body);
+        out
+    };
+    let in_resource = |kv: &[u8]| field(1, &field(1, kv));
+    let in_point = |kv: &[u8]| {
+        // ResourceMetrics > ScopeMetrics > Metric > Gauge > NumberDataPoint.attributes
+        let point = [&[0x21, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f][..], &field(7, kv)].concat();
+        field(2, &field(2, &field(5, &field(1, &point))))
+    };
+    let string_kv = |key: &[u8], value: &[u8]| {
+        field(1, key)
+            .into_iter()
+            .chain(field(2, &field(1, value)))
+            .collect::<Vec<u8>>()
+    };
+    let long = vec![b'x'; 130]; // a two-byte length
+    let kvs = [
+        string_kv(b"key", b"val"),
+        string_kv(b"", b""),
+        string_kv(b"k\xc3\xa9", b"v\xe2\x82\xac"),
+        string_kv(&long, b"v"),
+        string_kv(b"k", &long),
+        [&field(1, b"k")[..], &field(2, &[0x18, 0x96, 0x01])].concat(), // int value
+        [&field(1, b"k")[..], &field(2, &[0x10, 0x01])].concat(),       // bool value
+        [
+            &field(1, b"k")[..],
+            &field(2, &[0x21, 1, 2, 3, 4, 5, 6, 7, 8]),
+        ]
+        .concat(),
+        [&field(2, &field(1, b"v"))[..], &field(1, b"k")].concat(), // value first
+        [&string_kv(b"k", b"v")[..], &[0x18, 0x01]].concat(),       // key_strindex after
+    ];
+    for kv in &kvs {
+        for at in 0..kv.len() {
+            for byte in 0..=255u8 {
+                let mut kv = kv.clone();
+                kv[at] = byte;
+                agree(&in_resource(&kv));
+                agree(&in_point(&kv));
+            }
+        }
+        for end in 0..kv.len() {
+            agree(&in_resource(&kv[..end]));
+            agree(&in_point(&kv[..end]));
+        }
+    }
+}
