@@ -15,10 +15,17 @@
 //!   and no match on (field, wire type). Whatever the table cannot settle from one byte
 //!   (multi-byte keys, field number 0, invalid wire types, unknown fields, groups) goes
 //!   to [`Walker::slow_field`], which decodes the key as prost does.
-//! - The walk moves a cursor over slices (`&mut &[u8]`): each message's bytes are a
+//! - The walk passes a cursor over slices (the unread bytes of the current message, in
+//!   and out of each function, so it stays in registers): each message's bytes are a
 //!   slice of their own, so lengths are checked once, when the slice is cut, and reads
 //!   need no further bounds checks. Byte offsets for errors are recomputed from the
 //!   slices' addresses, on the error path only.
+//! - A repeated message field's entries are written together: after one, the same key
+//!   byte continues the loop in place instead of going back through the dispatch.
+//! - Attributes (`KeyValue`, mostly `key` + `AnyValue.string_value`) are most of a
+//!   payload's fields: their usual shape is checked inline ([`Walker::key_value`]), and
+//!   their short strings with an inline ASCII check ([`is_ascii`]). Any other shape goes
+//!   to the general walk, which decides and reports faults.
 //! - Errors carry nothing on the hot path (`Err(())`): the first fault's details are
 //!   recorded by cold functions in a `Cell` on the side.
 //!
@@ -130,7 +137,10 @@ static KEY_ACTIONS: [[KeyAction; 256]; Msg::ALL.len()] = {
         let mut i = 0;
         while i < fields.len() {
             let f = &fields[i];
-            assert!((f.number as usize) < MAX_FIELD, "a key of two bytes");
+            assert!(
+                (f.number as usize) < MAX_FIELD,
+                "a known key of more than one byte"
+            );
             let repeated = matches!(f.card, Card::Repeated);
             // The wire types 0..=5 (6 and 7 are invalid, left to the slow path).
             let mut wire_type = 0;
@@ -287,6 +297,8 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Checks a string field's UTF-8, as prost does: ASCII (nearly all of them) inline,
+    /// anything else by `std::str::from_utf8`.
     #[inline(always)]
     fn utf8(&self, text: &[u8]) -> Walk<()> {
         if is_ascii(text) {
@@ -357,8 +369,11 @@ impl<'a> Walker<'a> {
     }
 
     /// The value of a known field, after its key: returns the bytes after it. `key` is
-    /// the field's key when it is one byte: attributes, repeated, come in runs of that key,
-    /// walked here without going back to the dispatch for each.
+    /// the field's key when it is one byte: the entries of a repeated message field
+    /// (attributes, data points, metrics) are written together, so a run of that key is
+    /// walked here without going back to the dispatch for each entry. A fault is then
+    /// noted at the run's first key, which changes nothing: the fault's offset is always
+    /// past its own field's key.
     #[inline(always)]
     fn field(
         &self,
@@ -380,9 +395,15 @@ impl<'a> Walker<'a> {
                 if depth == 0 {
                     return self.fail("messages nested too deeply", rest);
                 }
-                let (body, after) = self.delimited(rest)?;
-                self.message(sub, body, depth - 1)?;
-                Ok(after)
+                let mut rest = rest;
+                loop {
+                    let (body, after) = self.delimited(rest)?;
+                    self.message(sub, body, depth - 1)?;
+                    match after {
+                        [next, more @ ..] if Some(*next) == key => rest = more,
+                        _ => return Ok(after),
+                    }
+                }
             }
             FieldAction::KeyValue => {
                 if depth == 0 {
@@ -541,7 +562,7 @@ mod tests {
     use prost::Message;
 
     #[test]
-    fn a_fault_in_a_run_of_attributes_names_its_own_offset_and_field() {
+    fn a_fault_in_a_run_of_entries_names_its_own_offset_and_field() {
         // ResourceMetrics.resource: Resource { attributes: [a = "b", a key not UTF-8] }
         let rm = [
             0x0a, 0x10, 0x0a, 0x08, 0x0a, 0x01, b'a', 0x12, 0x03, 0x0a, 0x01, b'b', 0x0a, 0x04,
@@ -551,6 +572,14 @@ mod tests {
         assert!(
             e.message()
                 .ends_with("not valid UTF-8 at byte 16 (in KeyValue, field 1)"),
+            "{e}"
+        );
+        // A request of two ResourceMetrics, the second's schema_url not UTF-8.
+        let request = [0x0a, 0x02, 0x1a, 0x00, 0x0a, 0x04, 0x1a, 0x02, 0xc3, 0x28];
+        let e = export_request(&request).unwrap_err();
+        assert!(
+            e.message()
+                .ends_with("not valid UTF-8 at byte 8 (in ResourceMetrics, field 3)"),
             "{e}"
         );
     }
