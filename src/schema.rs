@@ -307,8 +307,8 @@ impl Msg {
 }
 
 const MSG_COUNT: usize = 23;
-/// Every field number in the schema is below this.
-const MAX_FIELD: usize = 16;
+/// Every field number in the schema is below this (so a known field's key is one byte).
+pub(crate) const MAX_FIELD: usize = 16;
 
 /// For each message and field number, 1 + the field's index in `fields()`, or 0.
 static FIELD_INDEX: [[u8; MAX_FIELD]; MSG_COUNT] = {
@@ -321,50 +321,6 @@ static FIELD_INDEX: [[u8; MAX_FIELD]; MSG_COUNT] = {
             let number = fields[i].number as usize;
             assert!(number < MAX_FIELD, "field number too large for the table");
             table[m][number] = (i + 1) as u8;
-            i += 1;
-        }
-        m += 1;
-    }
-    table
-};
-
-/// What the validator does with one field, decided once per (message, field number).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Op {
-    /// Not in the schema: skipped as an unknown field.
-    Unknown,
-    Varint,
-    Fixed64,
-    /// Length-delimited bytes.
-    Bytes,
-    /// Length-delimited UTF-8.
-    Utf8,
-    Message(Msg),
-    /// repeated fixed64/double: packed or not.
-    RepeatedFixed64,
-    /// repeated varint: packed or not.
-    RepeatedVarint,
-}
-
-/// The validator's table: the [`Op`] of every field number of every message.
-pub(crate) static OPS: [[Op; MAX_FIELD]; MSG_COUNT] = {
-    let mut table = [[Op::Unknown; MAX_FIELD]; MSG_COUNT];
-    let mut m = 0;
-    while m < MSG_COUNT {
-        let fields = Msg::ALL[m].fields();
-        let mut i = 0;
-        while i < fields.len() {
-            let f = &fields[i];
-            let repeated = matches!(f.card, Card::Repeated);
-            table[m][f.number as usize] = match f.kind {
-                Kind::Message(sub) => Op::Message(sub),
-                Kind::String => Op::Utf8,
-                Kind::Bytes | Kind::HexBytes => Op::Bytes,
-                Kind::Fixed64 | Kind::SFixed64 | Kind::Double if repeated => Op::RepeatedFixed64,
-                Kind::Fixed64 | Kind::SFixed64 | Kind::Double => Op::Fixed64,
-                _ if repeated => Op::RepeatedVarint,
-                _ => Op::Varint,
-            };
             i += 1;
         }
         m += 1;

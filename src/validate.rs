@@ -6,6 +6,29 @@
 //! limit), which a differential test and the fuzz target check; unlike prost, its errors
 //! name the byte offset and the field.
 //!
+//! This runs on every upload, so the walk is built for speed:
+//! - Every field number of the schema is below 16, so the key of every known field is a
+//!   single byte when written canonically (as every encoder does). [`KEY_ACTIONS`] maps
+//!   each message's 256 possible first key bytes straight to what to do with the field
+//!   (skip a varint, skip 8 bytes, check a string, enter a sub-message, reject the wire
+//!   type...), so the common case costs one table load and one jump, with no key decode
+//!   and no match on (field, wire type). Whatever the table cannot settle from one byte
+//!   (multi-byte keys, field number 0, invalid wire types, unknown fields, groups) goes
+//!   to [`Walker::slow_field`], which decodes the key as prost does.
+//! - The walk passes a cursor over slices (the unread bytes of the current message, in
+//!   and out of each function, so it stays in registers): each message's bytes are a
+//!   slice of their own, so lengths are checked once, when the slice is cut, and reads
+//!   need no further bounds checks. Byte offsets for errors are recomputed from the
+//!   slices' addresses, on the error path only.
+//! - A repeated message field's entries are written together: after one, the same key
+//!   byte continues the loop in place instead of going back through the dispatch.
+//! - Attributes (`KeyValue`, mostly `key` + `AnyValue.string_value`) are most of a
+//!   payload's fields: their usual shape is checked inline ([`Walker::key_value`]), and
+//!   their short strings with an inline ASCII check ([`is_ascii`]). Any other shape goes
+//!   to the general walk, which decides and reports faults.
+//! - Errors carry nothing on the hot path (`Err(())`): the first fault's details are
+//!   recorded by cold functions in a `Cell` on the side.
+//!
 //! [`wrap_resource_metrics`] then turns a `ResourceMetrics` into an
 //! `ExportMetricsServiceRequest` with one copy and no re-encoding.
 
@@ -15,16 +38,19 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
 use crate::schema::wire::{END_GROUP, FIXED32, FIXED64, LEN, START_GROUP, VARINT};
-use crate::schema::{Msg, Op, OPS};
+use crate::schema::{Card, Kind, Msg, MAX_FIELD};
 
-/// Checks that `bytes` is a serialized `opentelemetry.proto.metrics.v1.ResourceMetrics`.
+/// Checks that `bytes` is a serialized `opentelemetry.proto.metrics.v1.ResourceMetrics`
+/// that can be sent: one that prost also accepts once [wrapped](wrap_resource_metrics) in
+/// an `ExportMetricsServiceRequest`, which puts it one level deeper (so it has one level
+/// less of prost's recursion budget than a `ResourceMetrics` decoded alone).
 pub fn resource_metrics(bytes: &[u8]) -> Result<()> {
-    check(bytes, Msg::ResourceMetrics)
+    check(bytes, Msg::ResourceMetrics, RECURSION_LIMIT - 1)
 }
 
 /// Checks that `bytes` is a serialized `ExportMetricsServiceRequest`.
 pub fn export_request(bytes: &[u8]) -> Result<()> {
-    check(bytes, Msg::ExportRequest)
+    check(bytes, Msg::ExportRequest, RECURSION_LIMIT)
 }
 
 /// The `ExportMetricsServiceRequest` whose only `resource_metrics` entry (field 1) is the
@@ -40,12 +66,13 @@ pub fn wrap_resource_metrics(resource_metrics: &[u8]) -> Bytes {
     out.freeze()
 }
 
-fn check(bytes: &[u8], msg: Msg) -> Result<()> {
+/// Checks `bytes` as a `msg` with `depth` levels of prost's recursion budget left.
+fn check(bytes: &[u8], msg: Msg, depth: u32) -> Result<()> {
     let walker = Walker {
         bytes,
         fault: Cell::new(None),
     };
-    if walker.message(msg, 0, bytes.len(), RECURSION_LIMIT).is_ok() {
+    if walker.message(msg, bytes, depth).is_ok() {
         return Ok(());
     }
     let fault = walker.fault.get().unwrap_or(Fault {
@@ -68,6 +95,88 @@ fn check(bytes: &[u8], msg: Msg) -> Result<()> {
 /// prost's limit on nested messages (and groups in unknown fields).
 pub(crate) const RECURSION_LIMIT: u32 = 100;
 
+/// What to do with a known field whose key has been read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FieldAction {
+    /// A varint scalar (or one value of an unpacked repeated one).
+    Varint,
+    /// A fixed64/double scalar (or one value of an unpacked repeated one).
+    Fixed64,
+    /// Length-delimited bytes, any content.
+    Bytes,
+    /// Length-delimited UTF-8.
+    Utf8,
+    /// A length-delimited sub-message.
+    Message(Msg),
+    /// A `KeyValue` (an attribute): a message, checked by [`Walker::key_value`].
+    KeyValue,
+    /// Packed repeated fixed64/double: a multiple of 8 bytes.
+    PackedFixed64,
+    /// Packed repeated varints.
+    PackedVarint,
+    /// A known field sent with a wire type its type does not allow (prost refuses it).
+    WrongWireType,
+}
+
+/// What the first byte of a field's key says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyAction {
+    /// The one-byte key of a known field with this action.
+    Field(FieldAction),
+    /// Anything else: decode the key as prost does ([`Walker::slow_field`]).
+    Slow,
+}
+
+/// For each message and each possible first byte of a key, what to do: derived from
+/// [`Msg::fields`], the schema's single source of truth.
+static KEY_ACTIONS: [[KeyAction; 256]; Msg::ALL.len()] = {
+    let mut table = [[KeyAction::Slow; 256]; Msg::ALL.len()];
+    let mut m = 0;
+    while m < Msg::ALL.len() {
+        let fields = Msg::ALL[m].fields();
+        let mut i = 0;
+        while i < fields.len() {
+            let f = &fields[i];
+            assert!(
+                (f.number as usize) < MAX_FIELD,
+                "a known key of more than one byte"
+            );
+            let repeated = matches!(f.card, Card::Repeated);
+            // The wire types 0..=5 (6 and 7 are invalid, left to the slow path).
+            let mut wire_type = 0;
+            while wire_type <= FIXED32 {
+                let action = match (f.kind, wire_type) {
+                    (Kind::Message(Msg::KeyValue), LEN) => FieldAction::KeyValue,
+                    (Kind::Message(sub), LEN) => FieldAction::Message(sub),
+                    (Kind::String, LEN) => FieldAction::Utf8,
+                    (Kind::Bytes | Kind::HexBytes, LEN) => FieldAction::Bytes,
+                    (Kind::Message(_) | Kind::String | Kind::Bytes | Kind::HexBytes, _) => {
+                        FieldAction::WrongWireType
+                    }
+                    (Kind::Fixed64 | Kind::SFixed64 | Kind::Double, FIXED64) => {
+                        FieldAction::Fixed64
+                    }
+                    (Kind::Fixed64 | Kind::SFixed64 | Kind::Double, LEN) if repeated => {
+                        FieldAction::PackedFixed64
+                    }
+                    (Kind::Fixed64 | Kind::SFixed64 | Kind::Double, _) => {
+                        FieldAction::WrongWireType
+                    }
+                    // The varint types: bool, (s|u)int32/64, enums.
+                    (_, VARINT) => FieldAction::Varint,
+                    (_, LEN) if repeated => FieldAction::PackedVarint,
+                    _ => FieldAction::WrongWireType,
+                };
+                table[m][(f.number as usize) << 3 | wire_type as usize] = KeyAction::Field(action);
+                wire_type += 1;
+            }
+            i += 1;
+        }
+        m += 1;
+    }
+    table
+};
+
 /// Where and why the bytes are invalid.
 #[derive(Clone, Copy, Debug)]
 struct Fault {
@@ -80,204 +189,368 @@ struct Fault {
 /// walker keeps the details of the first fault.
 type Walk<T> = std::result::Result<T, ()>;
 
+/// The walk over `bytes`. Its functions take `rest`, the unread bytes of the message being
+/// walked (never past its end), and return what they read with the bytes after it: the
+/// cursor stays in registers instead of behind a `&mut` that would pin it to memory.
 struct Walker<'a> {
     bytes: &'a [u8],
     fault: Cell<Option<Fault>>,
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
+    /// The offset in the whole input of `at`, a subslice of it.
+    fn offset(&self, at: &[u8]) -> usize {
+        at.as_ptr() as usize - self.bytes.as_ptr() as usize
+    }
+
+    /// Records the fault at the start of `at` and fails.
     #[cold]
-    fn fail<T>(&self, what: &'static str, offset: usize) -> Walk<T> {
+    #[inline(never)]
+    fn fail<T>(&self, what: &'static str, at: &[u8]) -> Walk<T> {
         self.fault.set(Some(Fault {
             what,
-            offset,
+            offset: self.offset(at),
             field: None,
         }));
         Err(())
     }
 
-    /// A varint at `*pos` (before `end`), as prost reads it: at most 10 bytes, the tenth
-    /// at most 1. One-byte varints (most tags and lengths) take the short path.
+    /// A varint, as prost reads it: at most 10 bytes, the tenth at most 1. One-byte
+    /// varints (most keys, lengths and small values) take the short path.
     #[inline(always)]
-    fn varint(&self, pos: &mut usize, end: usize) -> Walk<u64> {
-        if let Some(&byte) = self.bytes[..end].get(*pos) {
-            if byte < 0x80 {
-                *pos += 1;
-                return Ok(u64::from(byte));
-            }
+    fn varint(&self, rest: &'a [u8]) -> Walk<(u64, &'a [u8])> {
+        match rest {
+            [byte, after @ ..] if *byte < 0x80 => Ok((u64::from(*byte), after)),
+            _ => self.long_varint(rest),
         }
-        self.long_varint(pos, end)
     }
 
-    fn long_varint(&self, pos: &mut usize, end: usize) -> Walk<u64> {
-        let start = *pos;
+    #[inline(never)]
+    fn long_varint(&self, mut rest: &'a [u8]) -> Walk<(u64, &'a [u8])> {
+        let start = rest;
         let mut value = 0u64;
         for i in 0..10 {
-            if *pos >= end {
+            let Some((&byte, after)) = rest.split_first() else {
                 return self.fail("truncated varint", start);
-            }
-            let byte = self.bytes[*pos];
-            *pos += 1;
+            };
+            rest = after;
             if i == 9 && byte >= 2 {
                 return self.fail("invalid varint (over 64 bits)", start);
             }
             value |= u64::from(byte & 0x7f) << (7 * i);
             if byte < 0x80 {
-                return Ok(value);
+                return Ok((value, rest));
             }
         }
         self.fail("invalid varint (over 10 bytes)", start)
     }
 
+    /// Skips a varint value (see [`Self::varint`]).
+    #[inline(always)]
+    fn skip_varint(&self, rest: &'a [u8]) -> Walk<&'a [u8]> {
+        self.varint(rest).map(|(_, after)| after)
+    }
+
     /// A field key: `(field number, wire type)`.
-    fn key(&self, pos: &mut usize, end: usize) -> Walk<(u32, u8)> {
-        let start = *pos;
-        let key = self.varint(pos, end)?;
+    fn key(&self, rest: &'a [u8]) -> Walk<((u32, u8), &'a [u8])> {
+        let (key, after) = self.varint(rest)?;
         if key > u64::from(u32::MAX) {
-            return self.fail("invalid field key", start);
+            return self.fail("invalid field key", rest);
         }
         let wire_type = (key & 7) as u8;
         if wire_type > FIXED32 {
-            return self.fail("invalid wire type", start);
+            return self.fail("invalid wire type", rest);
         }
         let number = (key as u32) >> 3;
         if number == 0 {
-            return self.fail("invalid field number 0", start);
+            return self.fail("invalid field number 0", rest);
         }
-        Ok((number, wire_type))
+        Ok(((number, wire_type), after))
     }
 
-    /// The payload of a length-delimited field: `(start, end)`.
-    fn delimited(&self, pos: &mut usize, end: usize) -> Walk<(usize, usize)> {
-        let start = *pos;
-        let len = self.varint(pos, end)?;
-        if len > (end - *pos) as u64 {
-            return self.fail("length past the end of the enclosing message", start);
-        }
-        let payload = (*pos, *pos + len as usize);
-        *pos = payload.1;
-        Ok(payload)
-    }
-
-    fn skip(&self, pos: &mut usize, end: usize, width: usize) -> Walk<()> {
-        if end - *pos < width {
-            return self.fail("truncated fixed-width value", *pos);
-        }
-        *pos += width;
-        Ok(())
-    }
-
-    /// Checks the message `msg` in `bytes[start..end]`; `depth` is prost's recursion
-    /// budget left.
-    fn message(&self, msg: Msg, start: usize, end: usize, depth: u32) -> Walk<()> {
-        let ops = &OPS[msg as usize];
-        let mut pos = start;
-        while pos < end {
-            let field_start = pos;
-            let (number, wire_type) = self.key(&mut pos, end)?;
-            let op = ops.get(number as usize).copied().unwrap_or(Op::Unknown);
-            let result = self.field(op, number, wire_type, &mut pos, end, depth);
-            if result.is_err() {
-                self.note_field(msg, number, field_start);
-                return result;
+    /// The payload of a length-delimited field and the bytes after it. Lengths of one or
+    /// two bytes (under 16 KiB: nearly all of them) are read inline.
+    #[inline(always)]
+    fn delimited(&self, rest: &'a [u8]) -> Walk<(&'a [u8], &'a [u8])> {
+        let (len, after) = match rest {
+            [b0, after @ ..] if *b0 < 0x80 => (usize::from(*b0), after),
+            [b0, b1, after @ ..] if *b1 < 0x80 => {
+                (usize::from(b0 & 0x7f) | usize::from(*b1) << 7, after)
             }
+            _ => {
+                let (len, after) = self.long_varint(rest)?;
+                (usize::try_from(len).unwrap_or(usize::MAX), after)
+            }
+        };
+        if len > after.len() {
+            return self.fail("length past the end of the enclosing message", rest);
+        }
+        Ok(after.split_at(len))
+    }
+
+    /// Skips `width` bytes.
+    #[inline(always)]
+    fn skip(&self, rest: &'a [u8], width: usize) -> Walk<&'a [u8]> {
+        match rest.get(width..) {
+            Some(after) => Ok(after),
+            None => self.fail("truncated fixed-width value", rest),
+        }
+    }
+
+    /// Checks a string field's UTF-8, as prost does: ASCII (nearly all of them) inline,
+    /// anything else by `std::str::from_utf8`.
+    #[inline(always)]
+    fn utf8(&self, text: &[u8]) -> Walk<()> {
+        if is_ascii(text) {
+            return Ok(());
+        }
+        self.non_ascii_utf8(text)
+    }
+
+    #[inline(never)]
+    fn non_ascii_utf8(&self, text: &[u8]) -> Walk<()> {
+        match std::str::from_utf8(text) {
+            Ok(_) => Ok(()),
+            Err(e) => self.fail("string field is not valid UTF-8", &text[e.valid_up_to()..]),
+        }
+    }
+
+    /// Checks that `body` is a `msg`; `depth` is prost's recursion budget left.
+    fn message(&self, msg: Msg, body: &'a [u8], depth: u32) -> Walk<()> {
+        let actions = &KEY_ACTIONS[msg as usize];
+        let mut rest = body;
+        while let [key, after_key @ ..] = rest {
+            rest = match actions[usize::from(*key)] {
+                KeyAction::Field(action) => {
+                    match self.field(action, Some(*key), after_key, depth) {
+                        Ok(after) => after,
+                        Err(()) => {
+                            self.note_field(msg, u32::from(key >> 3), rest);
+                            return Err(());
+                        }
+                    }
+                }
+                KeyAction::Slow => self.slow_field(msg, rest, depth)?,
+            };
         }
         Ok(())
+    }
+
+    /// A field whose key is not one byte of a known field: decoded as prost does, then
+    /// skipped as an unknown field or handled as the known field it is.
+    #[inline(never)]
+    fn slow_field(&self, msg: Msg, rest: &'a [u8], depth: u32) -> Walk<&'a [u8]> {
+        let ((number, wire_type), after_key) = self.key(rest)?;
+        let action = match usize::try_from(number) {
+            Ok(n) if n < MAX_FIELD => KEY_ACTIONS[msg as usize][n << 3 | usize::from(wire_type)],
+            _ => KeyAction::Slow,
+        };
+        let outcome = match action {
+            KeyAction::Field(action) => self.field(action, None, after_key, depth),
+            KeyAction::Slow => self.unknown(number, wire_type, after_key, depth),
+        };
+        if outcome.is_err() {
+            self.note_field(msg, number, rest);
+        }
+        outcome
     }
 
     /// Adds the innermost field to the recorded fault.
     #[cold]
-    fn note_field(&self, msg: Msg, number: u32, field_start: usize) {
+    #[inline(never)]
+    fn note_field(&self, msg: Msg, number: u32, field_start: &[u8]) {
         if let Some(mut fault) = self.fault.get() {
             if fault.field.is_none() {
                 fault.field = Some((msg, number));
-                fault.offset = fault.offset.max(field_start);
+                fault.offset = fault.offset.max(self.offset(field_start));
                 self.fault.set(Some(fault));
             }
         }
     }
 
+    /// The value of a known field, after its key: returns the bytes after it. `key` is
+    /// the field's key when it is one byte: the entries of a repeated message field
+    /// (attributes, data points, metrics) are written together, so a run of that key is
+    /// walked here without going back to the dispatch for each entry. A fault is then
+    /// noted at the run's first key, which changes nothing: the fault's offset is always
+    /// past its own field's key.
     #[inline(always)]
     fn field(
         &self,
-        op: Op,
-        number: u32,
-        wire_type: u8,
-        pos: &mut usize,
-        end: usize,
+        action: FieldAction,
+        key: Option<u8>,
+        rest: &'a [u8],
         depth: u32,
-    ) -> Walk<()> {
-        match (op, wire_type) {
-            (Op::Varint | Op::RepeatedVarint, VARINT) => self.varint(pos, end).map(drop),
-            (Op::Fixed64 | Op::RepeatedFixed64, FIXED64) => self.skip(pos, end, 8),
-            (Op::Bytes, LEN) => self.delimited(pos, end).map(drop),
-            (Op::Utf8, LEN) => {
-                let (start, stop) = self.delimited(pos, end)?;
-                let text = &self.bytes[start..stop];
-                if text.is_ascii() {
-                    return Ok(());
-                }
-                match std::str::from_utf8(text) {
-                    Ok(_) => Ok(()),
-                    Err(e) => self.fail("string field is not valid UTF-8", start + e.valid_up_to()),
-                }
+    ) -> Walk<&'a [u8]> {
+        match action {
+            FieldAction::Varint => self.skip_varint(rest),
+            FieldAction::Fixed64 => self.skip(rest, 8),
+            FieldAction::Bytes => self.delimited(rest).map(|(_, after)| after),
+            FieldAction::Utf8 => {
+                let (text, after) = self.delimited(rest)?;
+                self.utf8(text)?;
+                Ok(after)
             }
-            (Op::Message(sub), LEN) => {
+            FieldAction::Message(sub) => {
                 if depth == 0 {
-                    return self.fail("messages nested too deeply", *pos);
+                    return self.fail("messages nested too deeply", rest);
                 }
-                let (start, stop) = self.delimited(pos, end)?;
-                self.message(sub, start, stop, depth - 1)
-            }
-            (Op::RepeatedFixed64, LEN) => {
-                let (start, stop) = self.delimited(pos, end)?;
-                if (stop - start) % 8 != 0 {
-                    return self.fail("packed fixed64 values are not a multiple of 8 bytes", start);
+                let mut rest = rest;
+                loop {
+                    let (body, after) = self.delimited(rest)?;
+                    self.message(sub, body, depth - 1)?;
+                    match after {
+                        [next, more @ ..] if Some(*next) == key => rest = more,
+                        _ => return Ok(after),
+                    }
                 }
-                Ok(())
             }
-            (Op::RepeatedVarint, LEN) => {
-                let (mut at, stop) = self.delimited(pos, end)?;
-                while at < stop {
-                    self.varint(&mut at, stop)?;
+            FieldAction::KeyValue => {
+                if depth == 0 {
+                    return self.fail("messages nested too deeply", rest);
                 }
-                Ok(())
+                let mut rest = rest;
+                loop {
+                    let (body, after) = self.delimited(rest)?;
+                    self.key_value(body, depth - 1)?;
+                    match after {
+                        [next, more @ ..] if Some(*next) == key => rest = more,
+                        _ => return Ok(after),
+                    }
+                }
             }
-            (Op::Unknown, _) => self.unknown(number, wire_type, pos, end, depth),
-            _ => self.fail("wrong wire type for the field", *pos),
+            FieldAction::PackedFixed64 => {
+                let (values, after) = self.delimited(rest)?;
+                if values.len() % 8 != 0 {
+                    return self.fail(
+                        "packed fixed64 values are not a multiple of 8 bytes",
+                        values,
+                    );
+                }
+                Ok(after)
+            }
+            FieldAction::PackedVarint => {
+                let (mut values, after) = self.delimited(rest)?;
+                while !values.is_empty() {
+                    values = self.skip_varint(values)?;
+                }
+                Ok(after)
+            }
+            FieldAction::WrongWireType => self.fail("wrong wire type for the field", rest),
         }
     }
 
+    /// Checks that `body` is a `KeyValue` (an attribute); `depth` is the budget left in
+    /// it. Attributes are most of a payload's fields, nearly all in the shape prost writes
+    /// for a string attribute: `0a len key 12 len (0a len string)` with one-byte lengths.
+    /// That shape is checked here without a call per message; anything else goes to the
+    /// general walk, which also reports any fault.
+    #[inline(always)]
+    fn key_value(&self, body: &'a [u8], depth: u32) -> Walk<()> {
+        let Some((value_field, value)) = usual_key_value(body).filter(|_| depth > 0) else {
+            return self.message(Msg::KeyValue, body, depth);
+        };
+        if is_short_ascii_string_value(value) {
+            return Ok(());
+        }
+        if self.message(Msg::AnyValue, value, depth - 1).is_err() {
+            self.note_field(Msg::KeyValue, 2, value_field);
+            return Err(());
+        }
+        Ok(())
+    }
+
     /// Skips an unknown field as prost does (groups included, within the recursion budget).
-    fn unknown(
-        &self,
-        number: u32,
-        wire_type: u8,
-        pos: &mut usize,
-        end: usize,
-        depth: u32,
-    ) -> Walk<()> {
+    fn unknown(&self, number: u32, wire_type: u8, rest: &'a [u8], depth: u32) -> Walk<&'a [u8]> {
         if depth == 0 {
-            return self.fail("unknown fields nested too deeply", *pos);
+            return self.fail("unknown fields nested too deeply", rest);
         }
         match wire_type {
-            VARINT => self.varint(pos, end).map(drop),
-            FIXED64 => self.skip(pos, end, 8),
-            FIXED32 => self.skip(pos, end, 4),
-            LEN => self.delimited(pos, end).map(drop),
-            START_GROUP => loop {
-                let (inner, inner_wire_type) = self.key(pos, end)?;
-                if inner_wire_type == END_GROUP {
-                    if inner != number {
-                        return self.fail("end of a group that was not started", *pos);
+            VARINT => self.skip_varint(rest),
+            FIXED64 => self.skip(rest, 8),
+            FIXED32 => self.skip(rest, 4),
+            LEN => self.delimited(rest).map(|(_, after)| after),
+            START_GROUP => {
+                let mut rest = rest;
+                loop {
+                    let ((inner, inner_wire_type), after_key) = self.key(rest)?;
+                    if inner_wire_type == END_GROUP {
+                        if inner != number {
+                            return self.fail("end of a group that was not started", after_key);
+                        }
+                        return Ok(after_key);
                     }
-                    return Ok(());
+                    rest = self.unknown(inner, inner_wire_type, after_key, depth - 1)?;
                 }
-                self.unknown(inner, inner_wire_type, pos, end, depth - 1)?;
-            },
-            _ => self.fail("end of a group that was not started", *pos),
+            }
+            _ => self.fail("end of a group that was not started", rest),
         }
     }
+}
+
+/// `len payload...` with a one-byte length: `(payload, after)`.
+#[inline(always)]
+fn short_delimited(rest: &[u8]) -> Option<(&[u8], &[u8])> {
+    let [len @ 0..=0x7f, rest @ ..] = rest else {
+        return None;
+    };
+    rest.split_at_checked(usize::from(*len))
+}
+
+/// A `KeyValue` in the usual shape: `0a len key 12 len value`, one-byte lengths, an
+/// ASCII key (so valid UTF-8), the value running to the end. Returns the value field
+/// (from its key) and the value (the `AnyValue`'s bytes).
+#[inline(always)]
+fn usual_key_value(body: &[u8]) -> Option<(&[u8], &[u8])> {
+    let [0x0a, rest @ ..] = body else {
+        return None;
+    };
+    let (key, value_field) = short_delimited(rest)?;
+    let [0x12, rest @ ..] = value_field else {
+        return None;
+    };
+    let (value, after) = short_delimited(rest)?;
+    (after.is_empty() && is_ascii(key)).then_some((value_field, value))
+}
+
+/// An `AnyValue` that is only `string_value` (`0a len string`), one-byte length, ASCII.
+#[inline(always)]
+fn is_short_ascii_string_value(value: &[u8]) -> bool {
+    match value {
+        [0x0a, rest @ ..] => {
+            matches!(short_delimited(rest), Some((text, after)) if after.is_empty() && is_ascii(text))
+        }
+        _ => false,
+    }
+}
+
+/// Whether `text` is ASCII (so valid UTF-8): inline and branch-light for the short
+/// strings that dominate (attribute keys and values of a few to a few dozen bytes), where
+/// `<[u8]>::is_ascii` calls out of line. Reads 8 bytes at a time (a shorter tail as the
+/// last 8 bytes, overlapping); under 8 bytes, two overlapping 4-byte reads, or the
+/// bytes themselves.
+#[inline(always)]
+fn is_ascii(text: &[u8]) -> bool {
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let word = |at: &[u8]| u64::from_le_bytes(at[..8].try_into().unwrap());
+    let half = |at: &[u8]| u64::from(u32::from_le_bytes(at[..4].try_into().unwrap()));
+    let len = text.len();
+    let bits = if len >= 8 {
+        let chunks = text.chunks_exact(8);
+        let tail = chunks.remainder();
+        let mut bits = chunks.fold(0, |bits, chunk| bits | word(chunk));
+        if !tail.is_empty() {
+            bits |= word(&text[len - 8..]);
+        }
+        bits
+    } else if len >= 4 {
+        half(text) | half(&text[len - 4..])
+    } else if len > 0 {
+        u64::from(text[0] | text[len / 2] | text[len - 1])
+    } else {
+        0
+    };
+    bits & HIGH_BITS == 0
 }
 
 #[cfg(test)]
@@ -287,6 +560,42 @@ mod tests {
     use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use prost::Message;
+
+    #[test]
+    fn a_fault_in_a_run_of_entries_names_its_own_offset_and_field() {
+        // ResourceMetrics.resource: Resource { attributes: [a = "b", a key not UTF-8] }
+        let rm = [
+            0x0a, 0x10, 0x0a, 0x08, 0x0a, 0x01, b'a', 0x12, 0x03, 0x0a, 0x01, b'b', 0x0a, 0x04,
+            0x0a, 0x02, 0xc3, 0x28,
+        ];
+        let e = resource_metrics(&rm).unwrap_err();
+        assert!(
+            e.message()
+                .ends_with("not valid UTF-8 at byte 16 (in KeyValue, field 1)"),
+            "{e}"
+        );
+        // A request of two ResourceMetrics, the second's schema_url not UTF-8.
+        let request = [0x0a, 0x02, 0x1a, 0x00, 0x0a, 0x04, 0x1a, 0x02, 0xc3, 0x28];
+        let e = export_request(&request).unwrap_err();
+        assert!(
+            e.message()
+                .ends_with("not valid UTF-8 at byte 8 (in ResourceMetrics, field 3)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn is_ascii_agrees_with_std() {
+        let mut text = [b'a'; 40];
+        for len in 0..text.len() {
+            assert!(is_ascii(&text[..len]));
+            for at in 0..len {
+                text[at] = 0x80;
+                assert!(!is_ascii(&text[..len]), "{len} {at}");
+                text[at] = b'a';
+            }
+        }
+    }
 
     #[test]
     fn wrapping_equals_encoding_the_request() {

@@ -1,15 +1,17 @@
 //! The wire-format validator accepts exactly what prost accepts: valid messages, mutated
-//! ones, random bytes and crafted edge cases (groups, packed fields, deep nesting).
+//! ones, random bytes and crafted edge cases (groups, packed fields, deep nesting). A
+//! `ResourceMetrics` is accepted when prost accepts the request it is sent in
+//! (`validate::wrap_resource_metrics`), which nests it one level deeper.
 
 mod support;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use otlpmetric::validate;
 use prost::Message;
 
 fn agree(bytes: &[u8]) {
-    let prost_rm = ResourceMetrics::decode(bytes).is_ok();
+    let wrapped = validate::wrap_resource_metrics(bytes);
+    let prost_rm = ExportMetricsServiceRequest::decode(wrapped.as_ref()).is_ok();
     let ours_rm = validate::resource_metrics(bytes);
     assert_eq!(
         ours_rm.is_ok(),
@@ -130,10 +132,11 @@ fn crafted_edge_cases_get_the_same_verdict() {
     }
 }
 
-/// `depth` nested ArrayValues inside one attribute of the resource.
-fn nested_any_value(depth: usize) -> Vec<u8> {
+/// `depth` nested ArrayValues inside one attribute of the resource; the innermost
+/// AnyValue holds `innermost` (its fields).
+fn nested_any_value(depth: usize, innermost: &[u8]) -> Vec<u8> {
     // AnyValue { array_value (5): ArrayValue { values (1): AnyValue ... } }
-    let mut any = vec![0x10, 0x01]; // AnyValue.bool_value = true
+    let mut any = innermost.to_vec();
     for _ in 0..depth {
         let mut array = vec![0x0a];
         prost::encoding::encode_varint(any.len() as u64, &mut array);
@@ -154,23 +157,57 @@ fn nested_any_value(depth: usize) -> Vec<u8> {
     rm
 }
 
+/// AnyValue.bool_value = true: needs no recursion budget.
+const BOOL: &[u8] = &[0x10, 0x01];
+/// An unknown varint field (15): prost skips it only with recursion budget left, so it
+/// takes one level more than `BOOL`.
+const UNKNOWN: &[u8] = &[0x78, 0x01];
+/// An unknown group (15) holding a varint: one level more again for its content.
+const GROUP: &[u8] = &[0x7b, 0x08, 0x01, 0x7c];
+
 #[test]
 fn the_recursion_limit_is_prosts() {
+    // In the request (ExportMetricsServiceRequest > ResourceMetrics > Resource > KeyValue
+    // > AnyValue, then ArrayValue > AnyValue per level) the innermost AnyValue has
+    // 100 - 4 - 2 * depth levels of budget left when entered; its unknown fields need
+    // one more.
     for depth in 40..52 {
-        assert_eq!(
-            validate::resource_metrics(&nested_any_value(depth)).is_ok(),
-            depth <= 48,
-            "{depth}"
-        );
-        let rm = nested_any_value(depth);
-        agree(&rm);
-        // Also with an unknown field at the deepest level and a group there.
-        let mut with_group = rm.clone();
-        with_group.extend_from_slice(&[0x7b, 0x08, 0x01, 0x7c]);
-        agree(&with_group);
+        for (innermost, last_ok) in [(BOOL, 48), (UNKNOWN, 47), (GROUP, 47)] {
+            let rm = nested_any_value(depth, innermost);
+            assert_eq!(
+                validate::resource_metrics(&rm).is_ok(),
+                depth <= last_ok,
+                "{depth} {innermost:02x?}"
+            );
+            agree(&rm);
+            // A request holding it is also checked against prost, one level up.
+            agree(&validate::wrap_resource_metrics(&rm));
+            // An unknown group at the top level (needs 2 levels there) changes nothing.
+            let mut with_group = rm.clone();
+            with_group.extend_from_slice(GROUP);
+            agree(&with_group);
+        }
     }
-    assert!(validate::resource_metrics(&nested_any_value(10)).is_ok());
-    assert!(validate::resource_metrics(&nested_any_value(60)).is_err());
+    assert!(validate::resource_metrics(&nested_any_value(10, BOOL)).is_ok());
+    assert!(validate::resource_metrics(&nested_any_value(60, BOOL)).is_err());
+}
+
+/// What `upload` sends is what it validated: a `ResourceMetrics` nested exactly to prost's
+/// limit when decoded alone is one level too deep once wrapped, so it is refused (the
+/// fuzz corpus's rm_nested_at_limit.pb).
+#[test]
+fn a_resource_metrics_at_the_limit_alone_is_refused() {
+    use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+    let rm = nested_any_value(48, UNKNOWN);
+    assert!(ResourceMetrics::decode(rm.as_slice()).is_ok());
+    let wrapped = validate::wrap_resource_metrics(&rm);
+    assert!(ExportMetricsServiceRequest::decode(wrapped.as_ref()).is_err());
+    assert!(validate::resource_metrics(&rm).is_err());
+    assert!(validate::export_request(&wrapped).is_err());
+    let seed = include_bytes!("../fuzz/corpus/validate_differential/rm_nested_at_limit.pb");
+    assert!(ResourceMetrics::decode(&seed[..]).is_ok());
+    assert!(validate::resource_metrics(seed).is_err());
+    agree(seed);
 }
 
 #[test]
@@ -211,5 +248,60 @@ fn packed_and_unpacked_repeated_scalars() {
     }
     for case in cases {
         agree(&wrap(case));
+    }
+}
+
+/// Attributes (KeyValue) have a fast path in the validator for their usual shape: every
+/// byte of a few attributes set to every value, in a resource and in a data point.
+#[test]
+fn attribute_bytes_get_the_same_verdict() {
+    let field = |number: u8, body: &[u8]| {
+        let mut out = vec![(number << 3) | 2];
+        prost::encoding::encode_varint(body.len() as u64, &mut out);
+        out.extend_from_slice(body);
+        out
+    };
+    let in_resource = |kv: &[u8]| field(1, &field(1, kv));
+    let in_point = |kv: &[u8]| {
+        // ResourceMetrics > ScopeMetrics > Metric > Gauge > NumberDataPoint.attributes
+        let point = [&[0x21, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f][..], &field(7, kv)].concat();
+        field(2, &field(2, &field(5, &field(1, &point))))
+    };
+    let string_kv = |key: &[u8], value: &[u8]| {
+        field(1, key)
+            .into_iter()
+            .chain(field(2, &field(1, value)))
+            .collect::<Vec<u8>>()
+    };
+    let long = vec![b'x'; 130]; // a two-byte length
+    let kvs = [
+        string_kv(b"key", b"val"),
+        string_kv(b"", b""),
+        string_kv(b"k\xc3\xa9", b"v\xe2\x82\xac"),
+        string_kv(&long, b"v"),
+        string_kv(b"k", &long),
+        [&field(1, b"k")[..], &field(2, &[0x18, 0x96, 0x01])].concat(), // int value
+        [&field(1, b"k")[..], &field(2, &[0x10, 0x01])].concat(),       // bool value
+        [
+            &field(1, b"k")[..],
+            &field(2, &[0x21, 1, 2, 3, 4, 5, 6, 7, 8]),
+        ]
+        .concat(),
+        [&field(2, &field(1, b"v"))[..], &field(1, b"k")].concat(), // value first
+        [&string_kv(b"k", b"v")[..], &[0x18, 0x01]].concat(),       // key_strindex after
+    ];
+    for kv in &kvs {
+        for at in 0..kv.len() {
+            for byte in 0..=255u8 {
+                let mut kv = kv.clone();
+                kv[at] = byte;
+                agree(&in_resource(&kv));
+                agree(&in_point(&kv));
+            }
+        }
+        for end in 0..kv.len() {
+            agree(&in_resource(&kv[..end]));
+            agree(&in_point(&kv[..end]));
+        }
     }
 }

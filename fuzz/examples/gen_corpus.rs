@@ -355,7 +355,8 @@ fn main() {
     }];
     let mut deep_over = deep_ok.clone();
     deep_over.resource.as_mut().unwrap().attributes[0].value = Some(nested(52));
-    // Exactly at the limit: valid alone, one level too deep once wrapped in a request.
+    // Exactly at the limit: valid alone, one level too deep once wrapped in a request
+    // (so `validate::resource_metrics`, which checks what `upload` sends, refuses it).
     let mut at_limit = deep_ok.clone();
     at_limit.resource.as_mut().unwrap().attributes[0].value = Some({
         let mut v = AnyValue {

@@ -1,41 +1,35 @@
 //! The wire-format validator (`otlpmetric::validate`) must accept exactly what prost
 //! accepts, for both message types the C ABI takes: any disagreement is a crash.
 //!
-//! With `OTLPMETRIC_FUZZ_STRICT=1`, also: what `upload`/`enqueue` send for an accepted
-//! ResourceMetrics (`wrap_resource_metrics`) is a request that both accept. Not yet: a
-//! ResourceMetrics nested exactly to prost's limit is accepted, and the request it is
-//! wrapped in (one level deeper) is not (corpus file rm_nested_at_limit.pb).
+//! A ResourceMetrics is what `upload`/`enqueue` take and send wrapped in a request
+//! (`wrap_resource_metrics`), one level deeper: `validate::resource_metrics` must accept
+//! exactly the ResourceMetrics whose wrapped request prost accepts (a ResourceMetrics
+//! nested exactly to prost's limit decodes alone but not once wrapped: corpus file
+//! rm_nested_at_limit.pb).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use otlpmetric::validate;
-use otlpmetric_fuzz::strict;
 use prost::Message;
 
 fuzz_target!(|data: &[u8]| {
     let ours = validate::resource_metrics(data);
-    let prost = ResourceMetrics::decode(data);
+    let wrapped = validate::wrap_resource_metrics(data);
+    let prost = ExportMetricsServiceRequest::decode(wrapped.as_ref());
     assert_eq!(
         ours.is_ok(),
         prost.is_ok(),
-        "ResourceMetrics verdicts differ: validate {:?}, prost {:?}",
+        "ResourceMetrics verdicts differ: validate {:?}, prost (wrapped in a request) {:?}",
         ours.as_ref().err().map(|e| e.to_string()),
         prost.as_ref().err().map(|e| e.to_string()),
     );
-
-    if ours.is_ok() && strict() {
-        let wrapped = validate::wrap_resource_metrics(data);
-        let ours = validate::export_request(&wrapped);
-        let prost = ExportMetricsServiceRequest::decode(wrapped.as_ref());
-        assert!(
-            ours.is_ok() && prost.is_ok(),
-            "an accepted ResourceMetrics, wrapped, is refused: validate {:?}, prost {:?}",
-            ours.as_ref().err().map(|e| e.to_string()),
-            prost.as_ref().err().map(|e| e.to_string()),
-        );
-    }
+    // What is sent for an accepted ResourceMetrics passes the request check too.
+    assert_eq!(
+        validate::export_request(&wrapped).is_ok(),
+        ours.is_ok(),
+        "the wrapped request's verdict differs from the ResourceMetrics'"
+    );
 
     let ours = validate::export_request(data);
     let prost = ExportMetricsServiceRequest::decode(data);
