@@ -317,7 +317,8 @@ enum otlpmetric_status otlpmetric_config_set_queue(struct otlpmetric_config *con
 // Creates an exporter from `config` (which may be freed right after): consults the
 // selectors once per instrument kind, reports environment problems through the log
 // callback, reads TLS files named by the environment. On success writes the new
-// exporter to `*out`. Starts the exporter's two worker threads; connects on first use.
+// exporter to `*out`. Starts one worker thread (connections and the background queue;
+// an upload does its own work on the calling thread); connects on first use.
 //
 // # Safety
 // `config` is NULL or valid; `out` is NULL or writable.

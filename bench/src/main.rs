@@ -309,7 +309,7 @@ fn bench_payload(
     };
 
     // The ceiling: tonic's own client, the same channel type and settings as otlpmetric's
-    // (HTTP/2, TCP_NODELAY, adaptive window), a 2-worker runtime like otlpmetric's, driven
+    // (HTTP/2, TCP_NODELAY, adaptive window), a 1-worker runtime like otlpmetric's, driven
     // the same way (caller threads blocking on the runtime), the request bytes passed as
     // they are and the response not decoded.
     let ceiling_rt = runtime();
@@ -526,9 +526,11 @@ fn count_points(data: &opentelemetry_sdk::metrics::data::AggregatedMetrics) -> u
     }
 }
 
+/// The runtime of the ceiling and of opentelemetry-otlp: one worker, as otlpmetric's own,
+/// so that every client is driven the same way (caller threads in `block_on`).
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(nproc().min(2))
+        .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime")
@@ -778,7 +780,7 @@ fn print_table(rows: &[Row], timing: &Timing) {
     println!(
         "rcv CPU/ex: the receiver process's CPU per export (/proc, 10 ms ticks), for information."
     );
-    println!("ceiling: tonic::client::Grpc on a tonic Channel (HTTP/2, nodelay, adaptive window, 2-worker runtime),");
+    println!("ceiling: tonic::client::Grpc on a tonic Channel (HTTP/2, nodelay, adaptive window, 1-worker runtime),");
     println!(
         "  the pre-serialized ExportMetricsServiceRequest sent as it is, the response not decoded."
     );
