@@ -10,8 +10,7 @@
 #
 # Environment: FUZZ_SANITIZER=address|none (default address), FUZZ_JOBS=N (parallel
 # libFuzzer jobs per target, default 1), FUZZ_KEEP_CORPUS=DIR (keep the grown corpora
-# there), OTLPMETRIC_FUZZ_STRICT=1 (also check the properties that do not hold yet; see
-# README.md, "Fuzzing"). Needs no nightly toolchain: stable rustc with RUSTC_BOOTSTRAP=1.
+# there). Needs no nightly toolchain: stable rustc with RUSTC_BOOTSTRAP=1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -142,7 +141,7 @@ for t in "${TARGETS[@]}"; do
         || tail -20 "$out.first"; } | grep -v "^stack backtrace:" | cut -c1-400 | sed 's/^/    /'
     for a in $(find "$artifacts" -type f -newer "$marker" | head -5); do
       echo "    reproducer: $a ($(wc -c <"$a") bytes): $(head -c 96 "$a" | od -An -tx1 | tr -d ' \n')"
-      echo "    rerun:      ${OTLPMETRIC_FUZZ_STRICT:+OTLPMETRIC_FUZZ_STRICT=$OTLPMETRIC_FUZZ_STRICT }$bin $a"
+      echo "    rerun:      $bin $a"
     done
   fi
   if [ -n "${FUZZ_KEEP_CORPUS:-}" ]; then

@@ -3,16 +3,13 @@
 //! (and prost) accept, as a receiver would. Also: `to_protobuf` agrees with
 //! `parse_request`, and `from_protobuf` output reads back to the same message.
 //!
-//! With `OTLPMETRIC_FUZZ_STRICT=1`, `to_protobuf` must also write byte for byte what prost
-//! writes for the parsed message (as json.rs says), and doubles must survive the JSON
-//! round trip exactly, which does not hold yet: some doubles are read a few ULPs off (see
-//! json_output.rs).
+//! `to_protobuf` writes byte for byte what prost writes for the parsed message (as json.rs
+//! says), and doubles survive the JSON round trip exactly.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use otlpmetric::{json, validate};
-use otlpmetric_fuzz::{same_but_for_float_ulps, strict};
 use prost::Message;
 
 fuzz_target!(|data: &[u8]| {
@@ -40,9 +37,7 @@ fuzz_target!(|data: &[u8]| {
         .expect("to_protobuf's output decodes")
         .encode_to_vec();
     assert_eq!(decoded, encoded, "to_protobuf and parse_request disagree");
-    if strict() {
-        assert_eq!(bytes, encoded, "to_protobuf differs from prost's encoding");
-    }
+    assert_eq!(bytes, encoded, "to_protobuf differs from prost's encoding");
 
     // OTLP/JSON written by the library reads back to the same message.
     let text = json::from_protobuf(&bytes).expect("from_protobuf of a valid request");
@@ -51,9 +46,8 @@ fuzz_target!(|data: &[u8]| {
             let again = ExportMetricsServiceRequest::decode(again.as_slice())
                 .expect("to_protobuf's output decodes")
                 .encode_to_vec();
-            // Doubles may come back slightly off (see json_output.rs) unless strict.
             assert!(
-                again == encoded || (!strict() && same_but_for_float_ulps(&again, &encoded)),
+                again == encoded,
                 "from_protobuf -> to_protobuf changed the message; JSON: {}",
                 String::from_utf8_lossy(&text)
             );

@@ -22,7 +22,6 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use otlpmetric::{split, validate};
-use otlpmetric_fuzz::strict;
 use prost::Message;
 
 fuzz_target!(|data: &[u8]| {
@@ -125,9 +124,9 @@ fn check(request: Bytes, max: usize) {
         assert!(remaining.is_empty());
     }
 
-    // Strict: a metric whose data has no points is kept or reported too. Not yet: one
-    // over the limit on its own (a long name, say) is left out without a report.
-    if strict() && out.oversized.is_empty() {
+    // A metric whose data has no points is kept or reported too (also one over the limit
+    // on its own, a long name say).
+    if out.oversized.is_empty() {
         assert_eq!(
             flatten(&pieces, true),
             flatten(std::slice::from_ref(&input), true),
