@@ -30,7 +30,7 @@ use prost::Message;
 use rustls::ClientConfig;
 use tonic::Code;
 
-use super::{error_chain, excerpt, gzip, tls, Accepted, AttemptError, USER_AGENT};
+use super::{error_chain, excerpt, gzip, tls, within, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Settings};
 use crate::error::{Error, Result};
 
@@ -96,18 +96,7 @@ impl GrpcClient {
         request: &Bytes,
         timeout: Option<Duration>,
     ) -> Result<Accepted, AttemptError> {
-        let call = self.call(request, timeout);
-        match timeout {
-            Some(timeout) => tokio::time::timeout(timeout, call)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(AttemptError::retryable(
-                        format!("gRPC call timed out after {timeout:?}"),
-                        None,
-                    ))
-                }),
-            None => call.await,
-        }
+        within(timeout, "gRPC call", self.call(request, timeout)).await
     }
 
     async fn call(

@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResp
 use prost::Message;
 use rustls::ClientConfig;
 
-use super::{error_chain, excerpt, gzip, tls, Accepted, AttemptError, USER_AGENT};
+use super::{error_chain, excerpt, gzip, tls, within, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Protocol, Settings};
 use crate::error::Result;
 
@@ -64,18 +64,7 @@ impl HttpClient {
         request: &Bytes,
         timeout: Option<Duration>,
     ) -> Result<Accepted, AttemptError> {
-        let exchange = self.exchange(request);
-        match timeout {
-            Some(timeout) => tokio::time::timeout(timeout, exchange)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(AttemptError::retryable(
-                        format!("HTTP request timed out after {timeout:?}"),
-                        None,
-                    ))
-                }),
-            None => exchange.await,
-        }
+        within(timeout, "HTTP request", self.exchange(request)).await
     }
 
     async fn exchange(&self, request: &Bytes) -> Result<Accepted, AttemptError> {

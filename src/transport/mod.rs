@@ -86,6 +86,25 @@ impl Transport {
     }
 }
 
+/// One attempt, given up (retryably) once `timeout` has passed.
+async fn within(
+    timeout: Option<Duration>,
+    what: &str,
+    attempt: impl std::future::Future<Output = Result<Accepted, AttemptError>>,
+) -> Result<Accepted, AttemptError> {
+    match timeout {
+        Some(timeout) => tokio::time::timeout(timeout, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(AttemptError::retryable(
+                    format!("{what} timed out after {timeout:?}"),
+                    None,
+                ))
+            }),
+        None => attempt.await,
+    }
+}
+
 /// A short, printable excerpt of a receiver's message (bounded, control characters removed).
 pub(crate) fn excerpt(text: &str) -> String {
     const MAX: usize = 512;
