@@ -22,10 +22,12 @@
 //!   slices' addresses, on the error path only.
 //! - A repeated message field's entries are written together: after one, the same key
 //!   byte continues the loop in place instead of going back through the dispatch.
-//! - Attributes (`KeyValue`, mostly `key` + `AnyValue.string_value`) are most of a
-//!   payload's fields: their usual shape is checked inline ([`Walker::key_value`]), and
-//!   their short strings with an inline ASCII check ([`is_ascii`]). Any other shape goes
-//!   to the general walk, which decides and reports faults.
+//! - Attributes (`KeyValue`, mostly `key` + `AnyValue.string_value` or `int_value`) are
+//!   most of a payload's fields: their usual shapes are checked inline
+//!   ([`Walker::key_value`]), their short strings with an inline ASCII check
+//!   ([`is_ascii`]), their integers by the varint's bytes alone (one of at most 9 bytes is
+//!   always valid). Any other shape goes to the general walk, which decides and reports
+//!   faults.
 //! - Errors carry nothing on the hot path (`Err(())`): the first fault's details are
 //!   recorded by cold functions in a `Cell` on the side.
 //!
@@ -442,7 +444,8 @@ impl<'a> Walker<'a> {
 
     /// Checks that `body` is a `KeyValue` (an attribute); `depth` is the budget left in
     /// it. Attributes are most of a payload's fields, nearly all in the shape prost writes
-    /// for a string attribute: `0a len key 12 len (0a len string)` with one-byte lengths.
+    /// for a string attribute, `0a len key 12 len (0a len string)` with one-byte lengths,
+    /// or for an int attribute, `0a len key 12 len (18 varint)`.
     /// That shape is checked here without a call per message; anything else goes to the
     /// general walk, which also reports any fault.
     #[inline(always)]
@@ -450,7 +453,7 @@ impl<'a> Walker<'a> {
         let Some((value_field, value)) = usual_key_value(body).filter(|_| depth > 0) else {
             return self.message(Msg::KeyValue, body, depth);
         };
-        if is_short_ascii_string_value(value) {
+        if is_short_ascii_string_value(value) || is_int_value(value) {
             return Ok(());
         }
         if self.message(Msg::AnyValue, value, depth - 1).is_err() {
@@ -519,6 +522,18 @@ fn is_short_ascii_string_value(value: &[u8]) -> bool {
     match value {
         [0x0a, rest @ ..] => {
             matches!(short_delimited(rest), Some((text, after)) if after.is_empty() && is_ascii(text))
+        }
+        _ => false,
+    }
+}
+
+/// An `AnyValue` that is only `int_value` (`18 varint`) with a varint of at most 9 bytes
+/// (any such varint is valid; longer ones go to the general walk).
+#[inline(always)]
+fn is_int_value(value: &[u8]) -> bool {
+    match value {
+        [0x18, more @ .., last] => {
+            *last < 0x80 && more.len() < 9 && more.iter().all(|byte| byte & 0x80 != 0)
         }
         _ => false,
     }
