@@ -26,8 +26,10 @@
 //!   most of a payload's fields: their usual shapes are checked inline
 //!   ([`Walker::key_value`]), their short strings with an inline ASCII check
 //!   ([`is_ascii`]), their integers by the varint's bytes alone (one of at most 9 bytes is
-//!   always valid). Any other shape goes to the general walk, which decides and reports
-//!   faults.
+//!   always valid). A string attribute's framing bytes (keys and one-byte lengths) are
+//!   all below 0x80, so one ASCII check over its whole body covers its key, its value and
+//!   its lengths ([`is_ascii_string_attribute`]). Any other shape goes to the general
+//!   walk, which decides and reports faults.
 //! - Errors carry nothing on the hot path (`Err(())`): the first fault's details are
 //!   recorded by cold functions in a `Cell` on the side.
 //!
@@ -450,6 +452,9 @@ impl<'a> Walker<'a> {
     /// general walk, which also reports any fault.
     #[inline(always)]
     fn key_value(&self, body: &'a [u8], depth: u32) -> Walk<()> {
+        if depth > 0 && is_ascii_string_attribute(body) {
+            return Ok(());
+        }
         let Some((value_field, value)) = usual_key_value(body).filter(|_| depth > 0) else {
             return self.message(Msg::KeyValue, body, depth);
         };
@@ -514,6 +519,26 @@ fn usual_key_value(body: &[u8]) -> Option<(&[u8], &[u8])> {
     };
     let (value, after) = short_delimited(rest)?;
     (after.is_empty() && is_ascii(key)).then_some((value_field, value))
+}
+
+/// A `KeyValue` of the usual string shape, `0a len key 12 len (0a len string)`, whose
+/// bytes are all ASCII. Every byte of that shape's framing (the keys 0a, 12 and 0a, and
+/// one-byte lengths) is below 0x80, as are its strings' bytes when they are ASCII, so one
+/// ASCII check over the whole body covers the key, the string and the lengths at once.
+#[inline(always)]
+fn is_ascii_string_attribute(body: &[u8]) -> bool {
+    let [0x0a, key_len, rest @ ..] = body else {
+        return false;
+    };
+    let Some(([0x12, value_len, 0x0a, text_len], text)) = rest
+        .get(usize::from(*key_len)..)
+        .and_then(<[u8]>::split_first_chunk::<4>)
+    else {
+        return false;
+    };
+    usize::from(*value_len) == usize::from(*text_len) + 2
+        && text.len() == usize::from(*text_len)
+        && is_ascii(body)
 }
 
 /// An `AnyValue` that is only `string_value` (`0a len string`), one-byte length, ASCII.
