@@ -576,13 +576,17 @@ fn is_ascii(text: &[u8]) -> bool {
     let half = |at: &[u8]| u64::from(u32::from_le_bytes(at[..4].try_into().unwrap()));
     let len = text.len();
     let bits = if len >= 8 {
-        let chunks = text.chunks_exact(8);
-        let tail = chunks.remainder();
-        let mut bits = chunks.fold(0, |bits, chunk| bits | word(chunk));
-        if !tail.is_empty() {
-            bits |= word(&text[len - 8..]);
+        // The words before the last, then the last 8 bytes (overlapping when the length
+        // is not a multiple of 8): no separate tail.
+        let (mut bits, mut rest) = (0, text);
+        while let Some((chunk, after)) = rest.split_first_chunk::<8>() {
+            if after.is_empty() {
+                break;
+            }
+            bits |= u64::from_le_bytes(*chunk);
+            rest = after;
         }
-        bits
+        bits | word(&text[len - 8..])
     } else if len >= 4 {
         half(text) | half(&text[len - 4..])
     } else if len > 0 {
