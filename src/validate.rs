@@ -22,10 +22,14 @@
 //!   slices' addresses, on the error path only.
 //! - A repeated message field's entries are written together: after one, the same key
 //!   byte continues the loop in place instead of going back through the dispatch.
-//! - Attributes (`KeyValue`, mostly `key` + `AnyValue.string_value`) are most of a
-//!   payload's fields: their usual shape is checked inline ([`Walker::key_value`]), and
-//!   their short strings with an inline ASCII check ([`is_ascii`]). Any other shape goes
-//!   to the general walk, which decides and reports faults.
+//! - Attributes (`KeyValue`, mostly `key` + `AnyValue.string_value` or `int_value`) are
+//!   most of a payload's fields: their usual shapes are checked inline
+//!   ([`Walker::key_value`]), their short strings with an inline ASCII check
+//!   ([`is_ascii`]), their integers by the varint's bytes alone (one of at most 9 bytes is
+//!   always valid). A string attribute's framing bytes (keys and one-byte lengths) are
+//!   all below 0x80, so one ASCII check over its whole body covers its key, its value and
+//!   its lengths ([`is_ascii_string_attribute`]). Any other shape goes to the general
+//!   walk, which decides and reports faults.
 //! - Errors carry nothing on the hot path (`Err(())`): the first fault's details are
 //!   recorded by cold functions in a `Cell` on the side.
 //!
@@ -442,15 +446,19 @@ impl<'a> Walker<'a> {
 
     /// Checks that `body` is a `KeyValue` (an attribute); `depth` is the budget left in
     /// it. Attributes are most of a payload's fields, nearly all in the shape prost writes
-    /// for a string attribute: `0a len key 12 len (0a len string)` with one-byte lengths.
+    /// for a string attribute, `0a len key 12 len (0a len string)` with one-byte lengths,
+    /// or for an int attribute, `0a len key 12 len (18 varint)`.
     /// That shape is checked here without a call per message; anything else goes to the
     /// general walk, which also reports any fault.
     #[inline(always)]
     fn key_value(&self, body: &'a [u8], depth: u32) -> Walk<()> {
+        if depth > 0 && is_ascii_string_attribute(body) {
+            return Ok(());
+        }
         let Some((value_field, value)) = usual_key_value(body).filter(|_| depth > 0) else {
             return self.message(Msg::KeyValue, body, depth);
         };
-        if is_short_ascii_string_value(value) {
+        if is_short_ascii_string_value(value) || is_int_value(value) {
             return Ok(());
         }
         if self.message(Msg::AnyValue, value, depth - 1).is_err() {
@@ -513,12 +521,44 @@ fn usual_key_value(body: &[u8]) -> Option<(&[u8], &[u8])> {
     (after.is_empty() && is_ascii(key)).then_some((value_field, value))
 }
 
+/// A `KeyValue` of the usual string shape, `0a len key 12 len (0a len string)`, whose
+/// bytes are all ASCII. Every byte of that shape's framing (the keys 0a, 12 and 0a, and
+/// one-byte lengths) is below 0x80, as are its strings' bytes when they are ASCII, so one
+/// ASCII check over the whole body covers the key, the string and the lengths at once.
+#[inline(always)]
+fn is_ascii_string_attribute(body: &[u8]) -> bool {
+    let [0x0a, key_len, rest @ ..] = body else {
+        return false;
+    };
+    let Some(([0x12, value_len, 0x0a, text_len], text)) = rest
+        .get(usize::from(*key_len)..)
+        .and_then(<[u8]>::split_first_chunk::<4>)
+    else {
+        return false;
+    };
+    usize::from(*value_len) == usize::from(*text_len) + 2
+        && text.len() == usize::from(*text_len)
+        && is_ascii(body)
+}
+
 /// An `AnyValue` that is only `string_value` (`0a len string`), one-byte length, ASCII.
 #[inline(always)]
 fn is_short_ascii_string_value(value: &[u8]) -> bool {
     match value {
         [0x0a, rest @ ..] => {
             matches!(short_delimited(rest), Some((text, after)) if after.is_empty() && is_ascii(text))
+        }
+        _ => false,
+    }
+}
+
+/// An `AnyValue` that is only `int_value` (`18 varint`) with a varint of at most 9 bytes
+/// (any such varint is valid; longer ones go to the general walk).
+#[inline(always)]
+fn is_int_value(value: &[u8]) -> bool {
+    match value {
+        [0x18, more @ .., last] => {
+            *last < 0x80 && more.len() < 9 && more.iter().all(|byte| byte & 0x80 != 0)
         }
         _ => false,
     }
@@ -536,13 +576,17 @@ fn is_ascii(text: &[u8]) -> bool {
     let half = |at: &[u8]| u64::from(u32::from_le_bytes(at[..4].try_into().unwrap()));
     let len = text.len();
     let bits = if len >= 8 {
-        let chunks = text.chunks_exact(8);
-        let tail = chunks.remainder();
-        let mut bits = chunks.fold(0, |bits, chunk| bits | word(chunk));
-        if !tail.is_empty() {
-            bits |= word(&text[len - 8..]);
+        // The words before the last, then the last 8 bytes (overlapping when the length
+        // is not a multiple of 8): no separate tail.
+        let (mut bits, mut rest) = (0, text);
+        while let Some((chunk, after)) = rest.split_first_chunk::<8>() {
+            if after.is_empty() {
+                break;
+            }
+            bits |= u64::from_le_bytes(*chunk);
+            rest = after;
         }
-        bits
+        bits | word(&text[len - 8..])
     } else if len >= 4 {
         half(text) | half(&text[len - 4..])
     } else if len > 0 {
