@@ -11,10 +11,11 @@
 //!   single byte when written canonically (as every encoder does). [`KEY_ACTIONS`] maps
 //!   each message's 256 possible first key bytes straight to what to do with the field
 //!   (skip a varint, skip 8 bytes, check a string, enter a sub-message, reject the wire
-//!   type...), so the common case costs one table load and one jump, with no key decode
-//!   and no match on (field, wire type). Whatever the table cannot settle from one byte
-//!   (multi-byte keys, field number 0, invalid wire types, unknown fields, groups) goes
-//!   to [`Walker::slow_field`], which decodes the key as prost does.
+//!   type...) as one flat byte ([`action`]; a sub-message's index is in the byte), so the
+//!   common case costs one byte load and one jump through a dense table, with no key
+//!   decode and no match on (field, wire type). Whatever the table cannot settle from one
+//!   byte (multi-byte keys, field number 0, invalid wire types, unknown fields, groups)
+//!   goes to [`Walker::slow_field`], which decodes the key as prost does.
 //! - The walk passes a cursor over slices (the unread bytes of the current message, in
 //!   and out of each function, so it stays in registers): each message's bytes are a
 //!   slice of their own, so lengths are checked once, when the slice is cut, and reads
@@ -99,42 +100,47 @@ fn check(bytes: &[u8], msg: Msg, depth: u32) -> Result<()> {
 /// prost's limit on nested messages (and groups in unknown fields).
 pub(crate) const RECURSION_LIMIT: u32 = 100;
 
-/// What to do with a known field whose key has been read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum FieldAction {
+/// What to do with a field, from the first byte of its key: one byte per key in
+/// [`KEY_ACTIONS`], so the dispatch is one byte load and one dense jump.
+mod action {
+    /// Anything but the one-byte key of a known field: decode the key as prost does
+    /// ([`Walker::slow_field`](super::Walker::slow_field)).
+    pub(super) const SLOW: u8 = 0;
     /// A varint scalar (or one value of an unpacked repeated one).
-    Varint,
+    pub(super) const VARINT: u8 = 1;
     /// A fixed64/double scalar (or one value of an unpacked repeated one).
-    Fixed64,
+    pub(super) const FIXED64: u8 = 2;
     /// Length-delimited bytes, any content.
-    Bytes,
+    pub(super) const BYTES: u8 = 3;
     /// Length-delimited UTF-8.
-    Utf8,
-    /// A length-delimited sub-message.
-    Message(Msg),
-    /// A `KeyValue` (an attribute): a message, checked by [`Walker::key_value`].
-    KeyValue,
+    pub(super) const UTF8: u8 = 4;
+    /// A `KeyValue` (an attribute): a message, checked by
+    /// [`Walker::key_value`](super::Walker::key_value).
+    pub(super) const KEY_VALUE: u8 = 5;
     /// Packed repeated fixed64/double: a multiple of 8 bytes.
-    PackedFixed64,
+    pub(super) const PACKED_FIXED64: u8 = 6;
     /// Packed repeated varints.
-    PackedVarint,
+    pub(super) const PACKED_VARINT: u8 = 7;
     /// A known field sent with a wire type its type does not allow (prost refuses it).
-    WrongWireType,
+    pub(super) const WRONG_WIRE_TYPE: u8 = 8;
+    /// A length-delimited sub-message: `MESSAGE | msg as u8` (`MESSAGE..=LAST_MESSAGE`).
+    pub(super) const MESSAGE: u8 = 0x20;
+    /// The sub-message's index in a `MESSAGE` action.
+    pub(super) const MSG_MASK: u8 = 0x1f;
+    /// The last `MESSAGE` action.
+    pub(super) const LAST_MESSAGE: u8 = MESSAGE | MSG_MASK;
 }
 
-/// What the first byte of a field's key says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeyAction {
-    /// The one-byte key of a known field with this action.
-    Field(FieldAction),
-    /// Anything else: decode the key as prost does ([`Walker::slow_field`]).
-    Slow,
-}
+/// [`KEY_ACTIONS`] has one row per value of [`action::MSG_MASK`], so that indexing it
+/// with a masked message index needs no bounds check (the rows past the last message
+/// are unused).
+const ACTION_ROWS: usize = action::MSG_MASK as usize + 1;
+const _: () = assert!(Msg::ALL.len() <= ACTION_ROWS);
 
-/// For each message and each possible first byte of a key, what to do: derived from
-/// [`Msg::fields`], the schema's single source of truth.
-static KEY_ACTIONS: [[KeyAction; 256]; Msg::ALL.len()] = {
-    let mut table = [[KeyAction::Slow; 256]; Msg::ALL.len()];
+/// For each message and each possible first byte of a key, what to do ([`action`]):
+/// derived from [`Msg::fields`], the schema's single source of truth.
+static KEY_ACTIONS: [[u8; 256]; ACTION_ROWS] = {
+    let mut table = [[action::SLOW; 256]; ACTION_ROWS];
     let mut m = 0;
     while m < Msg::ALL.len() {
         let fields = Msg::ALL[m].fields();
@@ -149,29 +155,25 @@ static KEY_ACTIONS: [[KeyAction; 256]; Msg::ALL.len()] = {
             // The wire types 0..=5 (6 and 7 are invalid, left to the slow path).
             let mut wire_type = 0;
             while wire_type <= FIXED32 {
-                let action = match (f.kind, wire_type) {
-                    (Kind::Message(Msg::KeyValue), LEN) => FieldAction::KeyValue,
-                    (Kind::Message(sub), LEN) => FieldAction::Message(sub),
-                    (Kind::String, LEN) => FieldAction::Utf8,
-                    (Kind::Bytes | Kind::HexBytes, LEN) => FieldAction::Bytes,
+                let code = match (f.kind, wire_type) {
+                    (Kind::Message(Msg::KeyValue), LEN) => action::KEY_VALUE,
+                    (Kind::Message(sub), LEN) => action::MESSAGE | sub as u8,
+                    (Kind::String, LEN) => action::UTF8,
+                    (Kind::Bytes | Kind::HexBytes, LEN) => action::BYTES,
                     (Kind::Message(_) | Kind::String | Kind::Bytes | Kind::HexBytes, _) => {
-                        FieldAction::WrongWireType
+                        action::WRONG_WIRE_TYPE
                     }
-                    (Kind::Fixed64 | Kind::SFixed64 | Kind::Double, FIXED64) => {
-                        FieldAction::Fixed64
-                    }
+                    (Kind::Fixed64 | Kind::SFixed64 | Kind::Double, FIXED64) => action::FIXED64,
                     (Kind::Fixed64 | Kind::SFixed64 | Kind::Double, LEN) if repeated => {
-                        FieldAction::PackedFixed64
+                        action::PACKED_FIXED64
                     }
-                    (Kind::Fixed64 | Kind::SFixed64 | Kind::Double, _) => {
-                        FieldAction::WrongWireType
-                    }
+                    (Kind::Fixed64 | Kind::SFixed64 | Kind::Double, _) => action::WRONG_WIRE_TYPE,
                     // The varint types: bool, (s|u)int32/64, enums.
-                    (_, VARINT) => FieldAction::Varint,
-                    (_, LEN) if repeated => FieldAction::PackedVarint,
-                    _ => FieldAction::WrongWireType,
+                    (_, VARINT) => action::VARINT,
+                    (_, LEN) if repeated => action::PACKED_VARINT,
+                    _ => action::WRONG_WIRE_TYPE,
                 };
-                table[m][(f.number as usize) << 3 | wire_type as usize] = KeyAction::Field(action);
+                table[m][(f.number as usize) << 3 | wire_type as usize] = code;
                 wire_type += 1;
             }
             i += 1;
@@ -320,21 +322,28 @@ impl<'a> Walker<'a> {
     }
 
     /// Checks that `body` is a `msg`; `depth` is prost's recursion budget left.
+    #[inline(always)]
     fn message(&self, msg: Msg, body: &'a [u8], depth: u32) -> Walk<()> {
-        let actions = &KEY_ACTIONS[msg as usize];
+        self.message_at(msg as usize, body, depth)
+    }
+
+    /// [`Self::message`] for the message of index `m` in [`Msg::ALL`] (as a sub-message
+    /// action carries it).
+    fn message_at(&self, m: usize, body: &'a [u8], depth: u32) -> Walk<()> {
+        let actions = &KEY_ACTIONS[m & usize::from(action::MSG_MASK)];
         let mut rest = body;
         while let [key, after_key @ ..] = rest {
-            rest = match actions[usize::from(*key)] {
-                KeyAction::Field(action) => {
-                    match self.field(action, Some(*key), after_key, depth) {
-                        Ok(after) => after,
-                        Err(()) => {
-                            self.note_field(msg, u32::from(key >> 3), rest);
-                            return Err(());
-                        }
+            let code = actions[usize::from(*key)];
+            rest = if code == action::SLOW {
+                self.slow_field(m, rest, depth)?
+            } else {
+                match self.field(code, Some(*key), after_key, depth) {
+                    Ok(after) => after,
+                    Err(()) => {
+                        self.note_field(Msg::ALL[m], u32::from(key >> 3), rest);
+                        return Err(());
                     }
                 }
-                KeyAction::Slow => self.slow_field(msg, rest, depth)?,
             };
         }
         Ok(())
@@ -343,18 +352,21 @@ impl<'a> Walker<'a> {
     /// A field whose key is not one byte of a known field: decoded as prost does, then
     /// skipped as an unknown field or handled as the known field it is.
     #[inline(never)]
-    fn slow_field(&self, msg: Msg, rest: &'a [u8], depth: u32) -> Walk<&'a [u8]> {
+    fn slow_field(&self, m: usize, rest: &'a [u8], depth: u32) -> Walk<&'a [u8]> {
         let ((number, wire_type), after_key) = self.key(rest)?;
-        let action = match usize::try_from(number) {
-            Ok(n) if n < MAX_FIELD => KEY_ACTIONS[msg as usize][n << 3 | usize::from(wire_type)],
-            _ => KeyAction::Slow,
+        let code = match usize::try_from(number) {
+            Ok(n) if n < MAX_FIELD => {
+                KEY_ACTIONS[m & usize::from(action::MSG_MASK)][n << 3 | usize::from(wire_type)]
+            }
+            _ => action::SLOW,
         };
-        let outcome = match action {
-            KeyAction::Field(action) => self.field(action, None, after_key, depth),
-            KeyAction::Slow => self.unknown(number, wire_type, after_key, depth),
+        let outcome = if code == action::SLOW {
+            self.unknown(number, wire_type, after_key, depth)
+        } else {
+            self.field(code, None, after_key, depth)
         };
         if outcome.is_err() {
-            self.note_field(msg, number, rest);
+            self.note_field(Msg::ALL[m], number, rest);
         }
         outcome
     }
@@ -379,37 +391,17 @@ impl<'a> Walker<'a> {
     /// noted at the run's first key, which changes nothing: the fault's offset is always
     /// past its own field's key.
     #[inline(always)]
-    fn field(
-        &self,
-        action: FieldAction,
-        key: Option<u8>,
-        rest: &'a [u8],
-        depth: u32,
-    ) -> Walk<&'a [u8]> {
-        match action {
-            FieldAction::Varint => self.skip_varint(rest),
-            FieldAction::Fixed64 => self.skip(rest, 8),
-            FieldAction::Bytes => self.delimited(rest).map(|(_, after)| after),
-            FieldAction::Utf8 => {
+    fn field(&self, code: u8, key: Option<u8>, rest: &'a [u8], depth: u32) -> Walk<&'a [u8]> {
+        match code {
+            action::VARINT => self.skip_varint(rest),
+            action::FIXED64 => self.skip(rest, 8),
+            action::BYTES => self.delimited(rest).map(|(_, after)| after),
+            action::UTF8 => {
                 let (text, after) = self.delimited(rest)?;
                 self.utf8(text)?;
                 Ok(after)
             }
-            FieldAction::Message(sub) => {
-                if depth == 0 {
-                    return self.fail("messages nested too deeply", rest);
-                }
-                let mut rest = rest;
-                loop {
-                    let (body, after) = self.delimited(rest)?;
-                    self.message(sub, body, depth - 1)?;
-                    match after {
-                        [next, more @ ..] if Some(*next) == key => rest = more,
-                        _ => return Ok(after),
-                    }
-                }
-            }
-            FieldAction::KeyValue => {
+            action::KEY_VALUE => {
                 if depth == 0 {
                     return self.fail("messages nested too deeply", rest);
                 }
@@ -423,7 +415,7 @@ impl<'a> Walker<'a> {
                     }
                 }
             }
-            FieldAction::PackedFixed64 => {
+            action::PACKED_FIXED64 => {
                 let (values, after) = self.delimited(rest)?;
                 if values.len() % 8 != 0 {
                     return self.fail(
@@ -433,14 +425,29 @@ impl<'a> Walker<'a> {
                 }
                 Ok(after)
             }
-            FieldAction::PackedVarint => {
+            action::PACKED_VARINT => {
                 let (mut values, after) = self.delimited(rest)?;
                 while !values.is_empty() {
                     values = self.skip_varint(values)?;
                 }
                 Ok(after)
             }
-            FieldAction::WrongWireType => self.fail("wrong wire type for the field", rest),
+            action::MESSAGE..=action::LAST_MESSAGE => {
+                if depth == 0 {
+                    return self.fail("messages nested too deeply", rest);
+                }
+                let mut rest = rest;
+                loop {
+                    let (body, after) = self.delimited(rest)?;
+                    self.message_at(usize::from(code & action::MSG_MASK), body, depth - 1)?;
+                    match after {
+                        [next, more @ ..] if Some(*next) == key => rest = more,
+                        _ => return Ok(after),
+                    }
+                }
+            }
+            // action::WRONG_WIRE_TYPE (action::SLOW never comes here).
+            _ => self.fail("wrong wire type for the field", rest),
         }
     }
 
