@@ -573,27 +573,27 @@ fn is_int_value(value: &[u8]) -> bool {
 
 /// Whether `text` is ASCII (so valid UTF-8): inline and branch-light for the short
 /// strings that dominate (attribute keys and values of a few to a few dozen bytes), where
-/// `<[u8]>::is_ascii` calls out of line. Reads 8 bytes at a time (a shorter tail as the
-/// last 8 bytes, overlapping); under 8 bytes, two overlapping 4-byte reads, or the
-/// bytes themselves.
+/// `<[u8]>::is_ascii` calls out of line. Reads two 8-byte words at a time (a shorter
+/// tail as the last 16 bytes, overlapping); 8 to 16 bytes as two overlapping words; under
+/// 8 bytes, two overlapping 4-byte reads, or the bytes themselves.
 #[inline(always)]
 fn is_ascii(text: &[u8]) -> bool {
     const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
     let word = |at: &[u8]| u64::from_le_bytes(at[..8].try_into().unwrap());
     let half = |at: &[u8]| u64::from(u32::from_le_bytes(at[..4].try_into().unwrap()));
     let len = text.len();
-    let bits = if len >= 8 {
-        // The words before the last, then the last 8 bytes (overlapping when the length
-        // is not a multiple of 8): no separate tail.
+    let bits = if len > 16 {
+        // Two words at a time while more than 16 bytes are left, then the last 16 bytes
+        // (overlapping when the length is not a multiple of 16): no separate tail.
         let (mut bits, mut rest) = (0, text);
-        while let Some((chunk, after)) = rest.split_first_chunk::<8>() {
-            if after.is_empty() {
-                break;
-            }
-            bits |= u64::from_le_bytes(*chunk);
+        while rest.len() > 16 {
+            let (chunk, after) = rest.split_at(16);
+            bits |= word(chunk) | word(&chunk[8..]);
             rest = after;
         }
-        bits | word(&text[len - 8..])
+        bits | word(&text[len - 16..]) | word(&text[len - 8..])
+    } else if len >= 8 {
+        word(text) | word(&text[len - 8..])
     } else if len >= 4 {
         half(text) | half(&text[len - 4..])
     } else if len > 0 {
