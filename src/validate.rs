@@ -583,9 +583,10 @@ fn is_ascii(text: &[u8]) -> bool {
     let half = |at: &[u8]| u64::from(u32::from_le_bytes(at[..4].try_into().unwrap()));
     let len = text.len();
     let bits = if len > 16 {
-        // Two words at a time while more than 16 bytes are left, then the last 16 bytes
-        // (overlapping when the length is not a multiple of 16): no separate tail.
-        let (mut bits, mut rest) = (0, text);
+        // The first 16 bytes, two words at a time while more than 16 bytes are left, then
+        // the last 16 bytes (overlapping when the length is not a multiple of 16): no
+        // separate tail, and no loop step up to 32 bytes.
+        let (mut bits, mut rest) = (word(text) | word(&text[8..]), &text[16..]);
         while rest.len() > 16 {
             let (chunk, after) = rest.split_at(16);
             bits |= word(chunk) | word(&chunk[8..]);
