@@ -126,7 +126,11 @@ fn main() {
 
     if std::env::args().any(|a| a == "--breakdown") {
         // Only where one export's CPU goes (no receiver, no table): for tuning.
-        print_breakdown(&payload::payload("large", &payload::large()), &payload::large(), &timing);
+        print_breakdown(
+            &payload::payload("large", &payload::large()),
+            &payload::large(),
+            &timing,
+        );
         return;
     }
     let receiver = Receiver::spawn();
@@ -668,16 +672,21 @@ fn today() -> String {
 
 fn print_header(quick: bool, timing: &Timing, receiver: &Receiver) {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    // otlpmetric corks its gRPC bursts unless the congestion control paces (BBR): the
+    // figures depend on it (src/transport/cork.rs).
+    let congestion =
+        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control").unwrap_or_default();
     println!(
         "otlpmetric-bench {}{}",
         today(),
         if quick { " (--quick)" } else { "" }
     );
     println!(
-        "machine: {} CPUs (nproc), {}, Linux {}",
+        "machine: {} CPUs (nproc), {}, Linux {}, TCP congestion control {}",
         nproc(),
         cpu_model(),
-        kernel.trim()
+        kernel.trim(),
+        congestion.trim()
     );
     println!(
         "receiver: separate process (pid {}) on 127.0.0.1: tonic gRPC :{} and hyper HTTP :{}; reads each request body and drops it undecoded",

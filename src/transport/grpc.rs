@@ -22,9 +22,8 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use rustls::ClientConfig;
@@ -45,7 +44,7 @@ const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 type GrpcBody = Full<bytes::buf::Chain<Bytes, Bytes>>;
 
 pub(crate) struct GrpcClient {
-    client: Client<HttpsConnector<HttpConnector>, GrpcBody>,
+    client: Client<HttpsConnector<super::cork::Connector>, GrpcBody>,
     uri: Uri,
     headers: HeaderMap,
     gzip: bool,
@@ -58,7 +57,7 @@ impl GrpcClient {
             endpoint = with_scheme(endpoint, Scheme::HTTP)?;
         }
         let uri = export_uri(endpoint)?;
-        let client = Client::builder(TokioExecutor::new())
+        let client = Client::builder(super::cork::Executor)
             .http2_only(true)
             .http2_adaptive_window(true)
             .timer(TokioTimer::new())

@@ -8,9 +8,7 @@ use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use rustls::ClientConfig;
@@ -20,7 +18,7 @@ use crate::config::{Compression, Protocol, Settings};
 use crate::error::Result;
 
 pub(crate) struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<super::cork::Connector>, Full<Bytes>>,
     uri: Uri,
     headers: HeaderMap,
     json: bool,
@@ -29,7 +27,7 @@ pub(crate) struct HttpClient {
 
 impl HttpClient {
     pub(crate) fn new(settings: &Settings, tls: Option<Arc<ClientConfig>>) -> Result<Self> {
-        let client = Client::builder(TokioExecutor::new())
+        let client = Client::builder(super::cork::Executor)
             .pool_idle_timeout(Duration::from_secs(90))
             .build(tls::connector(tls, false));
         let json = settings.protocol == Protocol::HttpJson;

@@ -109,7 +109,7 @@ fn name(settings: &Settings, index: usize) -> String {
 pub(super) fn connector(
     config: Option<Arc<ClientConfig>>,
     http2_only: bool,
-) -> hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> {
+) -> hyper_rustls::HttpsConnector<super::cork::Connector> {
     let config = match config {
         Some(config) => (*config).clone(),
         // Plain endpoints never start TLS; the connector still wants a configuration.
@@ -127,6 +127,7 @@ pub(super) fn connector(
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_or_http();
+    let tcp = super::cork::Connector::new(tcp);
     if http2_only {
         builder.enable_http2().wrap_connector(tcp)
     } else {
