@@ -18,17 +18,54 @@ pub(super) struct Delivery {
     pub(super) transport: Transport,
 }
 
+/// A request ready to send.
+pub(super) struct Prepared {
+    /// What goes on the wire ([`Transport::wire_body`]).
+    body: Bytes,
+    /// The size of the serialized request (what `bytes_sent` counts).
+    request_len: usize,
+}
+
+/// The pieces of one upload, [prepared](Delivery::prepare).
+pub(super) struct PreparedPieces {
+    pieces: Vec<Prepared>,
+    /// The first piece that could not be prepared (counted as failed).
+    error: Option<Error>,
+}
+
 impl Delivery {
+    /// Makes the wire bodies of one upload's requests: CPU work (OTLP/JSON, gzip) done once
+    /// for all attempts, on the thread that calls it. A request that cannot be made into
+    /// one is a failure, counted here.
+    pub(super) fn prepare(&self, requests: &[Bytes]) -> PreparedPieces {
+        let mut error = None;
+        let pieces = requests
+            .iter()
+            .filter_map(|request| match self.transport.wire_body(request) {
+                Ok(body) => Some(Prepared {
+                    body,
+                    request_len: request.len(),
+                }),
+                Err(e) => {
+                    Stats::add(&self.shared.stats.requests_failed, 1);
+                    error.get_or_insert(e);
+                    None
+                }
+            })
+            .collect();
+        PreparedPieces { pieces, error }
+    }
+
     /// Sends the pieces of one upload in turn; the first failure is the result, and the
     /// other pieces are still tried.
     pub(super) async fn deliver_all(
         &self,
-        requests: &[Bytes],
+        prepared: &PreparedPieces,
         deadline: Option<Instant>,
     ) -> Result<()> {
-        let mut first_error = None;
-        for request in requests {
-            if let Err(error) = self.deliver(request, deadline).await {
+        let mut first_error = prepared.error.clone();
+        for piece in &prepared.pieces {
+            if let Err(error) = self.deliver(piece, deadline).await {
                 first_error.get_or_insert(error);
             }
         }
@@ -36,12 +73,12 @@ impl Delivery {
     }
 
     /// Sends one request with the retry policy, within `deadline`.
-    async fn deliver(&self, request: &Bytes, deadline: Option<Instant>) -> Result<()> {
-        let result = self.send_with_retry(request, deadline).await;
+    async fn deliver(&self, piece: &Prepared, deadline: Option<Instant>) -> Result<()> {
+        let result = self.send_with_retry(&piece.body, deadline).await;
         match &result {
             Ok(accepted) => {
                 Stats::add(&self.shared.stats.requests_sent, 1);
-                Stats::add(&self.shared.stats.bytes_sent, request.len() as u64);
+                Stats::add(&self.shared.stats.bytes_sent, piece.request_len as u64);
                 self.report_partial_success(accepted);
             }
             Err(_) => Stats::add(&self.shared.stats.requests_failed, 1),
@@ -49,11 +86,7 @@ impl Delivery {
         result.map(drop)
     }
 
-    async fn send_with_retry(
-        &self,
-        request: &Bytes,
-        deadline: Option<Instant>,
-    ) -> Result<Accepted> {
+    async fn send_with_retry(&self, body: &Bytes, deadline: Option<Instant>) -> Result<Accepted> {
         let mut backoff = Backoff::new(self.shared.settings.retry);
         let deadline_passed = |last: &str| {
             Error::timeout(format!(
@@ -65,7 +98,7 @@ impl Delivery {
             if remaining == Some(Duration::ZERO) {
                 return Err(deadline_passed("none (no time left to try)"));
             }
-            let attempt = self.transport.send(request, remaining);
+            let attempt = self.transport.send(body, remaining);
             let outcome = match deadline {
                 Some(deadline) => match tokio::time::timeout_at(deadline.into(), attempt).await {
                     Ok(outcome) => outcome,

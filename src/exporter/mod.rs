@@ -60,10 +60,11 @@ struct Engine {
 impl Engine {
     fn start(shared: &Arc<Shared>) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            // One worker: it only drives connections and the background queue; an upload's
-            // CPU work (validation, compression, JSON) runs on the caller's thread inside
-            // block_on. One thread costs less per export than two (fewer cross-thread
-            // wake-ups; measured with bench/) and keeps the footprint small.
+            // One worker: it only drives connections, uploads' network parts and the
+            // background queue; an upload's CPU work (validation, JSON, compression) runs
+            // on the caller's thread first. One thread costs less per export than two
+            // (fewer cross-thread wake-ups; measured with bench/) and keeps the footprint
+            // small.
             .worker_threads(1)
             .thread_name("otlpmetric")
             .enable_all()
@@ -284,16 +285,32 @@ impl Exporter {
         let _ticket = engine.in_flight.begin();
         let handle = engine.handle()?;
         let split = split::split_request(request, self.shared.settings.max_request_bytes);
-        let (delivery, cancel, stats) = (&engine.delivery, &engine.cancel, &self.shared.stats);
-        handle.block_on(async move {
+        // The CPU work here, on the caller's thread; the network part on the worker, where
+        // hyper's connection tasks run (no cross-thread locking of a connection's state,
+        // one wake-up each way): 3-13% less client CPU per gRPC export than driving the
+        // connection from this thread (bench/, 2 cores).
+        let prepared = engine.delivery.prepare(&split.requests);
+        let (delivery, cancel, shared) = (
+            engine.delivery.clone(),
+            engine.cancel.clone(),
+            self.shared.clone(),
+        );
+        let delivering = handle.spawn(async move {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => {
-                    Stats::add(&stats.requests_failed, 1);
-                    Err(Error::new(ErrorKind::Shutdown, "the exporter was shut down while the upload was in progress"))
+                    Stats::add(&shared.stats.requests_failed, 1);
+                    Err(upload_cancelled())
                 }
-                result = delivery.deliver_all(&split.requests, deadline) => result,
+                result = delivery.deliver_all(&prepared, deadline) => result,
             }
+        });
+        handle.block_on(delivering).unwrap_or_else(|e| {
+            Err(if e.is_cancelled() {
+                upload_cancelled()
+            } else {
+                Error::new(ErrorKind::Internal, "the upload's task panicked")
+            })
         })?;
         if split.oversized.is_empty() {
             return Ok(());
@@ -310,6 +327,13 @@ impl Exporter {
             summarize(&split.oversized)
         )))
     }
+}
+
+fn upload_cancelled() -> Error {
+    Error::new(
+        ErrorKind::Shutdown,
+        "the exporter was shut down while the upload was in progress",
+    )
 }
 
 impl Drop for Exporter {

@@ -84,6 +84,7 @@ pub(super) async fn run(delivery: Arc<Delivery>, queue: Arc<Queue>, cancel: Canc
         };
         let deadline = settings.timeout.map(|t| Instant::now() + t);
         let pieces = split::split_request(item.request.clone(), settings.max_request_bytes);
+        let prepared = delivery.prepare(&pieces.requests);
         let result = tokio::select! {
             biased;
             _ = cancel.cancelled() => {
@@ -92,7 +93,7 @@ pub(super) async fn run(delivery: Arc<Delivery>, queue: Arc<Queue>, cancel: Canc
                 shared.stats.queue_bytes.fetch_sub(item.request.len() as u64, Relaxed);
                 return;
             }
-            result = delivery.deliver_all(&pieces.requests, deadline) => result,
+            result = delivery.deliver_all(&prepared, deadline) => result,
         };
         shared
             .stats

@@ -90,24 +90,30 @@ impl GrpcClient {
         })
     }
 
+    /// The gRPC message for `request`: the request, gzipped if so configured.
+    pub(crate) fn wire_body(&self, request: &Bytes) -> Bytes {
+        if self.gzip {
+            gzip(request)
+        } else {
+            request.clone()
+        }
+    }
+
+    /// Sends a [message](Self::wire_body).
     pub(crate) async fn send(
         &self,
-        request: &Bytes,
+        message: &Bytes,
         timeout: Option<Duration>,
     ) -> Result<Accepted, AttemptError> {
-        within(timeout, "gRPC call", self.call(request, timeout)).await
+        within(timeout, "gRPC call", self.call(message, timeout)).await
     }
 
     async fn call(
         &self,
-        request: &Bytes,
+        message: &Bytes,
         timeout: Option<Duration>,
     ) -> Result<Accepted, AttemptError> {
-        let message = if self.gzip {
-            gzip(request)
-        } else {
-            request.clone()
-        };
+        let message = message.clone();
         let body = Full::new(message_prefix(self.gzip, message.len())?.chain(message));
         let mut call = Request::new(body);
         *call.method_mut() = Method::POST;

@@ -57,24 +57,27 @@ impl HttpClient {
         })
     }
 
-    pub(crate) async fn send(
-        &self,
-        request: &Bytes,
-        timeout: Option<Duration>,
-    ) -> Result<Accepted, AttemptError> {
-        within(timeout, "HTTP request", self.exchange(request)).await
-    }
-
-    async fn exchange(&self, request: &Bytes) -> Result<Accepted, AttemptError> {
-        let mut body = if self.json {
-            to_json(request)?
+    /// The request body for `request`: OTLP/JSON or protobuf, gzipped if so configured.
+    pub(crate) fn wire_body(&self, request: &Bytes) -> Result<Bytes> {
+        let body = if self.json {
+            Bytes::from(crate::json::from_protobuf(request)?)
         } else {
             request.clone()
         };
-        if self.gzip {
-            body = gzip(&body);
-        }
-        let mut call = Request::new(Full::new(body));
+        Ok(if self.gzip { gzip(&body) } else { body })
+    }
+
+    /// Sends a [request body](Self::wire_body).
+    pub(crate) async fn send(
+        &self,
+        body: &Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<Accepted, AttemptError> {
+        within(timeout, "HTTP request", self.exchange(body)).await
+    }
+
+    async fn exchange(&self, body: &Bytes) -> Result<Accepted, AttemptError> {
+        let mut call = Request::new(Full::new(body.clone()));
         *call.method_mut() = Method::POST;
         *call.uri_mut() = self.uri.clone();
         *call.headers_mut() = self.headers.clone();
@@ -189,13 +192,6 @@ fn partial_success_from_json(body: &[u8]) -> std::result::Result<Accepted, Strin
         rejected_data_points: rejected,
         message,
     })
-}
-
-/// The OTLP/JSON encoding of a serialized request.
-fn to_json(request: &Bytes) -> Result<Bytes, AttemptError> {
-    crate::json::from_protobuf(request)
-        .map(Bytes::from)
-        .map_err(|e| AttemptError::permanent(e.message().to_string()))
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date.

@@ -74,15 +74,25 @@ impl Transport {
         })
     }
 
-    /// Sends one serialized `ExportMetricsServiceRequest`, giving up after `timeout`.
+    /// What goes on the wire for one serialized `ExportMetricsServiceRequest`: re-encoded
+    /// as OTLP/JSON and compressed as configured. CPU work, made once before the first
+    /// attempt (on the caller's thread for an upload).
+    pub(crate) fn wire_body(&self, request: &Bytes) -> Result<Bytes> {
+        match self {
+            Transport::Grpc(client) => Ok(client.wire_body(request)),
+            Transport::Http(client) => client.wire_body(request),
+        }
+    }
+
+    /// Sends one request's [wire body](Self::wire_body), giving up after `timeout`.
     pub(crate) async fn send(
         &self,
-        request: &Bytes,
+        body: &Bytes,
         timeout: Option<Duration>,
     ) -> Result<Accepted, AttemptError> {
         match self {
-            Transport::Grpc(client) => client.send(request, timeout).await,
-            Transport::Http(client) => client.send(request, timeout).await,
+            Transport::Grpc(client) => client.send(body, timeout).await,
+            Transport::Http(client) => client.send(body, timeout).await,
         }
     }
 }
