@@ -29,7 +29,7 @@ use prost::Message;
 use rustls::ClientConfig;
 use tonic::Code;
 
-use super::{error_chain, excerpt, gzip, tls, within, Accepted, AttemptError, USER_AGENT};
+use super::{error_chain, excerpt, gzip, tls, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Settings};
 use crate::error::{Error, Result};
 
@@ -99,16 +99,8 @@ impl GrpcClient {
         }
     }
 
-    /// Sends a [message](Self::wire_body).
+    /// Sends a [message](Self::wire_body); `timeout` becomes its `grpc-timeout`.
     pub(crate) async fn send(
-        &self,
-        message: &Bytes,
-        timeout: Option<Duration>,
-    ) -> Result<Accepted, AttemptError> {
-        within(timeout, "gRPC call", self.call(message, timeout)).await
-    }
-
-    async fn call(
         &self,
         message: &Bytes,
         timeout: Option<Duration>,

@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResp
 use prost::Message;
 use rustls::ClientConfig;
 
-use super::{error_chain, excerpt, gzip, tls, within, Accepted, AttemptError, USER_AGENT};
+use super::{error_chain, excerpt, gzip, tls, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Protocol, Settings};
 use crate::error::Result;
 
@@ -68,15 +68,7 @@ impl HttpClient {
     }
 
     /// Sends a [request body](Self::wire_body).
-    pub(crate) async fn send(
-        &self,
-        body: &Bytes,
-        timeout: Option<Duration>,
-    ) -> Result<Accepted, AttemptError> {
-        within(timeout, "HTTP request", self.exchange(body)).await
-    }
-
-    async fn exchange(&self, body: &Bytes) -> Result<Accepted, AttemptError> {
+    pub(crate) async fn send(&self, body: &Bytes) -> Result<Accepted, AttemptError> {
         let mut call = Request::new(Full::new(body.clone()));
         *call.method_mut() = Method::POST;
         *call.uri_mut() = self.uri.clone();

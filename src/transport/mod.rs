@@ -84,7 +84,8 @@ impl Transport {
         }
     }
 
-    /// Sends one request's [wire body](Self::wire_body), giving up after `timeout`.
+    /// Sends one request's [wire body](Self::wire_body). `timeout` is the time left, which
+    /// a gRPC call tells the receiver (`grpc-timeout`); the caller enforces it.
     pub(crate) async fn send(
         &self,
         body: &Bytes,
@@ -92,27 +93,8 @@ impl Transport {
     ) -> Result<Accepted, AttemptError> {
         match self {
             Transport::Grpc(client) => client.send(body, timeout).await,
-            Transport::Http(client) => client.send(body, timeout).await,
+            Transport::Http(client) => client.send(body).await,
         }
-    }
-}
-
-/// One attempt, given up (retryably) once `timeout` has passed.
-async fn within(
-    timeout: Option<Duration>,
-    what: &str,
-    attempt: impl std::future::Future<Output = Result<Accepted, AttemptError>>,
-) -> Result<Accepted, AttemptError> {
-    match timeout {
-        Some(timeout) => tokio::time::timeout(timeout, attempt)
-            .await
-            .unwrap_or_else(|_| {
-                Err(AttemptError::retryable(
-                    format!("{what} timed out after {timeout:?}"),
-                    None,
-                ))
-            }),
-        None => attempt.await,
     }
 }
 
