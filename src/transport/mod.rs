@@ -74,6 +74,11 @@ impl Transport {
         })
     }
 
+    /// Whether concurrent requests share one connection (gRPC's HTTP/2).
+    pub(crate) fn is_multiplexed(&self) -> bool {
+        matches!(self, Transport::Grpc(_))
+    }
+
     /// What goes on the wire for one serialized `ExportMetricsServiceRequest`: re-encoded
     /// as OTLP/JSON and compressed as configured. CPU work, made once before the first
     /// attempt (on the caller's thread for an upload).
