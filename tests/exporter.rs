@@ -424,32 +424,34 @@ fn shutdown_acts_once_and_selectors_keep_answering() {
 
 #[test]
 fn shutdown_while_an_upload_hangs_times_out_and_stops_it() {
-    let receiver = Receiver::grpc();
-    receiver.set_default_reply(Reply::Hang);
-    let exporter = Arc::new(Exporter::new(&config_for(&receiver)).unwrap());
-    let uploader = {
-        let exporter = exporter.clone();
-        std::thread::spawn(move || {
-            exporter.upload(
-                &sample_resource_metrics(1).encode_to_vec(),
-                Some(Duration::from_secs(30)),
-            )
-        })
-    };
-    receiver.wait_for_requests(1, Duration::from_secs(5));
-    let started = Instant::now();
-    let err = exporter
-        .shutdown(Some(Duration::from_millis(300)))
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Timeout);
-    assert!(
-        started.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        started.elapsed()
-    );
-    let upload = uploader.join().unwrap().unwrap_err();
-    assert_eq!(upload.kind(), ErrorKind::Shutdown, "{upload}");
-    assert!(exporter.is_shut_down());
+    // gRPC uploads run on the exporter's worker, HTTP ones on the calling thread: both stop.
+    for receiver in [Receiver::grpc(), Receiver::http()] {
+        receiver.set_default_reply(Reply::Hang);
+        let exporter = Arc::new(Exporter::new(&config_for(&receiver)).unwrap());
+        let uploader = {
+            let exporter = exporter.clone();
+            std::thread::spawn(move || {
+                exporter.upload(
+                    &sample_resource_metrics(1).encode_to_vec(),
+                    Some(Duration::from_secs(30)),
+                )
+            })
+        };
+        receiver.wait_for_requests(1, Duration::from_secs(5));
+        let started = Instant::now();
+        let err = exporter
+            .shutdown(Some(Duration::from_millis(300)))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+        let upload = uploader.join().unwrap().unwrap_err();
+        assert_eq!(upload.kind(), ErrorKind::Shutdown, "{upload}");
+        assert!(exporter.is_shut_down());
+    }
 }
 
 #[test]
