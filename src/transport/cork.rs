@@ -320,6 +320,22 @@ mod tests {
     /// How many times a socket was corked.
     pub(super) static CORKS: AtomicU64 = AtomicU64::new(0);
 
+    /// Sets `stream`'s congestion control; false if the kernel lacks it.
+    fn set_congestion(stream: &TcpStream, name: &str) -> bool {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+        // SAFETY: `fd` is `stream`'s open socket; the name is `len` bytes.
+        let set = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_CONGESTION,
+                name.as_ptr().cast(),
+                name.len() as libc::socklen_t,
+            )
+        };
+        set == 0
+    }
+
     /// A connected pair on 127.0.0.1: our stream, with `congestion` set before it is
     /// wrapped (`None` if the kernel lacks it), and the peer's blocking socket.
     async fn pair(congestion: &str) -> Option<(Stream, std::net::TcpStream)> {
@@ -328,18 +344,7 @@ mod tests {
             .await
             .unwrap();
         let (peer, _) = listener.accept().unwrap();
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
-        // SAFETY: `fd` is `tcp`'s open socket; the name is `len` bytes.
-        let set = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_CONGESTION,
-                congestion.as_ptr().cast(),
-                congestion.len() as libc::socklen_t,
-            )
-        };
-        (set == 0).then(|| (Stream::new(TokioIo::new(tcp)), peer))
+        set_congestion(&tcp, congestion).then(|| (Stream::new(TokioIo::new(tcp)), peer))
     }
 
     /// The socket's TCP_CORK as the kernel has it.
@@ -471,17 +476,7 @@ mod tests {
         });
 
         let tcp = TcpStream::connect(address).await.unwrap();
-        let cubic = "cubic";
-        // SAFETY: the socket is open; the name is `len` bytes.
-        unsafe {
-            libc::setsockopt(
-                std::os::fd::AsRawFd::as_raw_fd(&tcp),
-                libc::IPPROTO_TCP,
-                libc::TCP_CONGESTION,
-                cubic.as_ptr().cast(),
-                cubic.len() as libc::socklen_t,
-            );
-        }
+        assert!(set_congestion(&tcp, "cubic"));
         tcp.set_nodelay(true).unwrap();
         let (mut sender, connection) =
             hyper::client::conn::http2::handshake(Executor, Stream::new(TokioIo::new(tcp)))
