@@ -23,8 +23,9 @@ fn call_timeout(timeout_ms: u32) -> Option<Duration> {
 /// Creates an exporter from `config` (which may be freed right after): consults the
 /// selectors once per instrument kind, reports environment problems through the log
 /// callback, reads TLS files named by the environment. On success writes the new
-/// exporter to `*out`. Starts one worker thread (connections and the background queue;
-/// an upload does its own work on the calling thread); connects on first use.
+/// exporter to `*out`. Starts one worker thread (connections, the network part of gRPC
+/// uploads, the background queue; an upload's CPU work, such as validation and
+/// compression, runs on the calling thread, which waits); connects on first use.
 ///
 /// # Safety
 /// `config` is NULL or valid; `out` is NULL or writable.
