@@ -505,7 +505,7 @@ fn write_message(bytes: &[u8], msg: Msg, out: &mut Vec<u8>) -> Result<(), Fault>
             write_message(&merged, sub, &mut rendered)?;
         } else {
             let last = values.last().expect("not empty");
-            if field.card == Card::Single && is_default(last) {
+            if field.card == Card::Single && is_default(last, field.kind) {
                 continue;
             }
             write_value(last, field.kind, &mut rendered)?;
@@ -541,10 +541,13 @@ fn skip_group(bytes: &[u8], pos: &mut usize, number: u32) -> Result<(), Fault> {
     }
 }
 
-fn is_default(raw: &Raw) -> bool {
+/// Whether a singular field's value is its type's default, which proto3 JSON leaves out.
+/// -0.0 is a default double too (prost compares with ==), but the same bits in a fixed64
+/// are 2^63 and in an sfixed64 i64::MIN.
+fn is_default(raw: &Raw, kind: Kind) -> bool {
     match raw {
         Raw::Varint(v) => *v == 0,
-        Raw::Fixed64(v) => *v == 0 || f64::from_bits(*v) == 0.0,
+        Raw::Fixed64(v) => *v == 0 || (kind == Kind::Double && f64::from_bits(*v) == 0.0),
         Raw::Delimited(b) => b.is_empty(),
     }
 }
@@ -614,7 +617,10 @@ fn write_value(raw: &Raw, kind: Kind, out: &mut Vec<u8>) -> Result<(), Fault> {
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
-    use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        metric::Data, number_data_point, Histogram, HistogramDataPoint, Metric, ResourceMetrics,
+        ScopeMetrics,
+    };
 
     const SAMPLE: &str = r#"{"resourceMetrics":[{"resource":{"attributes":[
         {"key":"service.name","value":{"stringValue":"demo"}},
@@ -683,6 +689,43 @@ mod tests {
             !text.contains("droppedAttributesCount"),
             "defaults are left out: {text}"
         );
+    }
+
+    #[test]
+    fn integers_with_the_bits_of_negative_zero_are_not_left_out() {
+        // HistogramDataPoint { start_time (fixed64) = 2^63, count (fixed64) = 2^63,
+        // sum (optional double) = -0.0 }: the integers are not defaults; -0.0 is written
+        // because the optional sum is present. A singular -0.0 double is a default.
+        let negative_zero = (-0.0f64).to_bits().to_le_bytes();
+        let mut point = vec![0x11];
+        point.extend_from_slice(&negative_zero);
+        point.push(0x21);
+        point.extend_from_slice(&negative_zero);
+        point.push(0x29);
+        point.extend_from_slice(&negative_zero);
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "h".into(),
+                        data: Some(Data::Histogram(Histogram {
+                            data_points: vec![HistogramDataPoint::decode(&point[..]).unwrap()],
+                            aggregation_temporality: 1,
+                        })),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let bytes = request.encode_to_vec();
+        let json = String::from_utf8(from_protobuf(&bytes).unwrap()).unwrap();
+        assert!(
+            json.contains(r#""startTimeUnixNano":"9223372036854775808","count":"9223372036854775808","sum":-0.0"#),
+            "{json}"
+        );
+        assert_eq!(to_protobuf(json.as_bytes()).unwrap(), bytes);
     }
 
     #[test]
