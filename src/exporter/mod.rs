@@ -304,9 +304,9 @@ impl Exporter {
         };
         // gRPC uploads share one HTTP/2 connection whose state hyper keeps behind a lock
         // that its connection task also takes: driven from the worker, next to that task,
-        // an upload costs 3-13% less client CPU than from this thread. An HTTP/1.1 request
-        // has a connection to itself, and costs 5-10% less driven from here (bench/, 2
-        // cores, both ways measured).
+        // an upload costs up to 13% less client CPU than from this thread. An HTTP/1.1
+        // request has a connection to itself, and costs 5-10% less driven from here
+        // (bench/, 2 cores, both ways measured).
         if engine.delivery.transport.is_multiplexed() {
             handle
                 .block_on(handle.spawn(delivering))
