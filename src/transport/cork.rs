@@ -11,9 +11,10 @@
 //! and the rest on uncorking. Nothing waits for more data (the poll is over), nothing is
 //! copied, and a poll that writes once (a small request, a window update, a ping) makes
 //! no system call more. The tasks are those hyper spawns through [`Executor`] (HTTP/2
-//! connections, request bodies, HTTP/1 connections); the sockets are those [`Connector`]
-//! makes. Writes anywhere else (the TLS handshake, made by the caller's request future)
-//! go out as they are.
+//! connections and request bodies; hyper writes an HTTP/1.1 request with one vectored
+//! write per poll, so those are not corked in practice); the sockets are those
+//! [`Connector`] makes. Writes anywhere else (the TLS handshake, made by the caller's
+//! request future) go out as they are.
 //!
 //! Not with a congestion control that paces (BBR): the kernel then spaces full segments
 //! out with timers, which on loopback cost the sender more than the segments save. With
@@ -116,6 +117,8 @@ struct Cork {
     #[cfg(target_os = "linux")]
     fd: std::os::fd::RawFd,
     corked: AtomicBool,
+    #[cfg(test)]
+    times_corked: AtomicU64,
 }
 
 impl Cork {
@@ -139,6 +142,8 @@ impl Cork {
         (read == 0 && !name.starts_with(b"bbr")).then_some(Cork {
             fd,
             corked: AtomicBool::new(false),
+            #[cfg(test)]
+            times_corked: AtomicU64::new(0),
         })
     }
 
@@ -156,7 +161,8 @@ impl Cork {
         let corked = self.set_option(true);
         self.corked.store(corked, Ordering::Relaxed);
         #[cfg(test)]
-        tests::CORKS.fetch_add(u64::from(corked), Ordering::Relaxed);
+        self.times_corked
+            .fetch_add(u64::from(corked), Ordering::Relaxed);
         corked
     }
 
@@ -314,11 +320,10 @@ impl tower_service::Service<Uri> for Connector {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
     use std::future::poll_fn;
     use std::io::Read as _;
-
-    /// How many times a socket was corked.
-    pub(super) static CORKS: AtomicU64 = AtomicU64::new(0);
 
     /// Sets `stream`'s congestion control; false if the kernel lacks it.
     fn set_congestion(stream: &TcpStream, name: &str) -> bool {
@@ -455,11 +460,8 @@ mod tests {
         .await;
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn http2_requests_of_many_frames_arrive_whole_and_without_stalls() {
-        use bytes::Bytes;
-        use http_body_util::{BodyExt, Full};
-
+    /// A server on 127.0.0.1 answering each request with the sum of its body's bytes.
+    async fn summing_server(http2: bool) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -469,40 +471,96 @@ mod tests {
                 let sum: u64 = body.to_bytes().iter().map(|&b| u64::from(b)).sum();
                 Ok::<_, hyper::Error>(http::Response::new(Full::new(Bytes::from(sum.to_string()))))
             });
-            hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), service)
-                .await
-                .unwrap();
+            let io = TokioIo::new(tcp);
+            if http2 {
+                hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(io, service)
+                    .await
+                    .unwrap();
+            } else {
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await
+                    .unwrap();
+            }
         });
+        address
+    }
 
-        let tcp = TcpStream::connect(address).await.unwrap();
-        assert!(set_congestion(&tcp, "cubic"));
-        tcp.set_nodelay(true).unwrap();
-        let (mut sender, connection) =
-            hyper::client::conn::http2::handshake(Executor, Stream::new(TokioIo::new(tcp)))
-                .await
-                .unwrap();
-        hyper::rt::Executor::execute(&Executor, connection);
+    /// hyper's HTTP/1.1 or HTTP/2 client on a [`Stream`], its connection spawned through
+    /// [`Executor`] as the transports' are.
+    enum Client {
+        Http1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+        Http2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+    }
 
-        let corks = CORKS.load(Ordering::Relaxed);
-        let started = std::time::Instant::now();
-        for round in 0..20u64 {
-            // 1 MB (64 DATA frames of 16 KiB), different each round.
-            let body: Vec<u8> = (0..1_000_000u64).map(|i| (i * 7 + round) as u8).collect();
-            let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+    impl Client {
+        async fn on(stream: Stream, http2: bool) -> Client {
+            if http2 {
+                let (sender, connection) = hyper::client::conn::http2::handshake(Executor, stream)
+                    .await
+                    .unwrap();
+                hyper::rt::Executor::execute(&Executor, connection);
+                Client::Http2(sender)
+            } else {
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(stream).await.unwrap();
+                hyper::rt::Executor::execute(&Executor, connection);
+                Client::Http1(sender)
+            }
+        }
+
+        async fn sum_of(&mut self, body: Vec<u8>) -> Bytes {
             let request = http::Request::post("http://127.0.0.1/")
                 .body(Full::new(Bytes::from(body)))
                 .unwrap();
-            let response = sender.send_request(request).await.unwrap();
-            let answer = response.into_body().collect().await.unwrap().to_bytes();
+            let response = match self {
+                Client::Http1(sender) => {
+                    sender.ready().await.unwrap();
+                    sender.send_request(request).await.unwrap()
+                }
+                Client::Http2(sender) => sender.send_request(request).await.unwrap(),
+            };
+            response.into_body().collect().await.unwrap().to_bytes()
+        }
+    }
+
+    /// Twenty 1 MB requests on one connection that may be corked: each arrives whole, and
+    /// none waits for the kernel to uncork. Returns how many times the socket was corked.
+    async fn large_requests_arrive_whole_and_without_stalls(http2: bool) -> u64 {
+        let tcp = TcpStream::connect(summing_server(http2).await)
+            .await
+            .unwrap();
+        assert!(set_congestion(&tcp, "cubic"));
+        tcp.set_nodelay(true).unwrap();
+        let stream = Stream::new(TokioIo::new(tcp));
+        let cork = Arc::clone(stream.cork.as_ref().unwrap());
+        let mut client = Client::on(stream, http2).await;
+        let started = std::time::Instant::now();
+        for round in 0..20u64 {
+            let body: Vec<u8> = (0..1_000_000u64).map(|i| (i * 7 + round) as u8).collect();
+            let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+            let answer = client.sum_of(body).await;
             assert_eq!(answer, sum.to_string().as_bytes(), "round {round}");
         }
         // A socket left corked would hold each request's end for the kernel's 200 ms.
         let elapsed = started.elapsed();
         assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+        cork.times_corked.load(Ordering::Relaxed)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn http2_requests_of_many_frames_are_corked_and_arrive_whole_without_stalls() {
+        let corked = large_requests_arrive_whole_and_without_stalls(true).await;
         assert!(
-            CORKS.load(Ordering::Relaxed) > corks,
-            "the bursts were corked"
+            corked >= 20,
+            "corked {corked} times for 20 requests of 64 frames"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn large_http1_requests_arrive_whole_without_stalls() {
+        // hyper writes an HTTP/1.1 request at most once per poll: nothing to cork.
+        large_requests_arrive_whole_and_without_stalls(false).await;
     }
 }
