@@ -20,7 +20,7 @@
 //! out with timers, which on loopback cost the sender more than the segments save. With
 //! CUBIC, Linux's default, corking cut the client CPU of a 420 KB gRPC export by 13-25%
 //! with one export in flight and 8-13% with four (2 cores, loopback, `bench/`); with BBR
-//! it added 15-35%, so BBR sockets are left alone. Other systems have no `TCP_CORK`:
+//! it added 10-35%, so BBR sockets are left alone. Other systems have no `TCP_CORK`:
 //! their writes go out as they are.
 
 use std::cell::RefCell;
