@@ -111,16 +111,19 @@ fn main() {
             warmup: Duration::from_millis(300),
             rounds: 1,
             round: Duration::from_secs_f64(s),
+            pairs: 0,
         },
         None if options.quick => Timing {
             warmup: Duration::from_millis(100),
             rounds: 2,
             round: Duration::from_millis(250),
+            pairs: 4,
         },
         None => Timing {
             warmup: Duration::from_millis(300),
             rounds: 10,
             round: Duration::from_millis(250),
+            pairs: 20,
         },
     };
 
@@ -157,6 +160,7 @@ fn main() {
     }
 
     let mut rows: Vec<Row> = Vec::new();
+    let mut paired: Vec<Paired> = Vec::new();
     for (p, specs) in &payloads {
         if options
             .payload
@@ -165,12 +169,20 @@ fn main() {
         {
             continue;
         }
-        bench_payload(p, specs, &receiver, &timing, &options, &mut rows);
+        bench_payload(
+            p,
+            specs,
+            &receiver,
+            &timing,
+            &options,
+            &mut rows,
+            &mut paired,
+        );
     }
     println!();
     print_table(&rows, &timing);
     print_otel_ratio(&rows);
-    print_targets(&rows);
+    print_targets(&rows, &paired);
     if options.only.is_none() {
         println!();
         print_breakdown(&payloads[1].0, &payloads[1].1, &timing);
@@ -190,6 +202,8 @@ struct Timing {
     rounds: usize,
     /// Length of one timed round.
     round: Duration,
+    /// Pairs of rounds in the paired comparison with the ceiling.
+    pairs: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -302,6 +316,7 @@ fn bench_payload(
     timing: &Timing,
     options: &Options,
     rows: &mut Vec<Row>,
+    paired: &mut Vec<Paired>,
 ) {
     let grpc_url = format!("http://127.0.0.1:{}", receiver.grpc_port);
     let http_url = format!("http://127.0.0.1:{}/v1/metrics", receiver.http_port);
@@ -478,6 +493,14 @@ fn bench_payload(
         eprint!(".");
     }
     eprintln!();
+    if p.name == "large" {
+        for n in [1, 4] {
+            let row = |client| cases.iter().find(|c| c.client == client && c.inflight == n);
+            if let (Some(ceiling), Some(otlp)) = (row(Client::Ceiling), row(Client::OtlpGrpc)) {
+                paired.push(measure_pairs(&*ceiling.export, &*otlp.export, n, timing));
+            }
+        }
+    }
     for case in cases {
         let mut m = case.m;
         m.latencies.sort_unstable();
@@ -551,33 +574,88 @@ fn otlpmetric_exporter(url: &str, protocol: otlpmetric::Protocol) -> otlpmetric:
 /// exports from `case.inflight` threads.
 fn measure_round(case: &mut Case<'_>, duration: Duration, receiver_pid: u32) {
     let receiver0 = process_cpu(receiver_pid);
-    let cpu0 = self_cpu();
-    let start = Instant::now();
-    let (latencies, errors, first_error) = phase(case.inflight, duration, &*case.export);
-    let wall = start.elapsed();
-    let cpu = self_cpu().saturating_sub(cpu0);
+    let (sample, (latencies, errors, first_error)) =
+        timed_phase(case.inflight, duration, &*case.export);
     if let (Some(a), Some(b)) = (receiver0, process_cpu(receiver_pid)) {
         case.m.receiver_cpu += b.saturating_sub(a);
     }
-    let n = latencies.len() as u64;
     let m = &mut case.m;
-    m.exports += n;
+    m.exports += latencies.len() as u64;
     m.errors += errors;
     if m.first_error.is_none() {
         m.first_error = first_error;
     }
-    m.rounds.push((
-        cpu.as_secs_f64() / n.max(1) as f64,
-        n as f64 / wall.as_secs_f64(),
-    ));
+    m.rounds.push(sample);
     m.latencies.extend(latencies);
 }
 
-fn phase(
+/// A [`phase`] with its (CPU seconds per export, exports per second).
+fn timed_phase(
     inflight: usize,
     duration: Duration,
     export: &ExportFn<'_>,
-) -> (Vec<Duration>, u64, Option<String>) {
+) -> ((f64, f64), PhaseOutcome) {
+    let cpu0 = self_cpu();
+    let start = Instant::now();
+    let outcome = phase(inflight, duration, export);
+    let wall = start.elapsed();
+    let cpu = self_cpu().saturating_sub(cpu0);
+    let n = outcome.0.len();
+    (
+        (
+            cpu.as_secs_f64() / n.max(1) as f64,
+            n as f64 / wall.as_secs_f64(),
+        ),
+        outcome,
+    )
+}
+
+/// The large payload's otlpmetric gRPC rows against the ceiling, measured in pairs of
+/// back-to-back rounds (the order alternating): each pair's ratios, so that the
+/// machine's speed drifting between rows (other tenants, frequency) cancels out.
+struct Paired {
+    inflight: usize,
+    /// Per pair: otlpmetric's CPU per export / the ceiling's.
+    cpu: Vec<f64>,
+    /// Per pair: otlpmetric's exports/s / the ceiling's.
+    rate: Vec<f64>,
+}
+
+fn measure_pairs(
+    ceiling: &ExportFn<'_>,
+    otlp: &ExportFn<'_>,
+    inflight: usize,
+    timing: &Timing,
+) -> Paired {
+    let mut paired = Paired {
+        inflight,
+        cpu: Vec::new(),
+        rate: Vec::new(),
+    };
+    for pair in 0..timing.pairs {
+        let sample = |export: &ExportFn<'_>| {
+            let _ = phase(inflight, Duration::from_millis(30), export);
+            timed_phase(inflight, timing.round, export).0
+        };
+        let (c, o) = if pair % 2 == 0 {
+            let c = sample(ceiling);
+            (c, sample(otlp))
+        } else {
+            let o = sample(otlp);
+            (sample(ceiling), o)
+        };
+        paired.cpu.push(o.0 / c.0);
+        paired.rate.push(o.1 / c.1);
+        eprint!(".");
+    }
+    eprintln!();
+    paired
+}
+
+/// What a [`phase`] saw: every export's latency, the errors and the first error.
+type PhaseOutcome = (Vec<Duration>, u64, Option<String>);
+
+fn phase(inflight: usize, duration: Duration, export: &ExportFn<'_>) -> PhaseOutcome {
     let deadline = Instant::now() + duration;
     std::thread::scope(|s| {
         let threads: Vec<_> = (0..inflight)
@@ -823,9 +901,10 @@ fn print_otel_ratio(rows: &[Row]) {
     println!();
 }
 
-fn print_targets(rows: &[Row]) {
+fn print_targets(rows: &[Row], paired: &[Paired]) {
     println!("Targets (issue 6), large payload, otlpmetric gRPC validated upload — information only, never a failure:");
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    println!(" from the table (each row's median over its rounds):");
     for n in [1, 4] {
         let (Some(otlp), Some(ceil)) = (
             find(rows, "large", Client::OtlpGrpc, n),
@@ -863,6 +942,38 @@ fn print_targets(rows: &[Row]) {
             verdict(r >= 5.0)
         );
     }
+    let Some(pairs) = paired.first().map(|p| p.rate.len()) else {
+        return;
+    };
+    println!(
+        " paired with the ceiling ({pairs} pairs of back-to-back rounds; median of the pairs' ratios, and their range):"
+    );
+    for p in paired {
+        let (cpu, (low, high)) = (median(p.cpu.clone()), range(&p.cpu));
+        println!(
+            "  client CPU <= 1.5x the ceiling's, N={}:        {cpu:.2}x  ({low:.2}-{high:.2})  {}",
+            p.inflight,
+            verdict(cpu <= 1.5)
+        );
+    }
+    if let Some(p) = paired.iter().find(|p| p.inflight == 4) {
+        let (rate, (low, high)) = (median(p.rate.clone()), range(&p.rate));
+        let at_least = p.rate.iter().filter(|r| **r >= 0.9).count();
+        println!(
+            "  throughput >= 90% of the ceiling's, N=4:      {:.0}%  ({:.0}-{:.0}%; >= 90% in {at_least} of {})  {}",
+            rate * 100.0,
+            low * 100.0,
+            high * 100.0,
+            p.rate.len(),
+            verdict(rate >= 0.9)
+        );
+    }
+}
+
+/// The smallest and the largest value.
+fn range(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)))
 }
 
 /// This thread's CPU time.
