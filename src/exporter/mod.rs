@@ -129,15 +129,15 @@ impl Exporter {
     /// refused it for good, or `timeout` (`None`: the configured export timeout) ran out.
     pub fn upload(&self, resource_metrics: &[u8], timeout: Option<Duration>) -> Result<()> {
         self.check_running()?;
-        validate::resource_metrics(resource_metrics)?;
-        self.export(validate::wrap_resource_metrics(resource_metrics), timeout)
+        let request = validate::checked_resource_metrics_request(resource_metrics)?;
+        self.export(request, timeout)
     }
 
     /// Uploads one serialized `ExportMetricsServiceRequest`, as [`Exporter::upload`].
     pub fn upload_request(&self, request: &[u8], timeout: Option<Duration>) -> Result<()> {
         self.check_running()?;
-        validate::export_request(request)?;
-        self.export(Bytes::copy_from_slice(request), timeout)
+        let request = validate::checked_export_request(request)?;
+        self.export(request, timeout)
     }
 
     /// Uploads an `ExportMetricsServiceRequest` in the OTLP/JSON encoding.
@@ -151,10 +151,10 @@ impl Exporter {
     /// would pass the queue's byte bound.
     pub fn enqueue(&self, resource_metrics: &[u8]) -> Result<()> {
         self.check_running()?;
-        validate::resource_metrics(resource_metrics)?;
+        let request = validate::checked_resource_metrics_request(resource_metrics)?;
         let engine = self.engine()?;
         let item = Queued {
-            request: validate::wrap_resource_metrics(resource_metrics),
+            request,
             _ticket: engine.in_flight.begin(),
         };
         engine.queue.push(
