@@ -31,6 +31,12 @@
 //!   all below 0x80, so one ASCII check over its whole body covers its key, its value and
 //!   its lengths ([`is_ascii_string_attribute`]). Any other shape goes to the general
 //!   walk, which decides and reports faults.
+//! - Data points (the bulk of a payload's messages) are first tried inline
+//!   ([`is_flat_message`]: fixed64 scalars, one-byte varints, packed fixed64 values and
+//!   attributes of the usual shapes), without a call and a dispatch per field; any other
+//!   field sends the point to the general walk. About 5% of the walk (2000 points, 425 KB:
+//!   38.5 -> 36.4 µs); hopping from field to field alone, each hop waiting for the length
+//!   before it, takes 23 µs of the rest, the floor of any serial walk over these bytes.
 //! - Errors carry nothing on the hot path (`Err(())`): the first fault's details are
 //!   recorded by cold functions in a `Cell` on the side.
 //!
@@ -457,10 +463,15 @@ impl<'a> Walker<'a> {
                 if depth == 0 {
                     return self.fail("messages nested too deeply", rest);
                 }
+                let sub = usize::from(code & action::MSG_MASK);
+                // A data point's budget must cover its attributes' KeyValue and AnyValue.
+                let flat = FLAT[sub] && depth >= 3;
                 let mut rest = rest;
                 loop {
                     let (body, after) = self.delimited(rest)?;
-                    self.message_at(usize::from(code & action::MSG_MASK), body, depth - 1)?;
+                    if !(flat && is_flat_message(&KEY_ACTIONS[sub], body)) {
+                        self.message_at(sub, body, depth - 1)?;
+                    }
                     match after {
                         [next, more @ ..] if Some(*next) == key => rest = more,
                         _ => return Ok(after),
@@ -522,6 +533,57 @@ impl<'a> Walker<'a> {
             _ => self.fail("end of a group that was not started", rest),
         }
     }
+}
+
+/// The messages worth trying [`is_flat_message`] on first: data points, most of a
+/// payload's messages.
+static FLAT: [bool; ACTION_ROWS] = {
+    let mut flat = [false; ACTION_ROWS];
+    flat[Msg::NumberDataPoint as usize] = true;
+    flat[Msg::HistogramDataPoint as usize] = true;
+    flat
+};
+
+/// Whether `body`, a message whose fields' actions are `actions`, is valid and made only
+/// of the fields a data point usually has: fixed64 scalars, one-byte varints, packed
+/// fixed64 values and attributes of the usual string and int shapes. Walked inline,
+/// without the call and the dispatch per field of [`Walker::message_at`]; `false` says
+/// nothing (the general walk then decides, and reports any fault).
+#[inline(always)]
+fn is_flat_message(actions: &[u8; 256], body: &[u8]) -> bool {
+    let mut rest = body;
+    while let [key, after @ ..] = rest {
+        rest = match actions[usize::from(*key)] {
+            action::FIXED64 => match after.get(8..) {
+                Some(after) => after,
+                None => return false,
+            },
+            action::KEY_VALUE => match short_delimited(after) {
+                Some((attribute, after))
+                    if is_ascii_string_attribute(attribute) || is_int_attribute(attribute) =>
+                {
+                    after
+                }
+                _ => return false,
+            },
+            action::PACKED_FIXED64 => match short_delimited(after) {
+                Some((values, after)) if values.len() % 8 == 0 => after,
+                _ => return false,
+            },
+            action::VARINT => match after {
+                [byte, after @ ..] if *byte < 0x80 => after,
+                _ => return false,
+            },
+            _ => return false,
+        };
+    }
+    true
+}
+
+/// A `KeyValue` of the usual int shape (see [`usual_key_value`] and [`is_int_value`]).
+#[inline(always)]
+fn is_int_attribute(body: &[u8]) -> bool {
+    usual_key_value(body).is_some_and(|(_, value)| is_int_value(value))
 }
 
 /// `len payload...` with a one-byte length: `(payload, after)`.

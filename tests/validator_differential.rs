@@ -305,3 +305,61 @@ fn attribute_bytes_get_the_same_verdict() {
         }
     }
 }
+
+/// Data points have a fast path in the validator for the fields they usually hold: every
+/// byte of a NumberDataPoint and of a HistogramDataPoint with each of those fields set to
+/// every value, and every truncation.
+#[test]
+fn data_point_bytes_get_the_same_verdict() {
+    let field = |key: u8, body: &[u8]| {
+        let mut out = vec![key];
+        prost::encoding::encode_varint(body.len() as u64, &mut out);
+        out.extend_from_slice(body);
+        out
+    };
+    let fixed = |key: u8| [&[key][..], &1.5f64.to_le_bytes()].concat();
+    let string_kv = [&field(0x0a, b"k")[..], &field(0x12, &field(0x0a, b"v"))].concat();
+    let int_kv = [&field(0x0a, b"n")[..], &field(0x12, &[0x18, 0x2a])].concat();
+    // ResourceMetrics > ScopeMetrics > Metric > (Gauge | Histogram) > data point.
+    let in_metric = |metric_field: u8, point: &[u8]| {
+        field(
+            0x12,
+            &field(0x12, &field(metric_field, &field(0x0a, point))),
+        )
+    };
+    let number_point = [
+        fixed(0x11),
+        fixed(0x19),
+        fixed(0x31),
+        field(0x3a, &string_kv),
+        field(0x3a, &int_kv),
+        vec![0x40, 0x01],
+    ]
+    .concat();
+    let histogram_point = [
+        fixed(0x11),
+        fixed(0x19),
+        fixed(0x21),
+        fixed(0x29),
+        field(0x32, &[7; 16]),
+        field(0x3a, &[9; 8]),
+        field(0x4a, &string_kv),
+        vec![0x50, 0x01],
+        fixed(0x59),
+        fixed(0x61),
+    ]
+    .concat();
+    for (metric_field, point) in [(0x2a, number_point), (0x4a, histogram_point)] {
+        agree(&in_metric(metric_field, &point));
+        for at in 0..point.len() {
+            for byte in 0..=255u8 {
+                let mut point = point.clone();
+                point[at] = byte;
+                agree(&in_metric(metric_field, &point));
+            }
+        }
+        for end in 0..point.len() {
+            agree(&in_metric(metric_field, &point[..end]));
+        }
+    }
+}
