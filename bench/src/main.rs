@@ -779,6 +779,12 @@ fn print_header(quick: bool, timing: &Timing, receiver: &Receiver) {
         timing.round.as_millis()
     );
     println!("  rounds interleaved with the other rows of the same payload; CPU/export and exports/s: median of the rounds");
+    if timing.pairs > 0 {
+        println!(
+            "targets: also {} pairs of back-to-back rounds, the large payload's otlpmetric gRPC rows against the ceiling (order alternating)",
+            timing.pairs
+        );
+    }
     println!(
         "CPU/export = this process's getrusage(RUSAGE_SELF) user+sys over a round / its exports (the receiver's is not in it)"
     );
