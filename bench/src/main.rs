@@ -292,8 +292,7 @@ impl Measured {
     /// (max - min) / median of the rounds' CPU per export.
     fn cpu_spread(&self) -> f64 {
         let v: Vec<f64> = self.rounds.iter().map(|r| r.0).collect();
-        let max = v.iter().cloned().fold(f64::MIN, f64::max);
-        let min = v.iter().cloned().fold(f64::MAX, f64::min);
+        let (min, max) = range(&v);
         (max - min) / self.cpu_per_export()
     }
     fn percentile(&self, q: f64) -> Duration {
@@ -487,7 +486,7 @@ fn bench_payload(
         let len = cases.len();
         for k in 0..len {
             let case = &mut cases[(k + round) % len];
-            let _ = phase(case.inflight, Duration::from_millis(30), &*case.export);
+            let _ = phase(case.inflight, SETTLE, &*case.export);
             measure_round(case, timing.round, receiver.pid());
         }
         eprint!(".");
@@ -634,7 +633,7 @@ fn measure_pairs(
     };
     for pair in 0..timing.pairs {
         let sample = |export: &ExportFn<'_>| {
-            let _ = phase(inflight, Duration::from_millis(30), export);
+            let _ = phase(inflight, SETTLE, export);
             timed_phase(inflight, timing.round, export).0
         };
         let (c, o) = if pair % 2 == 0 {
@@ -651,6 +650,10 @@ fn measure_pairs(
     eprintln!();
     paired
 }
+
+/// Untimed exports right before each timed round, so that it starts from a busy client
+/// rather than from the previous row's idle one.
+const SETTLE: Duration = Duration::from_millis(30);
 
 /// What a [`phase`] saw: every export's latency, the errors and the first error.
 type PhaseOutcome = (Vec<Duration>, u64, Option<String>);
