@@ -882,7 +882,7 @@ fn print_table(rows: &[Row], timing: &Timing) {
         "  the pre-serialized ExportMetricsServiceRequest sent as it is, the response not decoded."
     );
     println!("otlpmetric upload: Exporter::upload(serialized ResourceMetrics): validated (wire-format walk), wrapped, sent;");
-    println!("  its connection corked while it writes a burst of HTTP/2 frames (so full TCP segments), switched to CUBIC first");
+    println!("  over gRPC, its connection corked while it writes a burst of HTTP/2 frames (so full TCP segments), switched to CUBIC first");
     println!("  if the congestion control paces (BBR) and the peer is on loopback. The other clients' sockets are as the system has them.");
     println!("opentelemetry-otlp export: MetricExporter::export(&ResourceMetrics) (0.33) of SDK data collected once from");
     println!("  a MeterProvider (ManualReader) whose instruments recorded the same points: SDK data -> proto -> prost -> wire.");

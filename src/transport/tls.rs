@@ -127,7 +127,7 @@ pub(super) fn connector(
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_or_http();
-    let tcp = super::cork::Connector::new(tcp);
+    let tcp = super::cork::Connector::new(tcp, http2_only);
     if http2_only {
         builder.enable_http2().wrap_connector(tcp)
     } else {
