@@ -412,7 +412,12 @@ mod tests {
     /// A connected pair on 127.0.0.1: our stream, with `congestion` set before it is
     /// wrapped (`None` if the kernel lacks it), and the peer's blocking socket.
     async fn pair(congestion: &str) -> Option<(Stream, std::net::TcpStream)> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        pair_on("127.0.0.1:0", congestion).await
+    }
+
+    /// [`pair`] on `address` (a loopback one, port 0).
+    async fn pair_on(address: &str, congestion: &str) -> Option<(Stream, std::net::TcpStream)> {
+        let listener = std::net::TcpListener::bind(address).unwrap();
         let tcp = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
@@ -553,6 +558,14 @@ mod tests {
         }
         .await;
         assert!(!kernel_cork(&stream));
+
+        // IPv6's loopback too.
+        if std::net::TcpListener::bind("[::1]:0").is_ok() {
+            let (stream, _peer) = pair_on("[::1]:0", "bbr").await.unwrap();
+            let fd = std::os::fd::AsRawFd::as_raw_fd(stream.io.inner());
+            assert_eq!(congestion_control(fd).as_deref(), Some(CUBIC));
+            assert!(stream.cork.is_some());
+        }
     }
 
     /// A server on 127.0.0.1 answering each request with the sum of its body's bytes.
