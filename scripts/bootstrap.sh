@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, when it is missing: Rust (rustup, with
 # rustfmt and clippy), a C/C++ compiler, Python 3 with venv, valgrind, pkg-config, cmake,
-# openssl. Idempotent and quiet when everything is there.
+# openssl, and the gRPC and protobuf libraries the budget test loads next to ours.
+# Idempotent and quiet when everything is there.
 set -euo pipefail
 
 need_apt=()
@@ -10,6 +11,9 @@ for tool in gcc:gcc g++:g++ make:make pkg-config:pkg-config cmake:cmake valgrind
   command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool#*:}")
 done
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# A host's protobuf and gRPC libraries, which the budget test loads next to ours.
+PATH="$PATH:/sbin:/usr/sbin" ldconfig -p 2>/dev/null | grep -q 'libgrpc++\.so\.' \
+  || need_apt+=(libgrpc++-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "bootstrap: installing ${need_apt[*]} with apt-get" >&2

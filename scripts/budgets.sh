@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Embeddability budgets of the release library: stripped size under 8 MB, only
-# otlpmetric_* symbols exported, dlopen next to OpenSSL, no thread without an exporter,
-# idle RSS of one exporter under 4 MiB. Prints the figures.
+# otlpmetric_* symbols exported, dlopen into a process that already has the system's
+# OpenSSL, protobuf and gRPC loaded (then exports over HTTP and gRPC to a real Collector),
+# no thread without an exporter, idle RSS of one exporter under 4 MiB. Prints the figures.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -23,24 +24,30 @@ echo "exported symbols: $(echo "$exported" | wc -l), all otlpmetric_*: $([ -z "$
 [ -z "$others" ] || { echo "OVER BUDGET: other exported symbols:"; echo "$others"; exit 1; }
 
 cc -std=c99 -Wall -Wextra -Werror -pedantic -I include tests/c/budgets.c -o "$WORK/budgets" -ldl
-python3 - "$WORK" <<'PY' &
-import http.server, sys, threading
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.send_response(200); self.send_header("content-type", "application/x-protobuf")
-        self.send_header("content-length", "0"); self.end_headers()
-    def log_message(self, *a): pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1] + "/port", "w").write(str(s.server_address[1]))
-threading.Timer(60, s.shutdown).start()
-s.serve_forever()
-PY
-receiver=$!
-for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.05; done
-set +e
-"$WORK/budgets" "$WORK/libotlpmetric.so" "http://127.0.0.1:$(cat "$WORK/port")/v1/metrics"
-status=$?
-set -e
-kill "$receiver" 2>/dev/null || true
-exit $status
+
+# The host's libraries, loaded before ours: the system's OpenSSL, protobuf and gRPC
+# (scripts/bootstrap.sh installs libgrpc++-dev, which brings the last two).
+host_libs=()
+for soname in 'libssl\.so\.' 'libcrypto\.so\.' 'libprotobuf\.so\.' 'libgrpc\.so\.' 'libgrpc\+\+\.so\.'; do
+  path=$(PATH="$PATH:/sbin:/usr/sbin" ldconfig -p | awk -v re="^$soname" '$1 ~ re && /x86-64|64bit/ {print $NF; exit}')
+  path=${path:-$(PATH="$PATH:/sbin:/usr/sbin" ldconfig -p | awk -v re="^$soname" '$1 ~ re {print $NF; exit}')}
+  [ -n "$path" ] || { echo "budgets: no ${soname//\\/} library on this system (scripts/bootstrap.sh installs them)"; exit 1; }
+  host_libs+=("$path")
+done
+
+# A real receiver for both protocols: the OpenTelemetry Collector.
+OTELCOL_BIN="${OTELCOL_BIN:-$(scripts/otelcol.sh path)}"
+export OTELCOL_BIN
+eval "$(OTELCOL_GRPC_PORT=auto OTELCOL_HTTP_PORT=auto OTELCOL_RUN_DIR="$WORK/collector" tools/otelcol/run.sh)"
+trap 'tools/otelcol/run.sh stop "$OTELCOL_PIDFILE" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+
+"$WORK/budgets" "$WORK/libotlpmetric.so" "$OTELCOL_HTTP_ENDPOINT/v1/metrics" "$OTELCOL_GRPC_ENDPOINT" "${host_libs[@]}"
+
+# Both uploads arrived (the file exporter flushes every 100 ms).
+for _ in $(seq 50); do
+  [ "$(grep -c '"budget"' "$OTELCOL_OUT" 2>/dev/null || true)" -ge 2 ] && break
+  sleep 0.1
+done
+received=$(grep -c '"budget"' "$OTELCOL_OUT" 2>/dev/null || true)
+echo "the Collector received $received of 2 requests"
+[ "$received" -eq 2 ] || { echo "OVER BUDGET: the Collector did not receive both uploads"; exit 1; }
