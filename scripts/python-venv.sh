@@ -29,7 +29,8 @@ pip=("$vpython" -m pip --quiet --disable-pip-version-check --no-input)
     "cffi>=1.15,<3" \
     "opentelemetry-sdk>=1.20,<2" \
     "opentelemetry-proto>=1.20,<2" \
-    "opentelemetry-exporter-otlp-proto-common>=1.20,<2" >&2
+    "opentelemetry-exporter-otlp-proto-common>=1.20,<2" \
+    "grpcio>=1.50,<2" >&2
 
 # Install the package from a copy of its sources, so that the build leaves nothing in
 # the work tree and nothing outside bindings/python can leak into it.
