@@ -12,8 +12,8 @@ for tool in gcc:gcc g++:g++ make:make pkg-config:pkg-config cmake:cmake valgrind
 done
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # A host's protobuf and gRPC libraries, which the budget test loads next to ours.
-PATH="$PATH:/sbin:/usr/sbin" ldconfig -p 2>/dev/null | grep -q 'libgrpc++\.so\.' \
-  || need_apt+=(libgrpc++-dev)
+libraries=$(PATH="$PATH:/sbin:/usr/sbin" ldconfig -p 2>/dev/null || true)
+grep -q 'libgrpc++\.so\.' <<<"$libraries" || need_apt+=(libgrpc++-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "bootstrap: installing ${need_apt[*]} with apt-get" >&2

@@ -28,9 +28,11 @@ cc -std=c99 -Wall -Wextra -Werror -pedantic -I include tests/c/budgets.c -o "$WO
 # The host's libraries, loaded before ours: the system's OpenSSL, protobuf and gRPC
 # (scripts/bootstrap.sh installs libgrpc++-dev, which brings the last two).
 host_libs=()
+libraries=$(PATH="$PATH:/sbin:/usr/sbin" ldconfig -p)
 for soname in 'libssl\.so\.' 'libcrypto\.so\.' 'libprotobuf\.so\.' 'libgrpc\.so\.' 'libgrpc\+\+\.so\.'; do
-  path=$(PATH="$PATH:/sbin:/usr/sbin" ldconfig -p | awk -v re="^$soname" '$1 ~ re && /x86-64|64bit/ {print $NF; exit}')
-  path=${path:-$(PATH="$PATH:/sbin:/usr/sbin" ldconfig -p | awk -v re="^$soname" '$1 ~ re {print $NF; exit}')}
+  # The first 64-bit one, else the first one (awk reads all its input: no SIGPIPE).
+  path=$(awk -v re="^$soname" '$1 ~ re && !any {any = $NF} $1 ~ re && /x86-64|64bit/ && !best {best = $NF}
+                               END {print best ? best : any}' <<<"$libraries")
   [ -n "$path" ] || { echo "budgets: no ${soname//\\/} library on this system (scripts/bootstrap.sh installs them)"; exit 1; }
   host_libs+=("$path")
 done
