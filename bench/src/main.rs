@@ -6,8 +6,9 @@
 //!   cargo run --release --manifest-path bench/Cargo.toml -- [--quick]
 //!
 //! Every row is measured in several rounds, interleaved with the other rows of the same
-//! payload (so that a burst of noise from elsewhere on the machine hits one round of each
-//! row rather than all of one row); CPU/export and exports/s are the medians of the rounds.
+//! payload in a new order each round (so that a burst of noise from elsewhere on the
+//! machine hits one round of each row rather than all of one row, and no row always
+//! follows the same one); CPU/export and exports/s are the medians of the rounds.
 //!
 //! `--serve` runs the receiver (the benchmark starts itself with it). `--only ID,...`,
 //! `--payload small|large` and `--seconds S` narrow a run, e.g. to profile one client:
@@ -482,10 +483,10 @@ fn bench_payload(
         let _ = phase(case.inflight, timing.warmup, &*case.export);
     }
     for round in 0..timing.rounds {
-        // Rotate the order so that no row always follows the same one.
-        let len = cases.len();
-        for k in 0..len {
-            let case = &mut cases[(k + round) % len];
+        // A new order each round, so that no row always follows the same one (whatever
+        // ran before, on the receiver and in the caches, stays out of the medians).
+        for k in round_order(cases.len(), round) {
+            let case = &mut cases[k];
             let _ = phase(case.inflight, SETTLE, &*case.export);
             measure_round(case, timing.round, receiver.pid());
         }
@@ -533,6 +534,21 @@ fn bench_payload(
     let _ = otel_grpc.shutdown();
     let _ = otel_http.shutdown();
     drop(provider);
+}
+
+/// The order of `len` rows in round `round`: a shuffle (Fisher-Yates, xorshift64 seeded
+/// with the round), the same in every run.
+fn round_order(len: usize, round: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    let mut state =
+        0x9e37_79b9_7f4a_7c15u64 ^ (round as u64 + 1).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    for i in (1..len).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    order
 }
 
 fn count_points(data: &opentelemetry_sdk::metrics::data::AggregatedMetrics) -> usize {
@@ -782,7 +798,7 @@ fn print_header(quick: bool, timing: &Timing, receiver: &Receiver) {
         timing.rounds,
         timing.round.as_millis()
     );
-    println!("  rounds interleaved with the other rows of the same payload; CPU/export and exports/s: median of the rounds");
+    println!("  rounds interleaved with the other rows of the same payload, shuffled each round; CPU/export and exports/s: median of the rounds");
     if timing.pairs > 0 {
         println!(
             "targets: also {} pairs of back-to-back rounds, the large payload's otlpmetric gRPC rows against the ceiling (order alternating)",
