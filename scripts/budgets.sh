@@ -46,10 +46,11 @@ trap 'tools/otelcol/run.sh stop "$OTELCOL_PIDFILE" >/dev/null 2>&1 || true; rm -
 "$WORK/budgets" "$WORK/libotlpmetric.so" "$OTELCOL_HTTP_ENDPOINT/v1/metrics" "$OTELCOL_GRPC_ENDPOINT" "${host_libs[@]}"
 
 # Both uploads arrived (the file exporter flushes every 100 ms).
+received=0
 for _ in $(seq 50); do
-  [ "$(grep -c '"budget"' "$OTELCOL_OUT" 2>/dev/null || true)" -ge 2 ] && break
+  received=$(grep -c '"budget"' "$OTELCOL_OUT" 2>/dev/null) || received=${received:-0}
+  [ "$received" -ge 2 ] && break
   sleep 0.1
 done
-received=$(grep -c '"budget"' "$OTELCOL_OUT" 2>/dev/null || true)
 echo "the Collector received $received of 2 requests"
 [ "$received" -eq 2 ] || { echo "OVER BUDGET: the Collector did not receive both uploads"; exit 1; }

@@ -143,7 +143,7 @@ impl Cork {
             .is_ok_and(|peer| peer.ip().to_canonical().is_loopback());
         match corking(&congestion, loopback) {
             Corking::Cork => {}
-            Corking::SwitchToCubic if set_congestion_control(fd, CUBIC) => {}
+            Corking::SwitchToCubic if set_tcp_option(fd, libc::TCP_CONGESTION, CUBIC) => {}
             Corking::SwitchToCubic | Corking::LeaveAlone => return None,
         }
         Some(Cork {
@@ -182,19 +182,14 @@ impl Cork {
 
     #[cfg(target_os = "linux")]
     fn set_option(&self, on: bool) -> bool {
-        let value = libc::c_int::from(on);
-        // SAFETY: `fd` is the open socket of the stream holding this cork: a cork is only
-        // reached through its stream or through a weak reference, which fails once the
-        // stream (and its socket) is gone.
-        unsafe {
-            libc::setsockopt(
-                self.fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_CORK,
-                (&raw const value).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            ) == 0
-        }
+        // `fd` is still the socket of the stream holding this cork (not a number reused
+        // since): a cork is only reached through its stream or through a weak reference,
+        // which fails once the stream (and its socket) is gone.
+        set_tcp_option(
+            self.fd,
+            libc::TCP_CORK,
+            &libc::c_int::from(on).to_ne_bytes(),
+        )
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -251,17 +246,18 @@ fn congestion_control(fd: std::os::fd::RawFd) -> Option<Vec<u8>> {
     })
 }
 
-/// Sets the socket's congestion control; false if the kernel refused.
+/// Sets a TCP-level socket option (`TCP_CORK`, `TCP_CONGESTION`) to `value`; false if the
+/// kernel refused.
 #[cfg(target_os = "linux")]
-fn set_congestion_control(fd: std::os::fd::RawFd, name: &[u8]) -> bool {
-    // SAFETY: `fd` is an open socket; the name is `name.len()` bytes.
+fn set_tcp_option(fd: std::os::fd::RawFd, option: libc::c_int, value: &[u8]) -> bool {
+    // SAFETY: the kernel reads `value.len()` bytes from `value`; a bad `fd` is an error.
     let set = unsafe {
         libc::setsockopt(
             fd,
             libc::IPPROTO_TCP,
-            libc::TCP_CONGESTION,
-            name.as_ptr().cast(),
-            name.len() as libc::socklen_t,
+            option,
+            value.as_ptr().cast(),
+            value.len() as libc::socklen_t,
         )
     };
     set == 0
@@ -406,23 +402,28 @@ mod tests {
 
     /// Sets `stream`'s congestion control; false if the kernel lacks it.
     fn set_congestion(stream: &TcpStream, name: &str) -> bool {
-        set_congestion_control(std::os::fd::AsRawFd::as_raw_fd(stream), name.as_bytes())
+        let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+        set_tcp_option(fd, libc::TCP_CONGESTION, name.as_bytes())
     }
 
     /// A connected pair on 127.0.0.1: our stream, with `congestion` set before it is
     /// wrapped (`None` if the kernel lacks it), and the peer's blocking socket.
     async fn pair(congestion: &str) -> Option<(Stream, std::net::TcpStream)> {
-        pair_on("127.0.0.1:0", congestion).await
+        pair_on("127.0.0.1:0", congestion, true).await
     }
 
-    /// [`pair`] on `address` (a loopback one, port 0).
-    async fn pair_on(address: &str, congestion: &str) -> Option<(Stream, std::net::TcpStream)> {
+    /// [`pair`] on `address` (a loopback one, port 0), for an HTTP/2 connection or not.
+    async fn pair_on(
+        address: &str,
+        congestion: &str,
+        http2: bool,
+    ) -> Option<(Stream, std::net::TcpStream)> {
         let listener = std::net::TcpListener::bind(address).unwrap();
         let tcp = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
         let (peer, _) = listener.accept().unwrap();
-        set_congestion(&tcp, congestion).then(|| (Stream::new(TokioIo::new(tcp), true), peer))
+        set_congestion(&tcp, congestion).then(|| (Stream::new(TokioIo::new(tcp), http2), peer))
     }
 
     /// The socket's TCP_CORK as the kernel has it.
@@ -526,15 +527,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_http1_socket_is_neither_switched_nor_corked() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let tcp = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        if !set_congestion(&tcp, "bbr") {
+        let Some((stream, _peer)) = pair_on("127.0.0.1:0", "bbr", false).await else {
             eprintln!("skipped: this kernel has no BBR");
             return;
-        }
-        let stream = Stream::new(TokioIo::new(tcp), false);
+        };
         assert!(stream.cork.is_none());
         let fd = std::os::fd::AsRawFd::as_raw_fd(stream.io.inner());
         assert_eq!(congestion_control(fd).as_deref(), Some(&b"bbr"[..]));
@@ -561,7 +557,7 @@ mod tests {
 
         // IPv6's loopback too.
         if std::net::TcpListener::bind("[::1]:0").is_ok() {
-            let (stream, _peer) = pair_on("[::1]:0", "bbr").await.unwrap();
+            let (stream, _peer) = pair_on("[::1]:0", "bbr", true).await.unwrap();
             let fd = std::os::fd::AsRawFd::as_raw_fd(stream.io.inner());
             assert_eq!(congestion_control(fd).as_deref(), Some(CUBIC));
             assert!(stream.cork.is_some());

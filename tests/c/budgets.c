@@ -68,29 +68,70 @@ typedef otlpmetric_status (*set_protocol_fn)(otlpmetric_config *, otlpmetric_pro
 typedef const char *(*version_string_fn)(void);
 typedef unsigned long (*openssl_version_num_fn)(void);
 
-/* dlsym into a function pointer without the object-to-function cast warning. */
-#define LOAD(lib, name, type, var)                                   \
-    type var;                                                        \
+/* The library's functions, as dlsym found them. */
+static struct {
+    config_new_fn config_new;
+    config_free_fn config_free;
+    set_endpoint_fn set_endpoint;
+    set_protocol_fn set_protocol;
+    exporter_new_fn exporter_new;
+    upload_json_fn upload_json;
+    shutdown_fn shutdown;
+    exporter_free_fn exporter_free;
+    last_error_fn last_error;
+} api;
+
+/* dlsym into a function pointer (of `api`, or any) without the object-to-function cast
+ * warning; fails main() when the symbol is missing. */
+#define LOAD(lib, name, fn)                                          \
     do {                                                             \
         void *sym = dlsym(lib, name);                                \
         if (!sym) {                                                  \
             fprintf(stderr, "missing symbol %s\n", name);           \
             return 1;                                                \
         }                                                            \
-        memcpy(&var, &sym, sizeof var);                              \
+        memcpy(&(fn), &sym, sizeof(fn));                             \
     } while (0)
 
-/* A host library's version function, looked up in the process's global scope (the
- * program and the RTLD_GLOBAL libraries, first definition wins) and called: NULL if no
- * loaded library has it. */
+/* A symbol of the process's global scope (the program and the RTLD_GLOBAL libraries,
+ * first definition wins): NULL if no loaded library has it. */
+static void *global_symbol(const char *name) {
+    return dlsym(dlopen(NULL, RTLD_NOW), name);
+}
+
+/* A host library's version string, from `symbol` in the global scope: NULL if none. */
 static const char *host_version(const char *symbol) {
-    void *sym = dlsym(dlopen(NULL, RTLD_NOW), symbol);
+    void *sym = global_symbol(symbol);
     version_string_fn fn;
     if (!sym) {
         return NULL;
     }
     memcpy(&fn, &sym, sizeof fn);
     return fn();
+}
+
+static const char budget_json[] =
+    "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"budget\","
+    "\"gauge\":{\"dataPoints\":[{\"asInt\":\"1\",\"timeUnixNano\":\"1\"}]}}]}]}]}";
+
+/* Uploads the budget request through `exporter` (over `protocol`, for messages), then
+ * shuts it down and frees it; `*rss_after_upload`, when given, gets the RSS right after
+ * the upload. 0 on success. */
+static int upload_and_close(otlpmetric_exporter *exporter, const char *protocol, long *rss_after_upload) {
+    otlpmetric_status st = api.upload_json(exporter, budget_json, strlen(budget_json), 5000);
+    if (rss_after_upload) {
+        *rss_after_upload = rss_kib();
+    }
+    if (st != OTLPMETRIC_OK) {
+        fprintf(stderr, "%s upload next to the host libraries: %s\n", protocol, api.last_error());
+        return 1;
+    }
+    if (api.shutdown(exporter, 2000) != OTLPMETRIC_OK) {
+        fprintf(stderr, "%s shutdown: %s\n", protocol, api.last_error());
+        return 1;
+    }
+    api.exporter_free(exporter);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -115,19 +156,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "dlopen: %s\n", dlerror());
         return 1;
     }
-    LOAD(lib, "otlpmetric_config_new", config_new_fn, config_new);
-    LOAD(lib, "otlpmetric_config_free", config_free_fn, config_free);
-    LOAD(lib, "otlpmetric_config_set_endpoint", set_endpoint_fn, set_endpoint);
-    LOAD(lib, "otlpmetric_exporter_new", exporter_new_fn, exporter_new);
-    LOAD(lib, "otlpmetric_exporter_upload_json", upload_json_fn, upload_json);
-    LOAD(lib, "otlpmetric_exporter_shutdown", shutdown_fn, shutdown);
-    LOAD(lib, "otlpmetric_exporter_free", exporter_free_fn, exporter_free);
-    LOAD(lib, "otlpmetric_last_error", last_error_fn, last_error);
-    LOAD(lib, "otlpmetric_config_set_protocol", set_protocol_fn, set_protocol);
+    LOAD(lib, "otlpmetric_config_new", api.config_new);
+    LOAD(lib, "otlpmetric_config_free", api.config_free);
+    LOAD(lib, "otlpmetric_config_set_endpoint", api.set_endpoint);
+    LOAD(lib, "otlpmetric_config_set_protocol", api.set_protocol);
+    LOAD(lib, "otlpmetric_exporter_new", api.exporter_new);
+    LOAD(lib, "otlpmetric_exporter_upload_json", api.upload_json);
+    LOAD(lib, "otlpmetric_exporter_shutdown", api.shutdown);
+    LOAD(lib, "otlpmetric_exporter_free", api.exporter_free);
+    LOAD(lib, "otlpmetric_last_error", api.last_error);
 
-    otlpmetric_config *config = config_new();
-    if (set_endpoint(config, argv[2]) != OTLPMETRIC_OK) {
-        fprintf(stderr, "set_endpoint: %s\n", last_error());
+    otlpmetric_config *config = api.config_new();
+    if (api.set_endpoint(config, argv[2]) != OTLPMETRIC_OK) {
+        fprintf(stderr, "set_endpoint: %s\n", api.last_error());
         return 1;
     }
     pause_ms(50);
@@ -135,52 +176,37 @@ int main(int argc, char **argv) {
 
     long rss_before = rss_kib();
     otlpmetric_exporter *exporter = NULL;
-    if (exporter_new(config, &exporter) != OTLPMETRIC_OK) {
-        fprintf(stderr, "exporter_new: %s\n", last_error());
+    if (api.exporter_new(config, &exporter) != OTLPMETRIC_OK) {
+        fprintf(stderr, "exporter_new: %s\n", api.last_error());
         return 1;
     }
-    config_free(config);
+    api.config_free(config);
     pause_ms(300);
     long rss_idle = rss_kib();
     int threads_with_exporter = thread_count();
 
-    const char json[] = "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"budget\","
-                        "\"gauge\":{\"dataPoints\":[{\"asInt\":\"1\",\"timeUnixNano\":\"1\"}]}}]}]}]}";
-    otlpmetric_status st = upload_json(exporter, json, strlen(json), 5000);
-    long rss_used = rss_kib();
-    if (st != OTLPMETRIC_OK) {
-        fprintf(stderr, "HTTP upload next to the host libraries: %s\n", last_error());
+    long rss_used = 0;
+    if (upload_and_close(exporter, "HTTP", &rss_used) != 0) {
         return 1;
     }
-    if (shutdown(exporter, 2000) != OTLPMETRIC_OK) {
-        fprintf(stderr, "shutdown: %s\n", last_error());
-        return 1;
-    }
-    exporter_free(exporter);
 
     /* The same over gRPC, next to the host's own gRPC. */
-    config = config_new();
-    if (set_protocol(config, OTLPMETRIC_PROTOCOL_GRPC) != OTLPMETRIC_OK ||
-        set_endpoint(config, argv[3]) != OTLPMETRIC_OK || exporter_new(config, &exporter) != OTLPMETRIC_OK) {
-        fprintf(stderr, "gRPC exporter: %s\n", last_error());
+    config = api.config_new();
+    if (api.set_protocol(config, OTLPMETRIC_PROTOCOL_GRPC) != OTLPMETRIC_OK ||
+        api.set_endpoint(config, argv[3]) != OTLPMETRIC_OK || api.exporter_new(config, &exporter) != OTLPMETRIC_OK) {
+        fprintf(stderr, "gRPC exporter: %s\n", api.last_error());
         return 1;
     }
-    config_free(config);
-    if (upload_json(exporter, json, strlen(json), 5000) != OTLPMETRIC_OK) {
-        fprintf(stderr, "gRPC upload next to the host libraries: %s\n", last_error());
+    api.config_free(config);
+    if (upload_and_close(exporter, "gRPC", NULL) != 0) {
         return 1;
     }
-    if (shutdown(exporter, 2000) != OTLPMETRIC_OK) {
-        fprintf(stderr, "shutdown: %s\n", last_error());
-        return 1;
-    }
-    exporter_free(exporter);
     printf("exported over HTTP and gRPC next to them\n");
 
     /* The host's libraries still answer through their own symbols. */
     const char *grpc_after = host_version("grpc_version_string");
     unsigned long openssl = 0;
-    void *openssl_sym = dlsym(dlopen(NULL, RTLD_NOW), "OpenSSL_version_num");
+    void *openssl_sym = global_symbol("OpenSSL_version_num");
     if (openssl_sym) {
         openssl_version_num_fn fn;
         memcpy(&fn, &openssl_sym, sizeof fn);
