@@ -93,7 +93,7 @@ impl Collector {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(line) = self.lines().into_iter().find(|l| l.contains(marker)) {
-                return otlpmetric::json::parse_request(line.as_bytes()).unwrap();
+                return otlpmetric::internals::json::parse_request(line.as_bytes()).unwrap();
             }
             assert!(
                 Instant::now() < deadline,
@@ -210,7 +210,7 @@ fn a_wrong_ca_is_a_tls_error_and_nothing_is_sent() {
             .set_tls(Some(&other.join("ca.crt")), None, None)
             .unwrap();
         config
-            .set_retry(otlpmetric::retry::RetryPolicy {
+            .set_retry(otlpmetric::RetryPolicy {
                 enabled: false,
                 ..Default::default()
             })
@@ -267,7 +267,7 @@ fn mutual_tls_needs_the_client_certificate() {
             .set_tls(Some(&dir.join("ca.crt")), None, None)
             .unwrap();
         without
-            .set_retry(otlpmetric::retry::RetryPolicy {
+            .set_retry(otlpmetric::RetryPolicy {
                 enabled: false,
                 ..Default::default()
             })

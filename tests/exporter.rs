@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use otlpmetric::retry::RetryPolicy;
+use otlpmetric::RetryPolicy;
 use otlpmetric::{Config, ErrorKind, Exporter, InstrumentKind, LogLevel, Protocol, Temporality};
 use prost::Message;
 use support::{grpc_code, sample_resource_metrics, Receiver, Reply};
@@ -92,7 +92,7 @@ fn json_input_is_sent_as_protobuf() {
         let got = receiver.wait_for_requests(1, Duration::from_secs(5));
         assert_eq!(
             got[0].request(),
-            otlpmetric::json::parse_request(json.as_bytes()).unwrap()
+            otlpmetric::internals::json::parse_request(json.as_bytes()).unwrap()
         );
         let err = exporter
             .upload_json(b"{\"resourceMetrics\": [}", None)

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use otlpmetric::retry::RetryPolicy;
+use otlpmetric::RetryPolicy;
 use otlpmetric::{Config, ErrorKind, Exporter, Protocol};
 use prost::Message;
 use support::{grpc_code, Receiver, Reply};

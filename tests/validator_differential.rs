@@ -6,7 +6,7 @@
 mod support;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use otlpmetric::validate;
+use otlpmetric::internals::validate;
 use prost::Message;
 
 fn agree(bytes: &[u8]) {

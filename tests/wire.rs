@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-use otlpmetric::retry::RetryPolicy;
+use otlpmetric::RetryPolicy;
 use otlpmetric::{Compression, Config, ErrorKind, Exporter, Protocol};
 use prost::Message;
 use support::{sample_resource_metrics, Receiver, Reply};

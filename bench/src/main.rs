@@ -1049,17 +1049,17 @@ fn print_breakdown(p: &Payload, specs: &[payload::MetricSpec], timing: &Timing) 
         p.resource_metrics.len()
     );
     line(
-        "otlpmetric::validate::resource_metrics (wire-format walk)",
+        "otlpmetric::internals::validate::resource_metrics (wire-format walk)",
         cpu_per_call(budget, || {
-            otlpmetric::validate::resource_metrics(std::hint::black_box(&p.resource_metrics))
+            otlpmetric::internals::validate::resource_metrics(std::hint::black_box(&p.resource_metrics))
                 .unwrap()
         }),
     );
     line(
-        "otlpmetric::validate::wrap_resource_metrics (one copy)",
+        "otlpmetric::internals::validate::wrap_resource_metrics (one copy)",
         cpu_per_call(budget, || {
             drop(std::hint::black_box(
-                otlpmetric::validate::wrap_resource_metrics(&p.resource_metrics),
+                otlpmetric::internals::validate::wrap_resource_metrics(&p.resource_metrics),
             ))
         }),
     );

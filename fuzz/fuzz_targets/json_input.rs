@@ -1,4 +1,4 @@
-//! OTLP/JSON input (`otlpmetric::json`, behind `otlpmetric_exporter_upload_json`) never
+//! OTLP/JSON input (`otlpmetric::internals::json`, behind `otlpmetric_exporter_upload_json`) never
 //! panics, and whatever it accepts encodes to protobuf that the library's own validator
 //! (and prost) accept, as a receiver would. Also: `to_protobuf` agrees with
 //! `parse_request`, and `from_protobuf` output reads back to the same message.
@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use otlpmetric::{json, validate};
+use otlpmetric::internals::{json, validate};
 use prost::Message;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,4 +1,4 @@
-//! OTLP/JSON output (`otlpmetric::json::from_protobuf`, what OTLP/HTTP JSON sends for a
+//! OTLP/JSON output (`otlpmetric::internals::json::from_protobuf`, what OTLP/HTTP JSON sends for a
 //! validated protobuf upload): for every request the validator accepts it never panics,
 //! and for prost's own (canonical) encoding of it, it writes JSON that `to_protobuf`
 //! reads back to the same message.
@@ -13,7 +13,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use otlpmetric::{json, validate};
+use otlpmetric::internals::{json, validate};
 use prost::Message;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,4 +1,4 @@
-//! Request splitting (`otlpmetric::split::split_request`): every piece is a valid request
+//! Request splitting (`otlpmetric::internals::split::split_request`): every piece is a valid request
 //! within the limit, nothing is invented, and every data point of the input is either in
 //! exactly one piece or reported in `oversized`.
 //!
@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
     ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use otlpmetric::{split, validate};
+use otlpmetric::internals::{split, validate};
 use prost::Message;
 
 fuzz_target!(|data: &[u8]| {

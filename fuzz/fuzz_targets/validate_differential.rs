@@ -1,4 +1,4 @@
-//! The wire-format validator (`otlpmetric::validate`) must accept exactly what prost
+//! The wire-format validator (`otlpmetric::internals::validate`) must accept exactly what prost
 //! accepts, for both message types the C ABI takes: any disagreement is a crash.
 //!
 //! A ResourceMetrics is what `upload`/`enqueue` take and send wrapped in a request
@@ -10,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use otlpmetric::validate;
+use otlpmetric::internals::validate;
 use prost::Message;
 
 fuzz_target!(|data: &[u8]| {

@@ -27,7 +27,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::selectors::{Aggregation, InstrumentKind, Temporality};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::Transport;
-use crate::{json, split, validate};
+use crate::proto::{json, split, validate};
 use delivery::Delivery;
 use in_flight::InFlight;
 use queue::{Queue, Queued};

@@ -15,7 +15,7 @@ use super::in_flight::Ticket;
 use super::lock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::LogLevel;
-use crate::split;
+use crate::proto::split;
 use crate::stats::Stats;
 
 /// One enqueued upload; its ticket keeps flush waiting until it is delivered or dropped.

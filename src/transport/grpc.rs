@@ -134,7 +134,7 @@ impl GrpcClient {
         if parts.status != http::StatusCode::OK {
             return Err(http_status_error(parts.status));
         }
-        let collected = Limited::new(body, crate::MAX_RESPONSE_BYTES)
+        let collected = Limited::new(body, crate::config::MAX_RESPONSE_BYTES)
             .collect()
             .await
             .map_err(|e| body_error(&*e))?;
@@ -219,7 +219,7 @@ fn body_error(error: &(dyn std::error::Error + 'static)) -> AttemptError {
     if error.is::<http_body_util::LengthLimitError>() {
         return AttemptError::permanent(format!(
             "the receiver's gRPC response is over {} bytes",
-            crate::MAX_RESPONSE_BYTES
+            crate::config::MAX_RESPONSE_BYTES
         ));
     }
     AttemptError::retryable(
@@ -320,13 +320,13 @@ fn response_message(
 fn gunzip(compressed: &[u8]) -> std::result::Result<Bytes, String> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(compressed)
-        .take(crate::MAX_RESPONSE_BYTES as u64 + 1)
+        .take(crate::config::MAX_RESPONSE_BYTES as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("gzip: {e}"))?;
-    if out.len() > crate::MAX_RESPONSE_BYTES {
+    if out.len() > crate::config::MAX_RESPONSE_BYTES {
         return Err(format!(
             "over {} bytes once decompressed",
-            crate::MAX_RESPONSE_BYTES
+            crate::config::MAX_RESPONSE_BYTES
         ));
     }
     Ok(Bytes::from(out))

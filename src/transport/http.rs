@@ -60,7 +60,7 @@ impl HttpClient {
     /// The request body for `request`: OTLP/JSON or protobuf, gzipped if so configured.
     pub(crate) fn wire_body(&self, request: &Bytes) -> Result<Bytes> {
         let body = if self.json {
-            Bytes::from(crate::json::from_protobuf(request)?)
+            Bytes::from(crate::proto::json::from_protobuf(request)?)
         } else {
             request.clone()
         };
@@ -90,7 +90,7 @@ impl HttpClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = Limited::new(response.into_body(), crate::MAX_RESPONSE_BYTES)
+        let body = Limited::new(response.into_body(), crate::config::MAX_RESPONSE_BYTES)
             .collect()
             .await
             .map(|c| c.to_bytes());
@@ -99,7 +99,7 @@ impl HttpClient {
             let body = body.map_err(|e| {
                 AttemptError::permanent(format!(
                     "HTTP {status}: the response body could not be read (over {} bytes or broken): {e}",
-                    crate::MAX_RESPONSE_BYTES
+                    crate::config::MAX_RESPONSE_BYTES
                 ))
             })?;
             return self.decode_response(status, &body);

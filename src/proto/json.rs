@@ -1,6 +1,6 @@
 //! OTLP/JSON, the encoding OTLP/HTTP and the OTLP file exporter use (lowerCamelCase keys,
 //! enums as integers, 64-bit integers as strings, hex trace and span ids), transcoded
-//! to and from protobuf with the schema in [`crate::schema`]:
+//! to and from protobuf with the schema in [`crate::proto::schema`]:
 //! - [`to_protobuf`] reads it (also the protobuf JSON mapping's variants: `.proto` field
 //!   names, enum names, 64-bit integers as numbers, `"NaN"`/`"Infinity"`), rejects what
 //!   does not fit the schema with the JSON path of the fault, and writes the protobuf
@@ -15,9 +15,9 @@ use prost::Message;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::schema::wire::{END_GROUP, FIXED32, FIXED64, LEN, START_GROUP, VARINT};
-use crate::schema::{Card, Field, Kind, Msg};
-use crate::validate;
+use crate::proto::schema::wire::{END_GROUP, FIXED32, FIXED64, LEN, START_GROUP, VARINT};
+use crate::proto::schema::{Card, Field, Kind, Msg};
+use crate::proto::validate;
 
 /// The serialized `ExportMetricsServiceRequest` of an OTLP/JSON one; an error says where
 /// the fault is (line and column for syntax, the JSON path for content).

@@ -48,8 +48,8 @@ use std::cell::Cell;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
-use crate::schema::wire::{END_GROUP, FIXED32, FIXED64, LEN, START_GROUP, VARINT};
-use crate::schema::{Card, Kind, Msg, MAX_FIELD};
+use crate::proto::schema::wire::{END_GROUP, FIXED32, FIXED64, LEN, START_GROUP, VARINT};
+use crate::proto::schema::{Card, Kind, Msg, MAX_FIELD};
 
 /// Checks that `bytes` is a serialized `opentelemetry.proto.metrics.v1.ResourceMetrics`
 /// that can be sent: one that prost also accepts once [wrapped](wrap_resource_metrics) in

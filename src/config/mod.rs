@@ -345,6 +345,11 @@ pub struct Settings {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default bound of the asynchronous queue.
 pub const DEFAULT_QUEUE_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// The size above which a request is split: 4 MiB, what gRPC servers and the
+/// OpenTelemetry Collector accept by default.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// The largest response body the library reads into memory.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// The smallest `max_request_bytes` accepted: room for a small data point.
 pub const MIN_MAX_REQUEST_BYTES: usize = 256;
 
@@ -532,7 +537,7 @@ impl Config {
             retry: self.retry.unwrap_or_default(),
             max_request_bytes: self
                 .max_request_bytes
-                .unwrap_or(crate::DEFAULT_MAX_REQUEST_BYTES),
+                .unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
             queue_max_bytes: self.queue_max_bytes.unwrap_or(DEFAULT_QUEUE_MAX_BYTES),
             selections,
             logger: Logger::new(self.log.clone()),
