@@ -29,7 +29,7 @@ if(NOT TARGET otlpmetric::otlpmetric)
   add_library(otlpmetric::otlpmetric SHARED IMPORTED)
   set_target_properties(otlpmetric::otlpmetric PROPERTIES
     IMPORTED_LOCATION "${_otlpmetric_libdir}/libotlpmetric.so"
-    IMPORTED_SONAME "libotlpmetric.so"
+    IMPORTED_SONAME "libotlpmetric.so.@VERSION_MAJOR@"
     INTERFACE_INCLUDE_DIRECTORIES "${_otlpmetric_includedir}")
 endif()
 

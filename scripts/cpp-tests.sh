@@ -21,7 +21,7 @@ cleanup() {
 trap cleanup EXIT
 
 scripts/bootstrap.sh
-if ! cargo build --quiet >"$WORK/cargo-build.log" 2>&1; then  # shown only when it fails
+if ! scripts/dev-library.sh >"$WORK/cargo-build.log" 2>&1; then  # shown only when it fails
   cat "$WORK/cargo-build.log" >&2
   echo "cpp-tests: cargo build failed" >&2
   exit 1

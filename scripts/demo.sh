@@ -19,8 +19,7 @@ done
 
 scripts/bootstrap.sh
 echo "== building libotlpmetric" >&2
-cargo build --quiet
-LIB="$ROOT/target/debug"
+LIB="$(scripts/dev-library.sh)"
 OTELCOL_BIN="$(scripts/otelcol.sh path)"
 export OTELCOL_BIN
 

@@ -44,11 +44,17 @@ say() { echo "install-tests: $*"; }
 PREFIX="$WORK/prefix"
 scripts/install.sh "$PREFIX" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log" >&2; fail "scripts/install.sh failed"; }
 VERSION="$(sed -n '/^\[package\]/,/^\[/{s/^version *= *"\([^"]*\)".*/\1/p}' Cargo.toml | head -n 1)"
-for f in lib/libotlpmetric.so lib/libotlpmetric.a include/otlpmetric.h include/otlpmetric.hpp \
+MAJOR="${VERSION%%.*}"
+for f in "lib/libotlpmetric.so.$VERSION" lib/libotlpmetric.a include/otlpmetric.h include/otlpmetric.hpp \
          lib/pkgconfig/otlpmetric.pc lib/cmake/otlpmetric/otlpmetricConfig.cmake \
          lib/cmake/otlpmetric/otlpmetricConfigVersion.cmake; do
   [ -f "$PREFIX/$f" ] || fail "not installed: $f"
 done
+# The versioned library and its two links: the SONAME's, and the development one.
+[ "$(readlink "$PREFIX/lib/libotlpmetric.so.$MAJOR")" = "libotlpmetric.so.$VERSION" ] \
+  || fail "lib/libotlpmetric.so.$MAJOR is not a link to libotlpmetric.so.$VERSION"
+[ "$(readlink "$PREFIX/lib/libotlpmetric.so")" = "libotlpmetric.so.$MAJOR" ] \
+  || fail "lib/libotlpmetric.so is not a link to libotlpmetric.so.$MAJOR"
 cmp -s include/otlpmetric.h "$PREFIX/include/otlpmetric.h" || fail "installed otlpmetric.h differs from include/"
 cmp -s bindings/cpp/include/otlpmetric.hpp "$PREFIX/include/otlpmetric.hpp" || fail "installed otlpmetric.hpp differs"
 
@@ -57,7 +63,7 @@ DESTDIR="$WORK/stage" scripts/install.sh /opt/otlpmetric >"$WORK/install-destdir
   || { cat "$WORK/install-destdir.log" >&2; fail "DESTDIR=... scripts/install.sh failed"; }
 grep -qx 'prefix=/opt/otlpmetric' "$WORK/stage/opt/otlpmetric/lib/pkgconfig/otlpmetric.pc" \
   || fail "DESTDIR install: the .pc does not name the final prefix"
-[ -f "$WORK/stage/opt/otlpmetric/lib/libotlpmetric.so" ] || fail "DESTDIR install: no library under \$DESTDIR"
+[ -f "$WORK/stage/opt/otlpmetric/lib/libotlpmetric.so.$VERSION" ] || fail "DESTDIR install: no library under \$DESTDIR"
 
 # Exported symbols: only otlpmetric_*, and every function the header declares.
 SO="$PREFIX/lib/libotlpmetric.so"
@@ -70,7 +76,8 @@ missing="$(comm -23 "$WORK/declared" "$WORK/exported")"
 undeclared="$(comm -13 "$WORK/declared" "$WORK/exported")"
 [ -z "$undeclared" ] || fail "exported but not declared in otlpmetric.h: $(echo "$undeclared" | tr '\n' ' ')"
 soname="$(readelf -d "$SO" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')"
-say "libotlpmetric.so exports $(wc -l <"$WORK/exported") symbols, all otlpmetric_* and all declared in the header; SONAME: ${soname:-none}"
+[ "$soname" = "libotlpmetric.so.$MAJOR" ] || fail "SONAME is '${soname:-none}', not libotlpmetric.so.$MAJOR"
+say "libotlpmetric.so exports $(wc -l <"$WORK/exported") symbols, all otlpmetric_* and all declared in the header; SONAME: $soname"
 
 # The CMake version file: which requests this installation satisfies.
 cat >"$WORK/version-check.cmake" <<'EOF'
@@ -98,7 +105,6 @@ EOF
 version_ok() {  # request -> TRUE/FALSE
   cmake -DREQ="$1" -DFILE="$PREFIX/lib/cmake/otlpmetric/otlpmetricConfigVersion.cmake" -P "$WORK/version-check.cmake" 2>&1
 }
-MAJOR="${VERSION%%.*}"
 NEXT_MAJOR="$(( MAJOR + 1 ))"
 for req in "$MAJOR" "$VERSION" "$MAJOR.0...<$NEXT_MAJOR.0"; do
   [ "$(version_ok "$req")" = TRUE ] || fail "otlpmetricConfigVersion.cmake ($VERSION) refuses find_package(otlpmetric $req)"
@@ -119,8 +125,8 @@ export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
 # shellcheck disable=SC2046
 "$CXX" -std=c++17 -Wall -Wextra -Werror -pedantic examples/cpp/periodic.cpp $(pkg-config --cflags --libs otlpmetric) \
   -Wl,-rpath,"$PREFIX/lib" -o "$WORK/periodic_cpp_pkgconfig"
-readelf -d "$WORK/periodic_c_pkgconfig" | grep -q 'NEEDED.*\[libotlpmetric.so\]' \
-  || fail "periodic_c (pkg-config) does not need libotlpmetric.so"
+readelf -d "$WORK/periodic_c_pkgconfig" | grep -qF "[libotlpmetric.so.$MAJOR]" \
+  || fail "periodic_c (pkg-config) does not need libotlpmetric.so.$MAJOR"
 
 # ---------------------------------------------------------------------------------
 # 3. A Collector, and the pkg-config builds against it.
@@ -181,8 +187,8 @@ fi
 for exe in periodic_c periodic_cpp periodic_cpp_static demo_c; do
   [ -x "$WORK/build/$exe" ] || fail "CMake did not build $exe"
 done
-readelf -d "$WORK/build/periodic_cpp" | grep -q 'NEEDED.*\[libotlpmetric.so\]' \
-  || fail "periodic_cpp (CMake) does not record libotlpmetric.so as NEEDED (a path instead?)"
+readelf -d "$WORK/build/periodic_cpp" | grep -qF "[libotlpmetric.so.$MAJOR]" \
+  || fail "periodic_cpp (CMake) does not record libotlpmetric.so.$MAJOR as NEEDED (a path instead?)"
 if readelf -d "$WORK/build/periodic_cpp_static" | grep -q 'NEEDED.*otlpmetric'; then
   fail "periodic_cpp_static (CMake, otlpmetric::otlpmetric_static) needs libotlpmetric.so"
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds libotlpmetric and installs it for C, C++, pkg-config and CMake users:
 #
-#   PREFIX/lib/libotlpmetric.so, PREFIX/lib/libotlpmetric.a
+#   PREFIX/lib/libotlpmetric.so.X.Y.Z, its links libotlpmetric.so.X (the SONAME) and
+#   libotlpmetric.so (for linking), PREFIX/lib/libotlpmetric.a
 #   PREFIX/include/otlpmetric.h, PREFIX/include/otlpmetric.hpp
 #   PREFIX/lib/pkgconfig/otlpmetric.pc
 #   PREFIX/lib/cmake/otlpmetric/otlpmetricConfig.cmake, otlpmetricConfigVersion.cmake
@@ -44,7 +45,10 @@ VERSION="$(sed -n '/^\[package\]/,/^\[/{s/^version *= *"\([^"]*\)".*/\1/p}' Carg
 SIZEOF_VOID_P="$(( $(getconf LONG_BIT) / 8 ))"
 
 install -d "$DEST/lib" "$DEST/include" "$DEST/lib/pkgconfig" "$DEST/lib/cmake/otlpmetric"
-install -m 0755 "$BUILT/libotlpmetric.so" "$DEST/lib/libotlpmetric.so"
+SONAME="libotlpmetric.so.${VERSION%%.*}"
+install -m 0755 "$BUILT/libotlpmetric.so" "$DEST/lib/libotlpmetric.so.$VERSION"
+ln -sfn "libotlpmetric.so.$VERSION" "$DEST/lib/$SONAME"
+ln -sfn "$SONAME" "$DEST/lib/libotlpmetric.so"
 install -m 0644 "$BUILT/libotlpmetric.a" "$DEST/lib/libotlpmetric.a"
 install -m 0644 include/otlpmetric.h bindings/cpp/include/otlpmetric.hpp "$DEST/include/"
 
@@ -52,7 +56,9 @@ escape() { printf '%s' "$1" | sed 's/[\\&|]/\\&/g'; }  # for a sed replacement
 sed -e "s|@PREFIX@|$(escape "$PREFIX")|g" -e "s|@VERSION@|$VERSION|g" pkgconfig/otlpmetric.pc.in \
   > "$DEST/lib/pkgconfig/otlpmetric.pc"
 chmod 0644 "$DEST/lib/pkgconfig/otlpmetric.pc"
-install -m 0644 cmake/otlpmetricConfig.cmake "$DEST/lib/cmake/otlpmetric/otlpmetricConfig.cmake"
+sed -e "s|@VERSION_MAJOR@|${VERSION%%.*}|g" cmake/otlpmetricConfig.cmake \
+  > "$DEST/lib/cmake/otlpmetric/otlpmetricConfig.cmake"
+chmod 0644 "$DEST/lib/cmake/otlpmetric/otlpmetricConfig.cmake"
 sed -e "s|@VERSION@|$VERSION|g" -e "s|@VERSION_MAJOR@|${VERSION%%.*}|g" -e "s|@SIZEOF_VOID_P@|$SIZEOF_VOID_P|g" \
   cmake/otlpmetricConfigVersion.cmake.in > "$DEST/lib/cmake/otlpmetric/otlpmetricConfigVersion.cmake"
 chmod 0644 "$DEST/lib/cmake/otlpmetric/otlpmetricConfigVersion.cmake"

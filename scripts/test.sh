@@ -23,10 +23,13 @@ step "cargo test (Rust, C, C++17 header, valgrind, Collector interop)"
 cargo test
 step "cargo build (the library the scripts below load from target/debug)"
 cargo build --quiet
-for extra in scripts/budgets.sh scripts/python-tests.sh scripts/cpp-tests.sh scripts/install-tests.sh scripts/fuzz.sh; do
-  if [ -x "$extra" ]; then
-    step "$extra"
-    "$extra"
-  fi
+SUITES=(scripts/budgets.sh scripts/python-tests.sh scripts/cpp-tests.sh scripts/install-tests.sh scripts/fuzz.sh)
+# A suite that is missing or not executable is a failure, never a silent skip.
+for suite in "${SUITES[@]}"; do
+  [ -f "$suite" ] && [ -x "$suite" ] || { echo "test.sh: suite $suite is missing or not executable" >&2; exit 1; }
+done
+for suite in "${SUITES[@]}"; do
+  step "$suite"
+  "$suite"
 done
 step "all tests passed in $(( $(date +%s) - T0 ))s"

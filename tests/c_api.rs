@@ -25,7 +25,24 @@ fn lib_dir() -> PathBuf {
         .into_iter()
         .find(|dir| dir.join("libotlpmetric.so").exists() && dir.join("libotlpmetric.a").exists())
         .map(Path::to_path_buf);
-    found.unwrap_or_else(|| panic!("no libotlpmetric.so and .a near {}", exe.display()))
+    let dir = found.unwrap_or_else(|| panic!("no libotlpmetric.so and .a near {}", exe.display()));
+    dev_soname_link(&dir);
+    dir
+}
+
+/// The link the library's SONAME names (`libotlpmetric.so.<major>` -> `libotlpmetric.so`),
+/// which programs linked here need at run time, as `scripts/dev-library.sh` makes it.
+fn dev_soname_link(dir: &Path) {
+    let soname = format!("libotlpmetric.so.{}", env!("CARGO_PKG_VERSION_MAJOR"));
+    let link = dir.join(&soname);
+    if std::fs::read_link(&link).is_ok_and(|target| target == Path::new("libotlpmetric.so")) {
+        return;
+    }
+    let _ = std::fs::remove_file(&link);
+    // Parallel tests may race to make it; either one's link is the same.
+    if let Err(e) = std::os::unix::fs::symlink("libotlpmetric.so", &link) {
+        assert!(link.exists(), "cannot link {}: {e}", link.display());
+    }
 }
 
 fn scratch(name: &str) -> PathBuf {

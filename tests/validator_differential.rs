@@ -207,6 +207,8 @@ fn a_resource_metrics_at_the_limit_alone_is_refused() {
     let seed = include_bytes!("../fuzz/corpus/validate_differential/rm_nested_at_limit.pb");
     assert!(ResourceMetrics::decode(&seed[..]).is_ok());
     assert!(validate::resource_metrics(seed).is_err());
+    // What `upload` and `enqueue` call: refused before anything is sent.
+    assert!(validate::checked_resource_metrics_request(seed).is_err());
     agree(seed);
 }
 

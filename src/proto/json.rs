@@ -871,8 +871,8 @@ mod nesting_tests {
     #[test]
     fn the_deepest_json_parses_on_a_small_stack() {
         // A C caller's thread may have a small stack: JSON as deep as the bound allows
-        // (far past prost's limit, so refused after parsing) needs under 128 KiB in a
-        // release build (measured); debug builds take several times that.
+        // (far past prost's limit, so refused after parsing) must fit in 128 KiB in a
+        // release build; debug builds need several times that.
         let depth = (MAX_JSON_DEPTH - 7) / 3;
         let text = nested_arrays_json(depth);
         let stack = if cfg!(debug_assertions) {
