@@ -201,6 +201,7 @@ fn parse_header_entry(entry: &str) -> std::result::Result<(HeaderName, HeaderVal
 }
 
 impl EnvSettings {
+    /// Reads every variable of the table through `lookup`.
     pub(super) fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
         let mut env = EnvSettings::default();
         for variable in VARIABLES {
@@ -211,6 +212,7 @@ impl EnvSettings {
         env
     }
 
+    /// Notes that (part of) `found`'s value was ignored, and `why`.
     fn warn(&mut self, found: &Found, why: String) {
         self.warnings.push(format!(
             "environment variable {} ignored: {why}",
