@@ -297,17 +297,14 @@ fn a_client_key_file_that_is_not_a_key_is_an_error_naming_the_file_not_its_conte
         .unwrap();
     assert!(out.status.success());
     let mut config = config("https://127.0.0.1:1", Protocol::Grpc);
-    // The CA certificate where the key should be.
-    config
+    // The CA certificate where the key should be: refused when set.
+    let err = config
         .set_tls(
             Some(&dir.join("ca.crt")),
             Some(&dir.join("client.crt")),
             Some(&dir.join("ca.crt")),
         )
-        .unwrap();
-    let err = Exporter::new(&config)
-        .err()
-        .expect("a certificate is no key");
+        .expect_err("a certificate is no key");
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.message().contains("ca.crt"), "{err}");
     assert!(!err.message().contains("BEGIN"), "{err}");

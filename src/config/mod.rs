@@ -2,8 +2,12 @@
 //! which wins over `OTEL_EXPORTER_OTLP_*`, which wins over the OTLP exporter
 //! specification's defaults.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+mod endpoint;
+mod env;
+mod protocol;
+mod tls;
+
+use std::path::Path;
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -12,282 +16,12 @@ use http::Uri;
 use crate::error::{Error, Result};
 use crate::log::{LogFn, Logger};
 use crate::retry::RetryPolicy;
-use crate::selectors::{
-    AggregationSelector, HistogramPreference, Selections, TemporalityPreference,
-    TemporalitySelector,
-};
+use crate::selectors::{AggregationSelector, Selections, TemporalitySelector};
 
-/// The OTLP transport protocol; numbers as in the C contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// OTLP/gRPC.
-    Grpc = 1,
-    /// OTLP/HTTP with protobuf bodies.
-    HttpProtobuf = 2,
-    /// OTLP/HTTP with JSON bodies.
-    HttpJson = 3,
-}
-
-impl Protocol {
-    /// The protocol with number `value`, if there is one.
-    pub fn from_i32(value: i32) -> Option<Self> {
-        match value {
-            1 => Some(Protocol::Grpc),
-            2 => Some(Protocol::HttpProtobuf),
-            3 => Some(Protocol::HttpJson),
-            _ => None,
-        }
-    }
-
-    /// Parses the spec's `OTEL_EXPORTER_OTLP_PROTOCOL` values.
-    pub fn parse(value: &str) -> Option<Self> {
-        match value.trim() {
-            "grpc" => Some(Protocol::Grpc),
-            "http/protobuf" => Some(Protocol::HttpProtobuf),
-            "http/json" => Some(Protocol::HttpJson),
-            _ => None,
-        }
-    }
-
-    fn is_http(self) -> bool {
-        self != Protocol::Grpc
-    }
-}
-
-/// Payload compression; numbers as in the C contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// No compression.
-    #[default]
-    None = 0,
-    /// gzip.
-    Gzip = 1,
-}
-
-impl Compression {
-    /// The compression with number `value`, if there is one.
-    pub fn from_i32(value: i32) -> Option<Self> {
-        match value {
-            0 => Some(Compression::None),
-            1 => Some(Compression::Gzip),
-            _ => None,
-        }
-    }
-
-    fn parse(value: &str) -> Option<Self> {
-        match value.trim() {
-            "gzip" => Some(Compression::Gzip),
-            "none" => Some(Compression::None),
-            _ => None,
-        }
-    }
-}
-
-/// PEM material for TLS, read from files when it was configured.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct TlsMaterial {
-    /// CA certificates that replace the system roots.
-    pub ca_pem: Option<Vec<u8>>,
-    /// Client certificate chain for mutual TLS.
-    pub client_cert_pem: Option<Vec<u8>>,
-    /// Client private key for mutual TLS. Never printed.
-    pub client_key_pem: Option<Vec<u8>>,
-    /// The files these came from, for messages.
-    pub files: Vec<PathBuf>,
-}
-
-impl std::fmt::Debug for TlsMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsMaterial")
-            .field("files", &self.files)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Reads a TLS file named by setting `what`; the message names the file, never its content.
-fn read_tls_file(what: &str, path: &Path) -> Result<Vec<u8>> {
-    let bytes = fs::read(path)
-        .map_err(|e| Error::invalid(format!("{what}: cannot read file {}: {e}", path.display())))?;
-    if bytes.is_empty() {
-        return Err(Error::invalid(format!(
-            "{what}: file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(bytes)
-}
-
-/// What the `OTEL_EXPORTER_OTLP_*` environment said, parsed; problems become warnings.
-#[derive(Clone, Debug, Default)]
-struct EnvSettings {
-    /// The endpoint and whether it came from the generic variable (which gets `/v1/metrics`).
-    endpoint: Option<(Uri, bool)>,
-    protocol: Option<Protocol>,
-    headers: Option<Vec<(HeaderName, HeaderValue)>>,
-    timeout: Option<Duration>,
-    compression: Option<Compression>,
-    ca_file: Option<PathBuf>,
-    client_cert_file: Option<PathBuf>,
-    client_key_file: Option<PathBuf>,
-    insecure: Option<bool>,
-    temporality: Option<TemporalityPreference>,
-    histogram: Option<HistogramPreference>,
-    warnings: Vec<String>,
-}
-
-impl EnvSettings {
-    fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
-        let mut env = EnvSettings::default();
-        // The metrics-specific variable wins; an empty value means unset.
-        let get = |suffix: &str| -> Option<(String, String, bool)> {
-            for (name, generic) in [
-                (format!("OTEL_EXPORTER_OTLP_METRICS_{suffix}"), false),
-                (format!("OTEL_EXPORTER_OTLP_{suffix}"), true),
-            ] {
-                if let Some(value) = lookup(&name).filter(|v| !v.trim().is_empty()) {
-                    return Some((name, value, generic));
-                }
-            }
-            None
-        };
-        let mut warn = |name: &str, why: String| {
-            env.warnings
-                .push(format!("environment variable {name} ignored: {why}"))
-        };
-
-        if let Some((name, value, generic)) = get("ENDPOINT") {
-            match parse_endpoint(value.trim()) {
-                Ok(uri) => env.endpoint = Some((uri, generic)),
-                Err(e) => warn(&name, e.message().to_string()),
-            }
-        }
-        if let Some((name, value, _)) = get("PROTOCOL") {
-            match Protocol::parse(&value) {
-                Some(p) => env.protocol = Some(p),
-                None => warn(
-                    &name,
-                    format!(
-                        "unknown protocol {value:?} (expected grpc, http/protobuf or http/json)"
-                    ),
-                ),
-            }
-        }
-        if let Some((name, value, _)) = get("HEADERS") {
-            let mut headers = Vec::new();
-            for (i, entry) in value.split(',').enumerate() {
-                if entry.trim().is_empty() {
-                    continue;
-                }
-                match parse_header_entry(entry) {
-                    Ok(h) => headers.push(h),
-                    Err(why) => warn(
-                        &name,
-                        format!("entry {} is not a valid header: {why}", i + 1),
-                    ),
-                }
-            }
-            env.headers = Some(headers);
-        }
-        if let Some((name, value, _)) = get("TIMEOUT") {
-            match value.trim().parse::<u64>() {
-                Ok(ms) => env.timeout = Some(Duration::from_millis(ms)),
-                Err(_) => warn(
-                    &name,
-                    format!("{value:?} is not a whole number of milliseconds"),
-                ),
-            }
-        }
-        if let Some((name, value, _)) = get("COMPRESSION") {
-            match Compression::parse(&value) {
-                Some(c) => env.compression = Some(c),
-                None => warn(
-                    &name,
-                    format!("unknown compression {value:?} (expected gzip or none)"),
-                ),
-            }
-        }
-        if let Some((name, value, _)) = get("INSECURE") {
-            match value.trim().to_ascii_lowercase().as_str() {
-                "true" => env.insecure = Some(true),
-                "false" => env.insecure = Some(false),
-                _ => warn(&name, format!("{value:?} is not true or false")),
-            }
-        }
-        env.ca_file = get("CERTIFICATE").map(|(_, v, _)| PathBuf::from(v));
-        env.client_cert_file = get("CLIENT_CERTIFICATE").map(|(_, v, _)| PathBuf::from(v));
-        env.client_key_file = get("CLIENT_KEY").map(|(_, v, _)| PathBuf::from(v));
-
-        let name = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
-        if let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) {
-            match TemporalityPreference::parse(&value) {
-                Some(p) => env.temporality = Some(p),
-                None => warn(
-                    name,
-                    format!(
-                        "unknown preference {value:?} (expected cumulative, delta or lowmemory)"
-                    ),
-                ),
-            }
-        }
-        let name = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION";
-        if let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) {
-            match HistogramPreference::parse(&value) {
-                Some(h) => env.histogram = Some(h),
-                None => warn(name, format!("unknown histogram aggregation {value:?} (expected explicit_bucket_histogram or base2_exponential_bucket_histogram)")),
-            }
-        }
-        env
-    }
-}
-
-/// Checks an endpoint URL: a scheme of http or https and a host.
-fn parse_endpoint(url: &str) -> Result<Uri> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| Error::invalid(format!("endpoint {url:?} is not a valid URL: {e}")))?;
-    match uri.scheme_str() {
-        Some("http") | Some("https") => {}
-        Some(other) => {
-            return Err(Error::invalid(format!(
-                "endpoint {url:?}: scheme {other:?} is not http or https"
-            )))
-        }
-        None => {
-            return Err(Error::invalid(format!(
-                "endpoint {url:?} has no scheme (use http:// or https://)"
-            )))
-        }
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(Error::invalid(format!("endpoint {url:?} has no host")));
-    }
-    Ok(uri)
-}
-
-/// Parses one `key=value` entry of `OTEL_EXPORTER_OTLP_HEADERS` (both percent-decoded).
-/// The reason never contains the value.
-fn parse_header_entry(entry: &str) -> std::result::Result<(HeaderName, HeaderValue), String> {
-    let (key, value) = entry.split_once('=').ok_or("missing '='")?;
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s.trim())
-            .decode_utf8()
-            .map(|c| c.into_owned())
-    };
-    let key = decode(key).map_err(|_| "the key is not UTF-8 after percent-decoding")?;
-    let value = decode(value).map_err(|_| "the value is not UTF-8 after percent-decoding")?;
-    let name = HeaderName::from_bytes(key.as_bytes())
-        .map_err(|_| format!("{key:?} is not a valid header name"))?;
-    let mut value = HeaderValue::from_str(&value)
-        .map_err(|_| format!("the value of {key:?} has characters not allowed in a header"))?;
-    value.set_sensitive(true);
-    Ok((name, value))
-}
-
-/// Adds `(name, value)` to `headers`, replacing earlier values of the same name.
-fn put_header(headers: &mut Vec<(HeaderName, HeaderValue)>, name: HeaderName, value: HeaderValue) {
-    headers.retain(|(n, _)| *n != name);
-    headers.push((name, value));
-}
+use endpoint::{parse_endpoint, with_metrics_path};
+use env::EnvSettings;
+pub use protocol::{Compression, Protocol};
+pub use tls::TlsMaterial;
 
 /// An exporter's configuration, built step by step and then given to
 /// [`crate::Exporter::new`]. Setters check their value at once; a refused value leaves
@@ -403,15 +137,16 @@ impl Config {
         self.compression = Some(compression);
     }
 
-    /// Reads TLS files now: a CA bundle that replaces the system roots, and a client
-    /// certificate and key for mutual TLS (both or neither).
+    /// Reads and checks TLS files now, whatever the endpoint: a CA bundle that replaces
+    /// the system roots, and a client certificate and key for mutual TLS (both or
+    /// neither, and they must match).
     pub fn set_tls(
         &mut self,
         ca_file: Option<&Path>,
         client_cert_file: Option<&Path>,
         client_key_file: Option<&Path>,
     ) -> Result<()> {
-        self.tls = Some(load_tls(
+        self.tls = Some(TlsMaterial::load(
             "set_tls",
             ca_file,
             client_cert_file,
@@ -477,7 +212,7 @@ impl Config {
     }
 
     /// Resolves code, environment and defaults into the settings of one exporter; reads
-    /// TLS files named by the environment and consults the selectors.
+    /// and checks TLS files named by the environment and consults the selectors.
     pub fn resolve(&self) -> Result<Settings> {
         let env = &self.env;
         let mut warnings = env.warnings.clone();
@@ -509,7 +244,7 @@ impl Config {
         let timeout = self.timeout.or(env.timeout).unwrap_or(DEFAULT_TIMEOUT);
         let tls = match &self.tls {
             Some(tls) => tls.clone(),
-            None => load_tls(
+            None => TlsMaterial::load(
                 "OTEL_EXPORTER_OTLP_[METRICS_]CERTIFICATE/CLIENT_CERTIFICATE/CLIENT_KEY",
                 env.ca_file.as_deref(),
                 env.client_cert_file.as_deref(),
@@ -544,54 +279,30 @@ impl Config {
     }
 }
 
-/// The generic endpoint with `/v1/metrics` appended to its path, as the spec says.
-fn with_metrics_path(uri: &Uri) -> Result<Uri> {
-    let base = uri.path().trim_end_matches('/');
-    let path = format!("{base}/v1/metrics");
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(
-        path.parse()
-            .map_err(|e| Error::invalid(format!("endpoint path {path:?}: {e}")))?,
-    );
-    Uri::from_parts(parts).map_err(|e| Error::invalid(format!("endpoint: {e}")))
+/// Adds `(name, value)` to `headers`, replacing earlier values of the same name.
+fn put_header(headers: &mut Vec<(HeaderName, HeaderValue)>, name: HeaderName, value: HeaderValue) {
+    headers.retain(|(n, _)| *n != name);
+    headers.push((name, value));
 }
 
-fn load_tls(
-    what: &str,
-    ca_file: Option<&Path>,
-    client_cert_file: Option<&Path>,
-    client_key_file: Option<&Path>,
-) -> Result<TlsMaterial> {
-    if client_cert_file.is_some() != client_key_file.is_some() {
-        return Err(Error::invalid(format!(
-            "{what}: a client certificate and a client key are needed together"
-        )));
+#[cfg(test)]
+impl Config {
+    /// A configuration that starts from exactly these variables.
+    fn from_vars(vars: &[(&str, &str)]) -> Self {
+        let map: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(&move |name| map.get(name).cloned())
     }
-    let mut tls = TlsMaterial::default();
-    if let Some(path) = ca_file {
-        tls.ca_pem = Some(read_tls_file(what, path)?);
-        tls.files.push(path.to_path_buf());
-    }
-    if let (Some(cert), Some(key)) = (client_cert_file, client_key_file) {
-        tls.client_cert_pem = Some(read_tls_file(what, cert)?);
-        tls.client_key_pem = Some(read_tls_file(what, key)?);
-        tls.files.push(cert.to_path_buf());
-        tls.files.push(key.to_path_buf());
-    }
-    Ok(tls)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Config {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(&move |name| map.get(name).cloned())
+        Config::from_vars(vars)
     }
 
     #[test]
@@ -651,51 +362,6 @@ mod tests {
     }
 
     #[test]
-    fn bad_env_values_become_warnings_naming_the_variable() {
-        let s = config(&[
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
-            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "soon"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
-            (
-                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
-                "weekly",
-            ),
-        ])
-        .resolve()
-        .unwrap();
-        assert_eq!(s.protocol, Protocol::HttpProtobuf);
-        assert_eq!(s.timeout, Some(DEFAULT_TIMEOUT));
-        let all = s.warnings.join("\n");
-        for name in [
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
-        ] {
-            assert!(all.contains(name), "{name} missing in {all}");
-        }
-    }
-
-    #[test]
-    fn headers_are_percent_decoded_and_the_metrics_list_replaces_the_generic_one() {
-        let s = config(&[
-            ("OTEL_EXPORTER_OTLP_HEADERS", "a=1,b=2"),
-            (
-                "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
-                "api-key=s%20ecret%3D,x-tenant=t1, bad entry ,y=",
-            ),
-        ])
-        .resolve()
-        .unwrap();
-        assert_eq!(s.headers.get("api-key").unwrap(), "s ecret=");
-        assert_eq!(s.headers.get("x-tenant").unwrap(), "t1");
-        assert_eq!(s.headers.get("y").unwrap(), "");
-        assert!(s.headers.get("a").is_none());
-        assert_eq!(s.warnings.len(), 1);
-        assert!(!s.warnings[0].contains("s ecret"));
-    }
-
-    #[test]
     fn code_headers_replace_env_headers() {
         let mut c = config(&[("OTEL_EXPORTER_OTLP_HEADERS", "k=env")]);
         c.add_header("k", "code").unwrap();
@@ -715,6 +381,8 @@ mod tests {
             "ftp://x/",
             "http://",
             "http:// spaces",
+            "http://127.0.0.1:99999/v1/metrics",
+            "http://127.0.0.1:0/v1/metrics",
         ] {
             assert!(c.set_endpoint(bad).is_err(), "{bad:?} accepted");
         }

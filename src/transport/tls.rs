@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::config::Settings;
@@ -18,30 +16,10 @@ pub(super) fn client_config(settings: &Settings) -> Result<Option<Arc<ClientConf
     }
     let tls = &settings.tls;
     let mut roots = RootCertStore::empty();
-    match &tls.ca_pem {
-        Some(pem) => {
-            let mut added = 0;
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| {
-                    Error::invalid(format!(
-                        "TLS CA file {}: not valid PEM: {e}",
-                        name(settings, 0)
-                    ))
-                })?;
-                roots.add(cert).map_err(|e| {
-                    Error::invalid(format!(
-                        "TLS CA file {}: bad certificate: {e}",
-                        name(settings, 0)
-                    ))
-                })?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(Error::invalid(format!(
-                    "TLS CA file {}: no PEM certificate found",
-                    name(settings, 0)
-                )));
-            }
+    match &tls.ca {
+        // Every certificate was checked to be a valid trust anchor when it was configured.
+        Some(ca) => {
+            roots.add_parsable_certificates(ca.certs.iter().cloned());
         }
         None => {
             let native = rustls_native_certs::load_native_certs();
@@ -58,50 +36,19 @@ pub(super) fn client_config(settings: &Settings) -> Result<Option<Arc<ClientConf
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::invalid(format!("TLS: {e}")))?
         .with_root_certificates(roots);
-    let config = match (&tls.client_cert_pem, &tls.client_key_pem) {
-        (Some(cert_pem), Some(key_pem)) => {
-            let first = usize::from(tls.ca_pem.is_some());
-            let certs = CertificateDer::pem_slice_iter(cert_pem)
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    Error::invalid(format!(
-                        "TLS client certificate file {}: not valid PEM: {e}",
-                        name(settings, first)
-                    ))
-                })?;
-            if certs.is_empty() {
-                return Err(Error::invalid(format!(
-                    "TLS client certificate file {}: no PEM certificate found",
-                    name(settings, first)
-                )));
-            }
-            // The key's content is never put in a message, only its file name.
-            let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| {
-                Error::invalid(format!(
-                    "TLS client key file {}: no valid PEM private key found",
-                    name(settings, first + 1)
-                ))
-            })?;
-            builder.with_client_auth_cert(certs, key).map_err(|e| {
+    let config = match &tls.client {
+        Some(identity) => builder
+            .with_client_auth_cert(identity.cert.certs.clone(), identity.key.key())
+            .map_err(|e| {
                 Error::invalid(format!(
                     "TLS client certificate {} and key {} do not form a valid identity: {e}",
-                    name(settings, first),
-                    name(settings, first + 1)
+                    identity.cert.path.display(),
+                    identity.key.path.display()
                 ))
-            })?
-        }
-        _ => builder.with_no_client_auth(),
+            })?,
+        None => builder.with_no_client_auth(),
     };
     Ok(Some(Arc::new(config)))
-}
-
-fn name(settings: &Settings, index: usize) -> String {
-    settings
-        .tls
-        .files
-        .get(index)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "(unnamed)".into())
 }
 
 /// A connector that speaks TLS for `https://` URIs (when `config` is given) and plain TCP

@@ -1,0 +1,110 @@
+//! Endpoint URLs: what `set_endpoint` and `OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT` accept,
+//! and the path the spec appends to the generic endpoint.
+
+use http::Uri;
+
+use crate::error::{Error, Result};
+
+/// Checks an endpoint URL: a scheme of http or https, a host, and a port (when given)
+/// in 1-65535.
+pub(super) fn parse_endpoint(url: &str) -> Result<Uri> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| Error::invalid(format!("endpoint {url:?} is not a valid URL: {e}")))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "endpoint {url:?}: scheme {other:?} is not http or https"
+            )))
+        }
+        None => {
+            return Err(Error::invalid(format!(
+                "endpoint {url:?} has no scheme (use http:// or https://)"
+            )))
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(Error::invalid(format!("endpoint {url:?} has no host")));
+    }
+    if let Some(port) = uri.authority().and_then(|a| port_text(a.as_str())) {
+        check_port(port).map_err(|why| Error::invalid(format!("endpoint {url:?}: {why}")))?;
+    }
+    Ok(uri)
+}
+
+/// The text after the port colon of `authority`, if it has one. The `http` crate parses
+/// URLs with any characters there and only reports the port when it fits a `u16`, so the
+/// text is found here to be checked.
+fn port_text(authority: &str) -> Option<&str> {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = match host_port.strip_prefix('[') {
+        // An IPv6 literal: its colons are not the port's.
+        Some(ipv6) => &ipv6[ipv6.find(']')? + 1..],
+        None => host_port,
+    };
+    after_host.split_once(':').map(|(_, port)| port)
+}
+
+/// An empty port means the scheme's default (RFC 3986); anything else is a number in
+/// 1-65535.
+fn check_port(port: &str) -> std::result::Result<(), String> {
+    if port.is_empty() {
+        return Ok(());
+    }
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("port {port:?} is not a number"));
+    }
+    match port.parse::<u16>() {
+        Ok(n) if n != 0 => Ok(()),
+        _ => Err(format!("port {port} is outside 1-65535")),
+    }
+}
+
+/// The generic endpoint with `/v1/metrics` appended to its path, as the spec says.
+pub(super) fn with_metrics_path(uri: &Uri) -> Result<Uri> {
+    let base = uri.path().trim_end_matches('/');
+    let path = format!("{base}/v1/metrics");
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(
+        path.parse()
+            .map_err(|e| Error::invalid(format!("endpoint path {path:?}: {e}")))?,
+    );
+    Uri::from_parts(parts).map_err(|e| Error::invalid(format!("endpoint: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_outside_1_to_65535_are_refused_saying_so() {
+        for url in [
+            "http://127.0.0.1:99999/v1/metrics",
+            "http://127.0.0.1:65536",
+            "http://localhost:0/v1/metrics",
+            "https://[::1]:70000/",
+            "http://user@collector:123456789012345678901234567890/",
+        ] {
+            let err = parse_endpoint(url).expect_err(url);
+            assert!(err.message().contains("outside 1-65535"), "{err}");
+        }
+        let err = parse_endpoint("http://collector:http/").unwrap_err();
+        assert!(err.message().contains("not a number"), "{err}");
+    }
+
+    #[test]
+    fn ports_in_range_and_default_ports_are_accepted() {
+        for url in [
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:65535/v1/metrics",
+            "https://[::1]:4317",
+            "https://[::1]/v1/metrics",
+            "http://user:pass@collector:4318/",
+            "http://collector/v1/metrics",
+            "http://collector:/v1/metrics",
+        ] {
+            parse_endpoint(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+    }
+}
