@@ -7,8 +7,11 @@ use crate::error::{Error, Result};
 
 /// Checks an endpoint URL: a scheme of http or https, a host, and a port (when given)
 /// in 1-65535.
-pub(super) fn parse_endpoint(url: &str) -> Result<Uri> {
-    let uri: Uri = url
+pub(super) fn parse_endpoint(raw: &str) -> Result<Uri> {
+    // Messages show the URL without its user information, which may be a password.
+    let shown = without_user_info(raw);
+    let url = shown.as_str();
+    let uri: Uri = raw
         .parse()
         .map_err(|e| Error::invalid(format!("endpoint {url:?} is not a valid URL: {e}")))?;
     match uri.scheme_str() {
@@ -30,7 +33,26 @@ pub(super) fn parse_endpoint(url: &str) -> Result<Uri> {
     if let Some(port) = uri.authority().and_then(|a| port_text(a.as_str())) {
         check_port(port).map_err(|why| Error::invalid(format!("endpoint {url:?}: {why}")))?;
     }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        // Nothing would send it (no client takes credentials from the URL here), and every
+        // message naming the endpoint would carry it.
+        return Err(Error::invalid(format!(
+            "endpoint {url:?} has user information; send credentials in a header instead"
+        )));
+    }
     Ok(uri)
+}
+
+/// `url` with any user information (`user:password@`) replaced by `***@`.
+fn without_user_info(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_string(),
+    }
 }
 
 /// The text after the port colon of `authority`, if it has one. The `http` crate parses
@@ -78,6 +100,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn user_information_is_refused_and_never_shown() {
+        for url in [
+            "http://user:hunter2@collector:4318/v1/metrics",
+            "https://hunter2@collector/",
+            "http://user:hunter2@collector:99999/",
+            "ftp://user:hunter2@collector/",
+        ] {
+            let err = parse_endpoint(url).expect_err(url);
+            assert!(!err.message().contains("hunter2"), "{err}");
+            assert!(err.message().contains("***@collector"), "{err}");
+        }
+    }
+
+    #[test]
     fn ports_outside_1_to_65535_are_refused_saying_so() {
         for url in [
             "http://127.0.0.1:99999/v1/metrics",
@@ -100,7 +136,6 @@ mod tests {
             "http://127.0.0.1:65535/v1/metrics",
             "https://[::1]:4317",
             "https://[::1]/v1/metrics",
-            "http://user:pass@collector:4318/",
             "http://collector/v1/metrics",
             "http://collector:/v1/metrics",
         ] {
