@@ -22,14 +22,15 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioTimer;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use rustls::ClientConfig;
 use tonic::Code;
 
-use super::{error_chain, excerpt, gzip, tls, Accepted, AttemptError, USER_AGENT};
+use super::{error_chain, excerpt, gzip, tcp, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Settings};
 use crate::error::{Error, Result};
 
@@ -44,7 +45,7 @@ const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 type GrpcBody = Full<bytes::buf::Chain<Bytes, Bytes>>;
 
 pub(crate) struct GrpcClient {
-    client: Client<HttpsConnector<super::cork::Connector>, GrpcBody>,
+    client: Client<HttpsConnector<HttpConnector>, GrpcBody>,
     uri: Uri,
     headers: HeaderMap,
     gzip: bool,
@@ -57,13 +58,13 @@ impl GrpcClient {
             endpoint = with_scheme(endpoint, Scheme::HTTP)?;
         }
         let uri = export_uri(endpoint)?;
-        let client = Client::builder(super::cork::Executor)
+        let client = Client::builder(TokioExecutor::new())
             .http2_only(true)
             .http2_adaptive_window(true)
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .build(tls::connector(tls, true));
+            .build(tcp::connector(tls, true));
         let gzip = settings.compression == Compression::Gzip;
         let mut headers = settings.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
