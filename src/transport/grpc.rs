@@ -69,10 +69,10 @@ impl GrpcClient {
         let mut headers = settings.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(TE, HeaderValue::from_static("trailers"));
-        headers.insert(
-            http::header::USER_AGENT,
-            HeaderValue::from_static(USER_AGENT),
-        );
+        // A User-Agent the user configured wins over ours.
+        headers
+            .entry(http::header::USER_AGENT)
+            .or_insert(HeaderValue::from_static(USER_AGENT));
         headers.insert(
             HeaderName::from_static("grpc-accept-encoding"),
             HeaderValue::from_static("gzip"),

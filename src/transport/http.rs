@@ -42,10 +42,10 @@ impl HttpClient {
                 "application/x-protobuf"
             }),
         );
-        headers.insert(
-            http::header::USER_AGENT,
-            HeaderValue::from_static(USER_AGENT),
-        );
+        // A User-Agent the user configured wins over ours.
+        headers
+            .entry(http::header::USER_AGENT)
+            .or_insert(HeaderValue::from_static(USER_AGENT));
         let gzip = settings.compression == Compression::Gzip;
         if gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use crate::config::{Protocol, Settings};
 use crate::error::Result;
 
-/// The User-Agent every request carries, as the OTLP exporter specification suggests.
+/// The User-Agent requests carry when the configured headers have none, as the OTLP
+/// exporter specification suggests.
 pub(crate) const USER_AGENT: &str =
     concat!("OTel-OTLP-Exporter-otlpmetric/", env!("CARGO_PKG_VERSION"));
 
