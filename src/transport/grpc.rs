@@ -44,8 +44,11 @@ const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 /// The request body: the gRPC message prefix, then the serialized request.
 type GrpcBody = Full<bytes::buf::Chain<Bytes, Bytes>>;
 
+/// Hyper's HTTP/2 client, sharing one connection per endpoint among concurrent calls.
+type HyperClient = Client<HttpsConnector<HttpConnector>, GrpcBody>;
+
 pub(crate) struct GrpcClient {
-    client: Client<HttpsConnector<HttpConnector>, GrpcBody>,
+    client: HyperClient,
     uri: Uri,
     headers: HeaderMap,
     gzip: bool,
@@ -101,6 +104,11 @@ impl GrpcClient {
     }
 
     /// Sends a [message](Self::wire_body); `timeout` becomes its `grpc-timeout`.
+    ///
+    /// Calls share one HTTP/2 connection whose state hyper keeps behind a lock that the
+    /// connection's task also takes, so the call's network part runs as a task of its
+    /// own on the runtime's worker, next to that one, rather than on the thread waiting
+    /// for it. Dropping the returned future aborts that task.
     pub(crate) async fn send(
         &self,
         message: &Bytes,
@@ -116,41 +124,59 @@ impl GrpcClient {
             call.headers_mut()
                 .insert("grpc-timeout", grpc_timeout(timeout));
         }
-
-        let response = self.client.request(call).await.map_err(|e| {
-            AttemptError::retryable(
-                format!(
-                    "gRPC connection to {} failed: {}",
-                    self.uri,
-                    error_chain(&e)
-                ),
-                None,
-            )
-        })?;
-        let (parts, body) = response.into_parts();
-        if let Some(status) = GrpcStatus::from_headers(&parts.headers) {
-            // Trailers-only: the call ended before any message.
-            return status.into_result(None);
-        }
-        if parts.status != http::StatusCode::OK {
-            return Err(http_status_error(parts.status));
-        }
-        let collected = Limited::new(body, crate::config::MAX_RESPONSE_BYTES)
-            .collect()
-            .await
-            .map_err(|e| body_error(&*e))?;
-        let status = collected
-            .trailers()
-            .and_then(GrpcStatus::from_headers)
-            .ok_or_else(|| {
-                AttemptError::permanent("the receiver's gRPC response has no grpc-status")
-            })?;
-        let compressed_with_gzip = parts
-            .headers
-            .get(GRPC_ENCODING)
-            .is_some_and(|v| v.as_bytes() == b"gzip");
-        status.into_result(Some((collected.to_bytes(), compressed_with_gzip)))
+        let task = tokio::spawn(exchange(self.client.clone(), call));
+        let _abort = AbortOnDrop(task.abort_handle());
+        task.await.unwrap_or_else(|error| {
+            Err(AttemptError::permanent(if error.is_panic() {
+                "internal error: the gRPC call's task panicked"
+            } else {
+                "the gRPC call's task was stopped with the exporter's runtime"
+            }))
+        })
     }
+}
+
+/// Aborts a task when dropped (a call given up on must not go on in the background).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One unary call on the wire: the request, then the response and its status.
+async fn exchange(client: HyperClient, call: Request<GrpcBody>) -> Result<Accepted, AttemptError> {
+    let uri = call.uri().clone();
+    let response = client.request(call).await.map_err(|e| {
+        AttemptError::retryable(
+            format!("gRPC connection to {uri} failed: {}", error_chain(&e)),
+            None,
+        )
+    })?;
+    let (parts, body) = response.into_parts();
+    if let Some(status) = GrpcStatus::from_headers(&parts.headers) {
+        // Trailers-only: the call ended before any message.
+        return status.into_result(None);
+    }
+    if parts.status != http::StatusCode::OK {
+        return Err(http_status_error(parts.status));
+    }
+    let collected = Limited::new(body, crate::config::MAX_RESPONSE_BYTES)
+        .collect()
+        .await
+        .map_err(|e| body_error(&*e))?;
+    let status = collected
+        .trailers()
+        .and_then(GrpcStatus::from_headers)
+        .ok_or_else(|| {
+            AttemptError::permanent("the receiver's gRPC response has no grpc-status")
+        })?;
+    let compressed_with_gzip = parts
+        .headers
+        .get(GRPC_ENCODING)
+        .is_some_and(|v| v.as_bytes() == b"gzip");
+    status.into_result(Some((collected.to_bytes(), compressed_with_gzip)))
 }
 
 fn with_scheme(uri: Uri, scheme: Scheme) -> Result<Uri> {

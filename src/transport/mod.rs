@@ -75,11 +75,6 @@ impl Transport {
         })
     }
 
-    /// Whether concurrent requests share one connection (gRPC's HTTP/2).
-    pub(crate) fn is_multiplexed(&self) -> bool {
-        matches!(self, Transport::Grpc(_))
-    }
-
     /// What goes on the wire for one serialized `ExportMetricsServiceRequest`: re-encoded
     /// as OTLP/JSON and compressed as configured. CPU work, made once before the first
     /// attempt (on the caller's thread for an upload).
@@ -91,7 +86,8 @@ impl Transport {
     }
 
     /// Sends one request's [wire body](Self::wire_body). `timeout` is the time left, which
-    /// a gRPC call tells the receiver (`grpc-timeout`); the caller enforces it.
+    /// a gRPC call tells the receiver (`grpc-timeout`); the caller enforces it. Each client
+    /// decides where its network part runs; dropping the future stops it.
     pub(crate) async fn send(
         &self,
         body: &Bytes,
