@@ -501,6 +501,55 @@ mod tests {
         assert!(response_message(Bytes::from_static(&[7, 0, 0, 0, 0]), false).is_err());
     }
 
+    /// Sends on `done` when dropped.
+    struct SignalOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+
+    impl Drop for SignalOnDrop {
+        fn drop(&mut self) {
+            if let Some(done) = self.0.take() {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_call_given_up_on_is_reset_and_not_left_running() {
+        // A receiver that never answers; hyper drops its handler when the client resets
+        // the stream.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (handler_dropped, reset) = tokio::sync::oneshot::channel();
+        let handler_dropped = std::sync::Mutex::new(Some(handler_dropped));
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let service = hyper::service::service_fn(move |_: Request<hyper::body::Incoming>| {
+                let signal = SignalOnDrop(handler_dropped.lock().unwrap().take());
+                async move {
+                    let _signal = signal;
+                    std::future::pending::<Result<http::Response<Full<Bytes>>, hyper::Error>>()
+                        .await
+                }
+            });
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                .await;
+        });
+        let mut config = crate::config::Config::from_lookup(&|_| None);
+        config.set_endpoint(&format!("http://{address}")).unwrap();
+        config.set_protocol(crate::config::Protocol::Grpc);
+        let client = GrpcClient::new(&config.resolve().unwrap(), None).unwrap();
+
+        let message = Bytes::new();
+        let call = client.send(&message, None);
+        assert!(tokio::time::timeout(Duration::from_millis(300), call)
+            .await
+            .is_err());
+        tokio::time::timeout(Duration::from_secs(5), reset)
+            .await
+            .expect("the abandoned call's stream was not reset")
+            .unwrap();
+    }
+
     #[test]
     fn timeouts_use_at_most_eight_digits() {
         let header = |d| grpc_timeout(d).to_str().unwrap().to_string();
