@@ -320,11 +320,7 @@ enum otlpmetric_status otlpmetric_config_set_queue(struct otlpmetric_config *con
 // exporter to `*out`. Starts one worker thread (connections, the network part of gRPC
 // uploads, the background queue; an upload's CPU work, such as validation and
 // compression, runs on the calling thread, which waits); connects on first use.
-// Connections are TCP with Nagle off. On Linux, a gRPC (HTTP/2) connection is corked
-// while it writes a burst of frames, so that large requests leave in full segments; if
-// its congestion control paces (BBR) and its peer is a loopback address, it is first
-// switched to CUBIC (on loopback there is no link to pace for; the README's
-// "Benchmarks" has figures).
+// Connections are TCP with Nagle off; the library sets no other socket option.
 //
 // # Safety
 // `config` is NULL or valid; `out` is NULL or writable.

@@ -424,7 +424,8 @@ fn shutdown_acts_once_and_selectors_keep_answering() {
 
 #[test]
 fn shutdown_while_an_upload_hangs_times_out_and_stops_it() {
-    // gRPC uploads run on the exporter's worker, HTTP ones on the calling thread: both stop.
+    // A gRPC call's network part runs on the exporter's worker, an HTTP one on the calling
+    // thread: both stop.
     for receiver in [Receiver::grpc(), Receiver::http()] {
         receiver.set_default_reply(Reply::Hang);
         let exporter = Arc::new(Exporter::new(&config_for(&receiver)).unwrap());
@@ -451,6 +452,55 @@ fn shutdown_while_an_upload_hangs_times_out_and_stops_it() {
         let upload = uploader.join().unwrap().unwrap_err();
         assert_eq!(upload.kind(), ErrorKind::Shutdown, "{upload}");
         assert!(exporter.is_shut_down());
+    }
+}
+
+#[test]
+fn queue_bytes_return_to_zero_whether_queued_uploads_are_delivered_fail_or_are_dropped() {
+    let grpc = Receiver::grpc();
+    grpc.set_default_reply(Reply::grpc_status(grpc_code::INVALID_ARGUMENT, "no"));
+    let http = Receiver::http();
+    http.set_default_reply(Reply::http_status(400));
+    for receiver in [grpc, http] {
+        let exporter = Exporter::new(&config_for(&receiver)).unwrap();
+        let rm = sample_resource_metrics(3);
+        let upload = rm.encode_to_vec();
+        // The queue holds each upload as an ExportMetricsServiceRequest.
+        let queued_len = ExportMetricsServiceRequest {
+            resource_metrics: vec![rm],
+        }
+        .encoded_len() as u64;
+
+        // Failed for good.
+        for _ in 0..2 {
+            exporter.enqueue(&upload).unwrap();
+        }
+        exporter.force_flush(None).unwrap();
+        let stats = exporter.stats();
+        assert_eq!((stats.requests_failed, stats.queue_bytes), (2, 0));
+
+        // Delivered.
+        receiver.set_default_reply(Reply::Ok);
+        for _ in 0..3 {
+            exporter.enqueue(&upload).unwrap();
+        }
+        exporter.force_flush(None).unwrap();
+        let stats = exporter.stats();
+        assert_eq!((stats.requests_sent, stats.queue_bytes), (3, 0));
+
+        // Dropped at shutdown: one in progress (cancelled), two still queued.
+        receiver.set_default_reply(Reply::Hang);
+        for _ in 0..3 {
+            exporter.enqueue(&upload).unwrap();
+        }
+        receiver.wait_for_requests(6, Duration::from_secs(5));
+        assert_eq!(exporter.stats().queue_bytes, 3 * queued_len);
+        let err = exporter
+            .shutdown(Some(Duration::from_millis(200)))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        let stats = exporter.stats();
+        assert_eq!((stats.queue_dropped, stats.queue_bytes), (3, 0));
     }
 }
 

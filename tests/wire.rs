@@ -276,6 +276,26 @@ fn no_secret_header_value_appears_in_any_message() {
 }
 
 #[test]
+fn a_configured_user_agent_is_sent_and_ours_only_without_one() {
+    let ours = concat!("OTel-OTLP-Exporter-otlpmetric/", env!("CARGO_PKG_VERSION"));
+    for (receiver, protocol) in receivers() {
+        let exporter = Exporter::new(&config_for(&receiver, protocol)).unwrap();
+        exporter.upload(&[], None).unwrap();
+        let mut config = config_for(&receiver, protocol);
+        config.add_header("User-Agent", "my-service/2.1").unwrap();
+        let exporter = Exporter::new(&config).unwrap();
+        exporter.upload(&[], None).unwrap();
+        let got = receiver.wait_for_requests(2, Duration::from_secs(5));
+        let agents: Vec<_> = got.iter().map(|r| r.header("user-agent")).collect();
+        assert_eq!(
+            agents,
+            [Some(ours.to_string()), Some("my-service/2.1".to_string())],
+            "{protocol:?}"
+        );
+    }
+}
+
+#[test]
 fn insecure_sends_grpc_in_plaintext_even_to_an_https_endpoint() {
     let receiver = Receiver::grpc();
     let https = receiver.endpoint().replace("http://", "https://");

@@ -769,9 +769,8 @@ fn today() -> String {
 
 fn print_header(quick: bool, timing: &Timing, receiver: &Receiver) {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    // otlpmetric corks its gRPC bursts, under a congestion control that paces (BBR) only
-    // to loopback peers, once switched to CUBIC: the figures depend on it
-    // (src/transport/cork.rs).
+    // Every client uses the system's sockets as they are: the congestion control shapes
+    // the figures.
     let congestion =
         std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control").unwrap_or_default();
     println!(
@@ -897,9 +896,8 @@ fn print_table(rows: &[Row], timing: &Timing) {
     println!(
         "  the pre-serialized ExportMetricsServiceRequest sent as it is, the response not decoded."
     );
-    println!("otlpmetric upload: Exporter::upload(serialized ResourceMetrics): validated (wire-format walk), wrapped, sent;");
-    println!("  over gRPC, its connection corked while it writes a burst of HTTP/2 frames (so full TCP segments), switched to CUBIC first");
-    println!("  if the congestion control paces (BBR) and the peer is on loopback. The other clients' sockets are as the system has them.");
+    println!("otlpmetric upload: Exporter::upload(serialized ResourceMetrics): validated (wire-format walk), wrapped, sent.");
+    println!("sockets: every client uses the system's sockets as they are (Nagle off), congestion control included.");
     println!("opentelemetry-otlp export: MetricExporter::export(&ResourceMetrics) (0.33) of SDK data collected once from");
     println!("  a MeterProvider (ManualReader) whose instruments recorded the same points: SDK data -> proto -> prost -> wire.");
     println!("* prost-encode+upload: encode the opentelemetry-proto ResourceMetrics struct, then upload (a Rust caller's cost);");

@@ -1,89 +1,129 @@
-//! Delivery of serialized requests: the retry loop of the OTLP specification, within a
-//! deadline, with statistics and partial-success reporting.
+//! The one delivery pipeline: a serialized request's whole life, from splitting to the
+//! receiver's last answer, with every statistic it moves. Synchronous uploads and the
+//! background queue both go through [`Delivery::deliver`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::proto::split;
 use crate::retry::{Backoff, NextStep};
 use crate::stats::Stats;
 use crate::transport::{Accepted, Transport};
 
-/// One transport and what deliveries report to.
+/// One transport, what deliveries report to, and the shutdown that stops them.
 pub(super) struct Delivery {
     pub(super) shared: Arc<Shared>,
-    pub(super) transport: Transport,
+    transport: Transport,
+    /// Cancelled by shutdown: deliveries still running then stop at once.
+    cancel: CancellationToken,
 }
 
 /// A request ready to send.
-pub(super) struct Prepared {
+struct Prepared {
     /// What goes on the wire ([`Transport::wire_body`]).
     body: Bytes,
     /// The size of the serialized request (what `bytes_sent` counts).
     request_len: usize,
 }
 
-/// The pieces of one upload, [prepared](Delivery::prepare).
-pub(super) struct PreparedPieces {
-    pieces: Vec<Prepared>,
-    /// The first piece that could not be prepared (counted as failed).
-    error: Option<Error>,
+/// How the requests of one delivery ended: the failures and the first error.
+#[derive(Default)]
+struct Outcome {
+    failed: u64,
+    first_error: Option<Error>,
+}
+
+impl Outcome {
+    fn fail(&mut self, error: Error) {
+        self.failed += 1;
+        self.first_error.get_or_insert(error);
+    }
 }
 
 impl Delivery {
-    /// Makes the wire bodies of one upload's requests: CPU work (OTLP/JSON, gzip) done once
-    /// for all attempts, on the thread that calls it. A request that cannot be made into
-    /// one is a failure, counted here.
-    pub(super) fn prepare(&self, requests: &[Bytes]) -> PreparedPieces {
-        let mut error = None;
-        let pieces = requests
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        transport: Transport,
+        cancel: CancellationToken,
+    ) -> Delivery {
+        Delivery {
+            shared,
+            transport,
+            cancel,
+        }
+    }
+
+    /// Delivers one serialized `ExportMetricsServiceRequest`: splits it within
+    /// `max_request_bytes`, prepares the pieces' wire bodies, sends each with the retry
+    /// policy within `deadline`, and counts the outcome. The CPU work (split, OTLP/JSON,
+    /// gzip) is done before the first await, so on the thread that polls this first.
+    ///
+    /// The first failure is the result; the other pieces are still tried. A piece too
+    /// large to send is reported after the pieces' own failures. Shutdown cancels the
+    /// delivery ([`ErrorKind::Shutdown`]).
+    pub(super) async fn deliver(&self, request: Bytes, deadline: Option<Instant>) -> Result<()> {
+        let max_request_bytes = self.shared.settings.max_request_bytes;
+        let split = split::split_request(request, max_request_bytes);
+        let prepared: Vec<Result<Prepared>> = split
+            .requests
             .iter()
-            .filter_map(|request| match self.transport.wire_body(request) {
-                Ok(body) => Some(Prepared {
-                    body,
+            .map(|request| {
+                Ok(Prepared {
+                    body: self.transport.wire_body(request)?,
                     request_len: request.len(),
-                }),
-                Err(e) => {
-                    Stats::add(&self.shared.stats.requests_failed, 1);
-                    error.get_or_insert(e);
-                    None
-                }
+                })
             })
             .collect();
-        PreparedPieces { pieces, error }
+
+        let mut outcome = Outcome::default();
+        let cancelled = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => true,
+            _ = self.send_all(prepared, deadline, &mut outcome) => false,
+        };
+        let result = if cancelled {
+            outcome.failed += 1;
+            Err(upload_cancelled())
+        } else {
+            if !split.oversized.is_empty() {
+                outcome.fail(oversized_error(&split.oversized, max_request_bytes));
+            }
+            outcome.first_error.map_or(Ok(()), Err)
+        };
+        Stats::add(&self.shared.stats.requests_failed, outcome.failed);
+        result
     }
 
-    /// Sends the pieces of one upload in turn; the first failure is the result, and the
-    /// other pieces are still tried.
-    pub(super) async fn deliver_all(
+    /// Sends the pieces in turn, recording each failure in `outcome`.
+    async fn send_all(
         &self,
-        prepared: &PreparedPieces,
+        prepared: Vec<Result<Prepared>>,
         deadline: Option<Instant>,
-    ) -> Result<()> {
-        let mut first_error = prepared.error.clone();
-        for piece in &prepared.pieces {
-            if let Err(error) = self.deliver(piece, deadline).await {
-                first_error.get_or_insert(error);
+        outcome: &mut Outcome,
+    ) {
+        for piece in prepared {
+            let sent = match piece {
+                Ok(piece) => self.send_one(&piece, deadline).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = sent {
+                outcome.fail(error);
             }
         }
-        first_error.map_or(Ok(()), Err)
     }
 
-    /// Sends one request with the retry policy, within `deadline`.
-    async fn deliver(&self, piece: &Prepared, deadline: Option<Instant>) -> Result<()> {
-        let result = self.send_with_retry(&piece.body, deadline).await;
-        match &result {
-            Ok(accepted) => {
-                Stats::add(&self.shared.stats.requests_sent, 1);
-                Stats::add(&self.shared.stats.bytes_sent, piece.request_len as u64);
-                self.report_partial_success(accepted);
-            }
-            Err(_) => Stats::add(&self.shared.stats.requests_failed, 1),
-        }
-        result.map(drop)
+    /// Sends one request with the retry policy, within `deadline`; counts its success.
+    async fn send_one(&self, piece: &Prepared, deadline: Option<Instant>) -> Result<()> {
+        let accepted = self.send_with_retry(&piece.body, deadline).await?;
+        Stats::add(&self.shared.stats.requests_sent, 1);
+        Stats::add(&self.shared.stats.bytes_sent, piece.request_len as u64);
+        self.report_partial_success(&accepted);
+        Ok(())
     }
 
     async fn send_with_retry(&self, body: &Bytes, deadline: Option<Instant>) -> Result<Accepted> {
@@ -157,4 +197,34 @@ impl Delivery {
             accepted.rejected_data_points
         ));
     }
+}
+
+/// The error of a delivery that shutdown cancelled.
+fn upload_cancelled() -> Error {
+    Error::new(
+        ErrorKind::Shutdown,
+        "the exporter was shut down while the upload was in progress",
+    )
+}
+
+/// The error for what [`split::split_request`] could not fit in `max_request_bytes`.
+fn oversized_error(oversized: &[String], max_request_bytes: usize) -> Error {
+    Error::export(format!(
+        "{} over max_request_bytes ({max_request_bytes}) could not be sent; the rest was: {}",
+        if oversized.len() == 1 {
+            "one piece"
+        } else {
+            "some pieces"
+        },
+        summarize(oversized)
+    ))
+}
+
+/// A bounded list of what was left out.
+fn summarize(items: &[String]) -> String {
+    let mut text = items.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > 3 {
+        text.push_str(&format!(" and {} more", items.len() - 3));
+    }
+    text
 }

@@ -24,13 +24,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Settings, DEFAULT_TIMEOUT};
 use crate::error::{Error, ErrorKind, Result};
-use crate::proto::{json, split, validate};
+use crate::proto::{json, validate};
 use crate::selectors::{Aggregation, InstrumentKind, Temporality};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::Transport;
 use delivery::Delivery;
 use in_flight::InFlight;
-use queue::{Queue, Queued};
+use queue::Queue;
+
+/// How long shutdown lets cancelled uploads take to return before it stops the runtime:
+/// they return at once, but a caller blocked on one must be woken and return before the
+/// runtime's drivers stop under it.
+const CANCELLED_UPLOADS_GRACE: Duration = Duration::from_millis(100);
+
+/// The least time shutdown waits for the runtime's threads to stop, even past the
+/// deadline: without any wait it would return while the worker still holds connections.
+const MIN_RUNTIME_SHUTDOWN: Duration = Duration::from_millis(10);
 
 /// An OTLP metrics exporter. Every method is safe to call from any number of threads.
 pub struct Exporter {
@@ -60,11 +69,10 @@ struct Engine {
 impl Engine {
     fn start(shared: &Arc<Shared>) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            // One worker: it only drives connections, uploads' network parts and the
+            // One worker: it only drives connections, gRPC calls' network parts and the
             // background queue; an upload's CPU work (validation, JSON, compression) runs
-            // on the caller's thread first. One thread costs less per export than two
-            // (fewer cross-thread wake-ups; measured with bench/) and keeps the footprint
-            // small.
+            // on the caller's thread first. One thread keeps cross-thread wake-ups and
+            // the footprint small.
             .worker_threads(1)
             .thread_name("otlpmetric")
             .enable_all()
@@ -79,12 +87,9 @@ impl Engine {
             let _context = runtime.enter();
             Transport::new(&shared.settings)?
         };
-        let delivery = Arc::new(Delivery {
-            shared: shared.clone(),
-            transport,
-        });
-        let queue = Arc::new(Queue::default());
         let cancel = CancellationToken::new();
+        let delivery = Arc::new(Delivery::new(shared.clone(), transport, cancel.clone()));
+        let queue = Arc::new(Queue::default());
         runtime.spawn(queue::run(delivery.clone(), queue.clone(), cancel.clone()));
         Ok(Engine {
             pid: std::process::id(),
@@ -153,15 +158,9 @@ impl Exporter {
         self.check_running()?;
         let request = validate::checked_resource_metrics_request(resource_metrics)?;
         let engine = self.engine()?;
-        let item = Queued {
-            request,
-            _ticket: engine.in_flight.begin(),
-        };
-        engine.queue.push(
-            &self.shared.stats,
-            self.shared.settings.queue_max_bytes,
-            item,
-        )
+        engine
+            .queue
+            .push(&self.shared, request, engine.in_flight.begin())
     }
 
     /// Returns once every upload accepted (or enqueued) before this call has finished.
@@ -191,15 +190,14 @@ impl Exporter {
         let flushed = engine.in_flight.wait_for_earlier(deadline);
         engine.cancel.cancel();
         let dropped = engine.queue.drop_all(&self.shared.stats);
-        // Cancelled uploads return at once; let them leave the runtime before it stops.
         engine
             .in_flight
-            .wait_for_earlier(Some(Instant::now() + Duration::from_millis(100)));
+            .wait_for_earlier(Some(Instant::now() + CANCELLED_UPLOADS_GRACE));
         if let Some(runtime) = lock(&engine.runtime).take() {
             let left = deadline
                 .map(|d| d.saturating_duration_since(Instant::now()))
                 .unwrap_or(DEFAULT_TIMEOUT);
-            runtime.shutdown_timeout(left.max(Duration::from_millis(10)));
+            runtime.shutdown_timeout(left.max(MIN_RUNTIME_SHUTDOWN));
         }
         if flushed {
             Ok(())
@@ -279,69 +277,15 @@ impl Exporter {
             .map(|t| Instant::now() + t)
     }
 
+    /// A synchronous upload: the delivery pipeline driven on the caller's thread, so
+    /// that its CPU work (split, JSON, gzip) runs here.
     fn export(&self, request: Bytes, timeout: Option<Duration>) -> Result<()> {
         let deadline = self.deadline(timeout);
         let engine = self.engine()?;
         let _ticket = engine.in_flight.begin();
         let handle = engine.handle()?;
-        let split = split::split_request(request, self.shared.settings.max_request_bytes);
-        // The CPU work (JSON, gzip) here, on the caller's thread.
-        let prepared = engine.delivery.prepare(&split.requests);
-        let (delivery, cancel, shared) = (
-            engine.delivery.clone(),
-            engine.cancel.clone(),
-            self.shared.clone(),
-        );
-        let delivering = async move {
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => {
-                    Stats::add(&shared.stats.requests_failed, 1);
-                    Err(upload_cancelled())
-                }
-                result = delivery.deliver_all(&prepared, deadline) => result,
-            }
-        };
-        // gRPC uploads share one HTTP/2 connection whose state hyper keeps behind a lock
-        // that its connection task also takes: driven from the worker, next to that task,
-        // an upload costs up to 13% less client CPU than from this thread. An HTTP/1.1
-        // request has a connection to itself, and costs 5-10% less driven from here
-        // (bench/, 2 cores, both ways measured).
-        if engine.delivery.transport.is_multiplexed() {
-            handle
-                .block_on(handle.spawn(delivering))
-                .unwrap_or_else(|e| {
-                    Err(if e.is_cancelled() {
-                        upload_cancelled()
-                    } else {
-                        Error::new(ErrorKind::Internal, "the upload's task panicked")
-                    })
-                })?;
-        } else {
-            handle.block_on(delivering)?;
-        }
-        if split.oversized.is_empty() {
-            return Ok(());
-        }
-        Stats::add(&self.shared.stats.requests_failed, 1);
-        Err(Error::export(format!(
-            "{} over max_request_bytes ({}) could not be sent; the rest was: {}",
-            if split.oversized.len() == 1 {
-                "one piece"
-            } else {
-                "some pieces"
-            },
-            self.shared.settings.max_request_bytes,
-            summarize(&split.oversized)
-        )))
+        handle.block_on(engine.delivery.deliver(request, deadline))
     }
-}
-
-fn upload_cancelled() -> Error {
-    Error::new(
-        ErrorKind::Shutdown,
-        "the exporter was shut down while the upload was in progress",
-    )
 }
 
 impl Drop for Exporter {
@@ -360,15 +304,6 @@ impl Drop for Exporter {
             std::mem::forget(engine);
         }
     }
-}
-
-/// A bounded list of what was left out.
-fn summarize(items: &[String]) -> String {
-    let mut text = items.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
-    if items.len() > 3 {
-        text.push_str(&format!(" and {} more", items.len() - 3));
-    }
-    text
 }
 
 /// Locks a mutex; a panic elsewhere never makes the exporter unusable.

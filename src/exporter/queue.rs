@@ -1,5 +1,5 @@
 //! Asynchronous export: a byte-bounded in-memory queue drained by one background task
-//! that delivers with the same retry rules as synchronous uploads.
+//! that delivers through the same pipeline as synchronous uploads.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
@@ -12,16 +12,31 @@ use tokio_util::sync::CancellationToken;
 
 use super::delivery::Delivery;
 use super::in_flight::Ticket;
-use super::lock;
+use super::{lock, Shared};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::LogLevel;
-use crate::proto::split;
 use crate::stats::Stats;
 
-/// One enqueued upload; its ticket keeps flush waiting until it is delivered or dropped.
-pub(super) struct Queued {
-    pub(super) request: Bytes,
-    pub(super) _ticket: Ticket,
+/// One enqueued upload, from its push until it is delivered, fails or is dropped.
+struct Queued {
+    request: Bytes,
+    // Fields drop in order: the bytes are released before the ticket lets flush return,
+    // so that a flushed queue reads `queue_bytes` 0.
+    _reservation: Reservation,
+    _ticket: Ticket,
+}
+
+/// Room held in the queue's byte bound (`queue_bytes`) for one upload, released when
+/// dropped: whichever way the upload ends, its bytes are released exactly once.
+struct Reservation {
+    shared: Arc<Shared>,
+    size: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.shared.stats.queue_bytes.fetch_sub(self.size, Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -31,10 +46,13 @@ pub(super) struct Queue {
 }
 
 impl Queue {
-    /// Reserves room for `request` within `max_bytes` (counted in `stats.queue_bytes`)
-    /// and queues it, or refuses it as full.
-    pub(super) fn push(&self, stats: &Stats, max_bytes: usize, item: Queued) -> Result<()> {
-        let size = item.request.len() as u64;
+    /// Reserves room for `request` within the queue's byte bound (counted in
+    /// `queue_bytes`) and queues it, or refuses it as full. `ticket` keeps flush waiting
+    /// until the upload has ended.
+    pub(super) fn push(&self, shared: &Arc<Shared>, request: Bytes, ticket: Ticket) -> Result<()> {
+        let stats = &shared.stats;
+        let max_bytes = shared.settings.queue_max_bytes;
+        let size = request.len() as u64;
         let reserved = stats.queue_bytes.fetch_update(Relaxed, Relaxed, |held| {
             held.checked_add(size)
                 .filter(|total| *total <= max_bytes as u64)
@@ -46,6 +64,14 @@ impl Queue {
                 format!("the queue holds {held} of its {max_bytes} bytes; {size} more do not fit"),
             ));
         }
+        let item = Queued {
+            request,
+            _reservation: Reservation {
+                shared: shared.clone(),
+                size,
+            },
+            _ticket: ticket,
+        };
         lock(&self.items).push_back(item);
         self.ready.notify_one();
         Ok(())
@@ -57,63 +83,34 @@ impl Queue {
 
     /// Drops everything still queued (at shutdown); returns how many uploads that was.
     pub(super) fn drop_all(&self, stats: &Stats) -> u64 {
-        let dropped: Vec<Queued> = lock(&self.items).drain(..).collect();
-        for item in &dropped {
-            stats
-                .queue_bytes
-                .fetch_sub(item.request.len() as u64, Relaxed);
-        }
-        Stats::add(&stats.queue_dropped, dropped.len() as u64);
-        dropped.len() as u64
+        let dropped = lock(&self.items).drain(..).count() as u64;
+        Stats::add(&stats.queue_dropped, dropped);
+        dropped
     }
 }
 
 /// The background task: delivers queued uploads one after another until cancelled.
 pub(super) async fn run(delivery: Arc<Delivery>, queue: Arc<Queue>, cancel: CancellationToken) {
     let shared = delivery.shared.clone();
-    let settings = &shared.settings;
     loop {
-        let item = match queue.pop() {
-            Some(item) => item,
-            None => {
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = queue.ready.notified() => continue,
-                }
+        let Some(item) = queue.pop() else {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = queue.ready.notified() => continue,
             }
         };
-        let deadline = settings.timeout.map(|t| Instant::now() + t);
-        let pieces = split::split_request(item.request.clone(), settings.max_request_bytes);
-        let prepared = delivery.prepare(&pieces.requests);
-        let result = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => {
+        let deadline = shared.settings.timeout.map(|t| Instant::now() + t);
+        match delivery.deliver(item.request.clone(), deadline).await {
+            Ok(()) => {}
+            Err(error) if error.kind() == ErrorKind::Shutdown => {
+                // Cancelled by shutdown: the upload is dropped with the rest of the queue.
                 Stats::add(&shared.stats.queue_dropped, 1);
-                Stats::add(&shared.stats.requests_failed, 1);
-                shared.stats.queue_bytes.fetch_sub(item.request.len() as u64, Relaxed);
                 return;
             }
-            result = delivery.deliver_all(&prepared, deadline) => result,
-        };
-        shared
-            .stats
-            .queue_bytes
-            .fetch_sub(item.request.len() as u64, Relaxed);
-        if let Err(error) = result {
-            settings.logger.log(
+            Err(error) => shared.settings.logger.log(
                 LogLevel::Error,
                 &format!("background export failed: {error}"),
-            );
-        }
-        if !pieces.oversized.is_empty() {
-            Stats::add(&shared.stats.requests_failed, 1);
-            settings.logger.log(
-                LogLevel::Error,
-                &format!(
-                    "background export: {} piece(s) over max_request_bytes could not be sent",
-                    pieces.oversized.len()
-                ),
-            );
+            ),
         }
     }
 }

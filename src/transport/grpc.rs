@@ -22,14 +22,15 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioTimer;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use rustls::ClientConfig;
 use tonic::Code;
 
-use super::{error_chain, excerpt, gzip, tls, Accepted, AttemptError, USER_AGENT};
+use super::{error_chain, excerpt, gzip, tcp, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Settings};
 use crate::error::{Error, Result};
 
@@ -43,8 +44,11 @@ const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 /// The request body: the gRPC message prefix, then the serialized request.
 type GrpcBody = Full<bytes::buf::Chain<Bytes, Bytes>>;
 
+/// Hyper's HTTP/2 client, sharing one connection per endpoint among concurrent calls.
+type HyperClient = Client<HttpsConnector<HttpConnector>, GrpcBody>;
+
 pub(crate) struct GrpcClient {
-    client: Client<HttpsConnector<super::cork::Connector>, GrpcBody>,
+    client: HyperClient,
     uri: Uri,
     headers: HeaderMap,
     gzip: bool,
@@ -57,21 +61,21 @@ impl GrpcClient {
             endpoint = with_scheme(endpoint, Scheme::HTTP)?;
         }
         let uri = export_uri(endpoint)?;
-        let client = Client::builder(super::cork::Executor)
+        let client = Client::builder(TokioExecutor::new())
             .http2_only(true)
             .http2_adaptive_window(true)
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .build(tls::connector(tls, true));
+            .build(tcp::connector(tls, true));
         let gzip = settings.compression == Compression::Gzip;
         let mut headers = settings.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(TE, HeaderValue::from_static("trailers"));
-        headers.insert(
-            http::header::USER_AGENT,
-            HeaderValue::from_static(USER_AGENT),
-        );
+        // A User-Agent the user configured wins over ours.
+        headers
+            .entry(http::header::USER_AGENT)
+            .or_insert(HeaderValue::from_static(USER_AGENT));
         headers.insert(
             HeaderName::from_static("grpc-accept-encoding"),
             HeaderValue::from_static("gzip"),
@@ -100,6 +104,11 @@ impl GrpcClient {
     }
 
     /// Sends a [message](Self::wire_body); `timeout` becomes its `grpc-timeout`.
+    ///
+    /// Calls share one HTTP/2 connection whose state hyper keeps behind a lock that the
+    /// connection's task also takes, so the call's network part runs as a task of its
+    /// own on the runtime's worker, next to that one, rather than on the thread waiting
+    /// for it. Dropping the returned future aborts that task.
     pub(crate) async fn send(
         &self,
         message: &Bytes,
@@ -115,41 +124,59 @@ impl GrpcClient {
             call.headers_mut()
                 .insert("grpc-timeout", grpc_timeout(timeout));
         }
-
-        let response = self.client.request(call).await.map_err(|e| {
-            AttemptError::retryable(
-                format!(
-                    "gRPC connection to {} failed: {}",
-                    self.uri,
-                    error_chain(&e)
-                ),
-                None,
-            )
-        })?;
-        let (parts, body) = response.into_parts();
-        if let Some(status) = GrpcStatus::from_headers(&parts.headers) {
-            // Trailers-only: the call ended before any message.
-            return status.into_result(None);
-        }
-        if parts.status != http::StatusCode::OK {
-            return Err(http_status_error(parts.status));
-        }
-        let collected = Limited::new(body, crate::config::MAX_RESPONSE_BYTES)
-            .collect()
-            .await
-            .map_err(|e| body_error(&*e))?;
-        let status = collected
-            .trailers()
-            .and_then(GrpcStatus::from_headers)
-            .ok_or_else(|| {
-                AttemptError::permanent("the receiver's gRPC response has no grpc-status")
-            })?;
-        let compressed_with_gzip = parts
-            .headers
-            .get(GRPC_ENCODING)
-            .is_some_and(|v| v.as_bytes() == b"gzip");
-        status.into_result(Some((collected.to_bytes(), compressed_with_gzip)))
+        let task = tokio::spawn(exchange(self.client.clone(), call));
+        let _abort = AbortOnDrop(task.abort_handle());
+        task.await.unwrap_or_else(|error| {
+            Err(AttemptError::permanent(if error.is_panic() {
+                "internal error: the gRPC call's task panicked"
+            } else {
+                "the gRPC call's task was stopped with the exporter's runtime"
+            }))
+        })
     }
+}
+
+/// Aborts a task when dropped (a call given up on must not go on in the background).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One unary call on the wire: the request, then the response and its status.
+async fn exchange(client: HyperClient, call: Request<GrpcBody>) -> Result<Accepted, AttemptError> {
+    let uri = call.uri().clone();
+    let response = client.request(call).await.map_err(|e| {
+        AttemptError::retryable(
+            format!("gRPC connection to {uri} failed: {}", error_chain(&e)),
+            None,
+        )
+    })?;
+    let (parts, body) = response.into_parts();
+    if let Some(status) = GrpcStatus::from_headers(&parts.headers) {
+        // Trailers-only: the call ended before any message.
+        return status.into_result(None);
+    }
+    if parts.status != http::StatusCode::OK {
+        return Err(http_status_error(parts.status));
+    }
+    let collected = Limited::new(body, crate::config::MAX_RESPONSE_BYTES)
+        .collect()
+        .await
+        .map_err(|e| body_error(&*e))?;
+    let status = collected
+        .trailers()
+        .and_then(GrpcStatus::from_headers)
+        .ok_or_else(|| {
+            AttemptError::permanent("the receiver's gRPC response has no grpc-status")
+        })?;
+    let compressed_with_gzip = parts
+        .headers
+        .get(GRPC_ENCODING)
+        .is_some_and(|v| v.as_bytes() == b"gzip");
+    status.into_result(Some((collected.to_bytes(), compressed_with_gzip)))
 }
 
 fn with_scheme(uri: Uri, scheme: Scheme) -> Result<Uri> {
@@ -472,6 +499,55 @@ mod tests {
         assert!(response_message(Bytes::from_static(&[0, 0]), false).is_err());
         assert!(response_message(Bytes::from_static(&[1, 0, 0, 0, 0]), false).is_err());
         assert!(response_message(Bytes::from_static(&[7, 0, 0, 0, 0]), false).is_err());
+    }
+
+    /// Sends on `done` when dropped.
+    struct SignalOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+
+    impl Drop for SignalOnDrop {
+        fn drop(&mut self) {
+            if let Some(done) = self.0.take() {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_call_given_up_on_is_reset_and_not_left_running() {
+        // A receiver that never answers; hyper drops its handler when the client resets
+        // the stream.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (handler_dropped, reset) = tokio::sync::oneshot::channel();
+        let handler_dropped = std::sync::Mutex::new(Some(handler_dropped));
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let service = hyper::service::service_fn(move |_: Request<hyper::body::Incoming>| {
+                let signal = SignalOnDrop(handler_dropped.lock().unwrap().take());
+                async move {
+                    let _signal = signal;
+                    std::future::pending::<Result<http::Response<Full<Bytes>>, hyper::Error>>()
+                        .await
+                }
+            });
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                .await;
+        });
+        let mut config = crate::config::Config::from_lookup(&|_| None);
+        config.set_endpoint(&format!("http://{address}")).unwrap();
+        config.set_protocol(crate::config::Protocol::Grpc);
+        let client = GrpcClient::new(&config.resolve().unwrap(), None).unwrap();
+
+        let message = Bytes::new();
+        let call = client.send(&message, None);
+        assert!(tokio::time::timeout(Duration::from_millis(300), call)
+            .await
+            .is_err());
+        tokio::time::timeout(Duration::from_secs(5), reset)
+            .await
+            .expect("the abandoned call's stream was not reset")
+            .unwrap();
     }
 
     #[test]

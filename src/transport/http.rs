@@ -8,17 +8,19 @@ use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use rustls::ClientConfig;
 
-use super::{error_chain, excerpt, gzip, tls, Accepted, AttemptError, USER_AGENT};
+use super::{error_chain, excerpt, gzip, tcp, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Protocol, Settings};
 use crate::error::Result;
 
 pub(crate) struct HttpClient {
-    client: Client<HttpsConnector<super::cork::Connector>, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     uri: Uri,
     headers: HeaderMap,
     json: bool,
@@ -27,9 +29,9 @@ pub(crate) struct HttpClient {
 
 impl HttpClient {
     pub(crate) fn new(settings: &Settings, tls: Option<Arc<ClientConfig>>) -> Result<Self> {
-        let client = Client::builder(super::cork::Executor)
+        let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .build(tls::connector(tls, false));
+            .build(tcp::connector(tls, false));
         let json = settings.protocol == Protocol::HttpJson;
         let mut headers = settings.headers.clone();
         headers.insert(
@@ -40,10 +42,10 @@ impl HttpClient {
                 "application/x-protobuf"
             }),
         );
-        headers.insert(
-            http::header::USER_AGENT,
-            HeaderValue::from_static(USER_AGENT),
-        );
+        // A User-Agent the user configured wins over ours.
+        headers
+            .entry(http::header::USER_AGENT)
+            .or_insert(HeaderValue::from_static(USER_AGENT));
         let gzip = settings.compression == Compression::Gzip;
         if gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));

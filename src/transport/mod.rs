@@ -1,9 +1,9 @@
 //! The wire: one private type over the OTLP/gRPC and OTLP/HTTP clients, so that the
 //! exporter does not care which it has.
 
-mod cork;
 mod grpc;
 mod http;
+mod tcp;
 mod tls;
 
 use std::time::Duration;
@@ -13,7 +13,8 @@ use bytes::Bytes;
 use crate::config::{Protocol, Settings};
 use crate::error::Result;
 
-/// The User-Agent every request carries, as the OTLP exporter specification suggests.
+/// The User-Agent requests carry when the configured headers have none, as the OTLP
+/// exporter specification suggests.
 pub(crate) const USER_AGENT: &str =
     concat!("OTel-OTLP-Exporter-otlpmetric/", env!("CARGO_PKG_VERSION"));
 
@@ -74,11 +75,6 @@ impl Transport {
         })
     }
 
-    /// Whether concurrent requests share one connection (gRPC's HTTP/2).
-    pub(crate) fn is_multiplexed(&self) -> bool {
-        matches!(self, Transport::Grpc(_))
-    }
-
     /// What goes on the wire for one serialized `ExportMetricsServiceRequest`: re-encoded
     /// as OTLP/JSON and compressed as configured. CPU work, made once before the first
     /// attempt (on the caller's thread for an upload).
@@ -90,7 +86,8 @@ impl Transport {
     }
 
     /// Sends one request's [wire body](Self::wire_body). `timeout` is the time left, which
-    /// a gRPC call tells the receiver (`grpc-timeout`); the caller enforces it.
+    /// a gRPC call tells the receiver (`grpc-timeout`); the caller enforces it. Each client
+    /// decides where its network part runs; dropping the future stops it.
     pub(crate) async fn send(
         &self,
         body: &Bytes,

@@ -50,34 +50,3 @@ pub(super) fn client_config(settings: &Settings) -> Result<Option<Arc<ClientConf
     };
     Ok(Some(Arc::new(config)))
 }
-
-/// A connector that speaks TLS for `https://` URIs (when `config` is given) and plain TCP
-/// for `http://` ones; `http2_only` for gRPC (ALPN "h2").
-pub(super) fn connector(
-    config: Option<Arc<ClientConfig>>,
-    http2_only: bool,
-) -> hyper_rustls::HttpsConnector<super::cork::Connector> {
-    let config = match config {
-        Some(config) => (*config).clone(),
-        // Plain endpoints never start TLS; the connector still wants a configuration.
-        None => {
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default protocol versions")
-                .with_root_certificates(RootCertStore::empty())
-                .with_no_client_auth()
-        }
-    };
-    let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
-    tcp.enforce_http(false);
-    tcp.set_nodelay(true);
-    let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
-        .https_or_http();
-    let tcp = super::cork::Connector::new(tcp, http2_only);
-    if http2_only {
-        builder.enable_http2().wrap_connector(tcp)
-    } else {
-        builder.enable_http1().wrap_connector(tcp)
-    }
-}
