@@ -671,6 +671,15 @@ static int test_null_pointers(void) {
     EXPECT_ERR(otlpmetric_exporter_upload_json(ex, NULL, 5, 100), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_exporter_enqueue(NULL, some, sizeof some), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_exporter_enqueue(ex, NULL, 5), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    /* NULL is refused with length 0 too (an empty message is a non-NULL pointer, length 0) */
+    EXPECT_ERR(otlpmetric_exporter_upload(ex, NULL, 0, 100), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (!strstr(g_err, "resource_metrics is NULL")) FAILF("upload(ex, NULL, 0): last_error \"%s\"", g_err);
+    EXPECT_ERR(otlpmetric_exporter_upload_request(ex, NULL, 0, 100), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (!strstr(g_err, "export_request is NULL")) FAILF("upload_request(ex, NULL, 0): last_error \"%s\"", g_err);
+    EXPECT_ERR(otlpmetric_exporter_upload_json(ex, NULL, 0, 100), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (!strstr(g_err, "json is NULL")) FAILF("upload_json(ex, NULL, 0): last_error \"%s\"", g_err);
+    EXPECT_ERR(otlpmetric_exporter_enqueue(ex, NULL, 0), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (!strstr(g_err, "resource_metrics is NULL")) FAILF("enqueue(ex, NULL, 0): last_error \"%s\"", g_err);
 
     /* the rest of the exporter calls */
     EXPECT_ERR(otlpmetric_exporter_force_flush(NULL, 100), OTLPMETRIC_ERR_INVALID_ARGUMENT);
@@ -683,9 +692,11 @@ static int test_null_pointers(void) {
     snap();
     if (!g_err[0]) FAILF("exporter_temporality(NULL, ...) left last_error empty");
 
-    /* nothing above broke the exporter */
+    /* nothing above broke the exporter, sent, failed or queued anything */
+    EXPECT_OK(otlpmetric_exporter_force_flush(ex, good_timeout()));
     EXPECT_OK(otlpmetric_exporter_stats(ex, &stats));
     CHECK(stats.requests_sent == 0 && stats.bytes_sent == 0);
+    CHECK(stats.requests_failed == 0 && stats.queue_bytes == 0 && stats.queue_dropped == 0);
     rc = PASS;
 done:
     otlpmetric_exporter_free(ex);
@@ -693,8 +704,10 @@ done:
     return rc;
 }
 
-/* (NULL, 0) is an empty ResourceMetrics, a valid message: it is sent. */
-static int test_upload_null_zero_is_empty_message(void) {
+/* An empty ResourceMetrics (a non-NULL pointer, length 0) is a valid message: it is
+   sent. (NULL, 0) is a NULL pointer: refused, nothing sent. */
+static int test_upload_empty_message(void) {
+    static const uint8_t no_bytes[1] = {0};
     int rc = FAIL;
     const char *http;
     otlpmetric_exporter *ex = NULL;
@@ -702,8 +715,9 @@ static int test_upload_null_zero_is_empty_message(void) {
     NEED_ENV(http, "OTLPM_TEST_HTTP_ENDPOINT");
     ex = make_exporter(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, http, true);
     CHECK(ex != NULL);
-    EXPECT_OK(otlpmetric_exporter_upload(ex, NULL, 0, good_timeout()));
-    CHECK(record_rm("http", "none", NULL, 0) == 0); /* request bytes 0a 00 */
+    EXPECT_OK(otlpmetric_exporter_upload(ex, no_bytes, 0, good_timeout()));
+    CHECK(record_rm("http", "none", no_bytes, 0) == 0); /* request bytes 0a 00 */
+    EXPECT_ERR(otlpmetric_exporter_upload(ex, NULL, 0, good_timeout()), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_OK(otlpmetric_exporter_stats(ex, &stats));
     CHECK(stats.requests_sent == 1);
     CHECK(stats.bytes_sent == 2);
@@ -2094,7 +2108,7 @@ static const test_case TESTS[] = {
     TEST(test_version),
     TEST(test_last_error_is_per_thread),
     TEST(test_null_pointers),
-    TEST(test_upload_null_zero_is_empty_message),
+    TEST(test_upload_empty_message),
     TEST(test_bad_enum_values),
     TEST(test_config_setters),
     TEST(test_decode_errors),

@@ -234,10 +234,14 @@ void test_round_trips() {
     expect_result(exporter.try_upload(as_string), om::Status::Ok, "try_upload(std::string)");
     exporter.upload_request(test::export_request(g.metric("request"), 10, 1.0));
     exporter.enqueue(test::resource_metrics(g.metric("enqueue"), 11, 2.0));
+    // Empty views are empty messages, also those whose container holds no pointer at all.
+    exporter.upload(std::vector<std::uint8_t>());
+    exporter.upload(om::ByteView());
+    exporter.enqueue(std::string_view());
     exporter.force_flush(10s);
 
     const om::Stats after = exporter.stats();
-    check(after.requests_sent == 7, "stats: 7 requests sent", std::to_string(after.requests_sent));
+    check(after.requests_sent == 10, "stats: 10 requests sent", std::to_string(after.requests_sent));
     check(after.bytes_sent > rm.size(), "stats: bytes sent", std::to_string(after.bytes_sent));
     check(after.requests_failed == 0 && after.queue_dropped == 0 && after.queue_bytes == 0,
           "stats: nothing failed, dropped or queued");
@@ -273,6 +277,8 @@ void test_errors() {
                                   [&] { exporter.upload_json("{\"resourceMetrics\": [ {"); });
     check(contains(jm, "line") || contains(jm, "column"), "the JSON error says where", jm);
     expect_result(exporter.try_upload_json("{\"resourceMetrics\": 42}"), om::Status::Decode, "try_upload_json(wrong type)");
+    expect_result(exporter.try_upload_json(std::string_view()), om::Status::Decode, "try_upload_json(empty): no JSON, not NULL");
+    expect_result(exporter.try_upload(nullptr, 5), om::Status::InvalidArgument, "try_upload(NULL, 5)");
 
     expect_error(om::Status::InvalidArgument, "temporality(kind 0)",
                  [&] { (void)exporter.temporality(static_cast<om::InstrumentKind>(0)); });

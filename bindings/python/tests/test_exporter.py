@@ -75,7 +75,14 @@ def test_upload_accepts_bytearray_and_memoryview(front: Any, receiver: Any, make
 
 
 def test_upload_empty_resource_metrics(front: Any, receiver: Any, make_exporter: Any) -> None:
-    make_exporter().upload(b"")  # an empty ResourceMetrics is valid
+    # An empty ResourceMetrics is valid; the library refuses a NULL buffer, so an empty
+    # one must reach it as a non-NULL pointer with length 0.
+    exporter = make_exporter()
+    exporter.upload(b"")
+    exporter.enqueue(bytearray())
+    exporter.force_flush()
+    got = receiver.wait_for(2)
+    assert [g.body for g in got] == [samples.wrap_as_request(b"")] * 2
 
 
 def test_upload_request_round_trip(front: Any, receiver: Any, make_exporter: Any) -> None:

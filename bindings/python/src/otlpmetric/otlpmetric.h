@@ -331,12 +331,13 @@ enum otlpmetric_status otlpmetric_config_set_queue(struct otlpmetric_config *con
 enum otlpmetric_status otlpmetric_exporter_new(const struct otlpmetric_config *config, struct otlpmetric_exporter **out);
 
 // Uploads one serialized `opentelemetry.proto.metrics.v1.ResourceMetrics` (`len` bytes,
-// read only during the call; `(NULL, 0)` is an empty one). Blocks until the receiver
-// accepted it (`OTLPMETRIC_OK`, also for a partial success), refused it for good or every
-// retry failed (`OTLPMETRIC_ERR_EXPORT`), or `timeout_ms` ran out
-// (`OTLPMETRIC_ERR_TIMEOUT`; 0 means the configured export timeout). Bytes that are not a
-// valid message get `OTLPMETRIC_ERR_DECODE` and nothing is sent. An error is final for
-// that data.
+// read only during the call). Blocks until the receiver accepted it (`OTLPMETRIC_OK`,
+// also for a partial success), refused it for good or every retry failed
+// (`OTLPMETRIC_ERR_EXPORT`), or `timeout_ms` ran out (`OTLPMETRIC_ERR_TIMEOUT`; 0 means
+// the configured export timeout). Bytes that are not a valid message get
+// `OTLPMETRIC_ERR_DECODE` and nothing is sent. An error is final for that data.
+// An empty message is any non-NULL `data` with `len` 0; NULL `data` is
+// `OTLPMETRIC_ERR_INVALID_ARGUMENT` whatever `len` is, and nothing is sent.
 //
 // # Safety
 // `exporter` is NULL or valid; `data` is NULL or points to `len` readable bytes.
@@ -359,11 +360,12 @@ enum otlpmetric_status otlpmetric_exporter_upload_request(struct otlpmetric_expo
 // `exporter` is NULL or valid; `json` is NULL or points to `len` readable bytes.
 enum otlpmetric_status otlpmetric_exporter_upload_json(struct otlpmetric_exporter *exporter, const char *json, size_t len, uint32_t timeout_ms);
 
-// Checks one serialized `ResourceMetrics` (`OTLPMETRIC_ERR_DECODE` as for upload), copies
-// it into the exporter's bounded queue and returns at once; background work delivers it
-// with the same retry rules (failures go to the log callback and the statistics). When
-// the queue would pass its byte bound (`otlpmetric_config_set_queue`), the data is
-// refused with `OTLPMETRIC_ERR_QUEUE_FULL` and counted in `queue_dropped`.
+// Checks one serialized `ResourceMetrics` (NULL `data` and `OTLPMETRIC_ERR_DECODE` as
+// for upload), copies it into the exporter's bounded queue and returns at once;
+// background work delivers it with the same retry rules (failures go to the log callback
+// and the statistics). When the queue would pass its byte bound
+// (`otlpmetric_config_set_queue`), the data is refused with `OTLPMETRIC_ERR_QUEUE_FULL`
+// and counted in `queue_dropped`.
 //
 // # Safety
 // `exporter` is NULL or valid; `data` is NULL or points to `len` readable bytes.
