@@ -174,17 +174,19 @@ pub unsafe extern "C" fn otlpmetric_config_set_tls(
 }
 
 /// gRPC only: send without transport security even to an `https://` endpoint.
+/// `insecure` must be `false` or `true`: a byte other than 0 or 1 (from a caller that
+/// passes it through another type) is `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `config` is NULL or valid.
 #[no_mangle]
 pub unsafe extern "C" fn otlpmetric_config_set_insecure(
     config: *mut otlpmetric_config,
-    insecure: bool,
+    insecure: BoolValue,
 ) -> otlpmetric_status {
     unsafe {
         with_config("otlpmetric_config_set_insecure", config, |c| {
-            c.set_insecure(insecure);
+            c.set_insecure(bool_from_c(insecure, "insecure")?);
             Ok(())
         })
     }
@@ -193,13 +195,15 @@ pub unsafe extern "C" fn otlpmetric_config_set_insecure(
 /// Sets the retry policy (default: on, 5000 ms first wait, 30000 ms cap, 60000 ms in
 /// all, with jitter). When enabled, `initial_ms` must be above 0 and at most
 /// `max_interval_ms`; `max_elapsed_ms` 0 means retries stop only at the call's deadline.
+/// `enabled` must be `false` or `true`: a byte other than 0 or 1 is
+/// `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `config` is NULL or valid.
 #[no_mangle]
 pub unsafe extern "C" fn otlpmetric_config_set_retry(
     config: *mut otlpmetric_config,
-    enabled: bool,
+    enabled: BoolValue,
     initial_ms: u32,
     max_interval_ms: u32,
     max_elapsed_ms: u32,
@@ -207,7 +211,7 @@ pub unsafe extern "C" fn otlpmetric_config_set_retry(
     unsafe {
         with_config("otlpmetric_config_set_retry", config, |c| {
             c.set_retry(RetryPolicy {
-                enabled,
+                enabled: bool_from_c(enabled, "enabled")?,
                 initial_interval: Duration::from_millis(initial_ms.into()),
                 max_interval: Duration::from_millis(max_interval_ms.into()),
                 max_elapsed: Duration::from_millis(max_elapsed_ms.into()),
@@ -323,5 +327,66 @@ pub unsafe extern "C" fn otlpmetric_config_set_queue(
         with_config("otlpmetric_config_set_queue", config, |c| {
             c.set_queue(max_bytes)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    /// The setters called as a C caller may call them: through a pointer whose `bool`
+    /// parameter is a plain byte, so that any byte value arrives.
+    type SetInsecure = unsafe extern "C" fn(*mut otlpmetric_config, u8) -> otlpmetric_status;
+    type SetRetry =
+        unsafe extern "C" fn(*mut otlpmetric_config, u8, u32, u32, u32) -> otlpmetric_status;
+
+    fn last_error() -> String {
+        unsafe { CStr::from_ptr(super::super::otlpmetric_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn bool_parameters_other_than_0_or_1_are_refused_and_change_nothing() {
+        let set_insecure: SetInsecure =
+            unsafe { std::mem::transmute(otlpmetric_config_set_insecure as *const ()) };
+        let set_retry: SetRetry =
+            unsafe { std::mem::transmute(otlpmetric_config_set_retry as *const ()) };
+        // Not from the process environment, which could set insecure or retries; gRPC,
+        // the only protocol insecure applies to.
+        let mut inner = Config::from_lookup(&|_| None);
+        inner.set_protocol(crate::Protocol::Grpc);
+        let config = Box::into_raw(Box::new(otlpmetric_config { inner }));
+        unsafe {
+            for byte in [2u8, 0x80, 0xff] {
+                let status = set_insecure(config, byte);
+                assert_eq!(status, otlpmetric_status::OTLPMETRIC_ERR_INVALID_ARGUMENT);
+                assert!(
+                    last_error().contains(&format!("insecure is {byte}")),
+                    "{}",
+                    last_error()
+                );
+                let status = set_retry(config, byte, 10, 50, 300);
+                assert_eq!(status, otlpmetric_status::OTLPMETRIC_ERR_INVALID_ARGUMENT);
+                assert!(
+                    last_error().contains(&format!("enabled is {byte}")),
+                    "{}",
+                    last_error()
+                );
+            }
+            let settings = (*config).inner.resolve().unwrap();
+            assert!(!settings.insecure);
+            assert_eq!(settings.retry, RetryPolicy::default());
+            assert_eq!(set_insecure(config, 1), otlpmetric_status::OTLPMETRIC_OK);
+            assert_eq!(
+                set_retry(config, 0, 10, 50, 300),
+                otlpmetric_status::OTLPMETRIC_OK
+            );
+            let settings = (*config).inner.resolve().unwrap();
+            assert!(settings.insecure);
+            assert!(!settings.retry.enabled);
+            otlpmetric_config_free(config);
+        }
     }
 }

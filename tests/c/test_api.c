@@ -1818,6 +1818,70 @@ static void all_drop_selector(void *ud, otlpmetric_instrument_kind kind, otlpmet
     out->kind = OTLPMETRIC_AGGREGATION_DROP;
 }
 
+/* record_min_max is a C bool written by the selector: a byte other than 0 or 1 (put
+   there with memcpy, as a buggy or foreign-language selector might) is refused, naming
+   the kind and the field, whatever the aggregation kind. */
+typedef struct {
+    otlpmetric_instrument_kind kind;
+    const char *kind_word;
+    unsigned char byte;
+} bool_byte;
+
+static void bool_byte_selector(void *user_data, otlpmetric_instrument_kind kind, otlpmetric_aggregation *out) {
+    const bool_byte *b = (const bool_byte *)user_data;
+    if (kind == b->kind) memcpy(&out->record_min_max, &b->byte, 1);
+}
+
+static int test_selector_bool_field_not_0_or_1(void) {
+    static const bool_byte bad[] = {
+        {OTLPMETRIC_INSTRUMENT_HISTOGRAM, "histogram", 2},
+        {OTLPMETRIC_INSTRUMENT_HISTOGRAM, "histogram", 255},
+        {OTLPMETRIC_INSTRUMENT_COUNTER, "counter", 2}, /* SUM: the field is unused, still no bool */
+    };
+    static const bool_byte good[] = {
+        {OTLPMETRIC_INSTRUMENT_HISTOGRAM, "histogram", 0},
+        {OTLPMETRIC_INSTRUMENT_HISTOGRAM, "histogram", 1},
+    };
+    int rc = FAIL;
+    size_t i;
+    otlpmetric_config *cfg = NULL;
+    otlpmetric_exporter *ex = NULL;
+    otlpmetric_aggregation a;
+    char sentinel = 0;
+    CHECK(sizeof a.record_min_max == 1);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, NOWHERE, false);
+        CHECK(cfg != NULL);
+        EXPECT_OK(otlpmetric_config_set_aggregation_selector(cfg, bool_byte_selector, (void *)&bad[i]));
+        ex = (otlpmetric_exporter *)(void *)&sentinel;
+        EXPECT_ERR(otlpmetric_exporter_new(cfg, &ex), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+        if (ex != (otlpmetric_exporter *)(void *)&sentinel) FAILF("byte %d: exporter_new wrote *out", bad[i].byte);
+        ex = NULL;
+        if (!ci_contains(g_err, bad[i].kind_word) || !strstr(g_err, "record_min_max"))
+            FAILF("byte %d: last_error \"%s\" does not name the kind (%s) and record_min_max", bad[i].byte, g_err,
+                  bad[i].kind_word);
+        otlpmetric_config_free(cfg);
+        cfg = NULL;
+    }
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, NOWHERE, false);
+        CHECK(cfg != NULL);
+        EXPECT_OK(otlpmetric_config_set_aggregation_selector(cfg, bool_byte_selector, (void *)&good[i]));
+        EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+        EXPECT_OK(otlpmetric_exporter_aggregation(ex, OTLPMETRIC_INSTRUMENT_HISTOGRAM, &a));
+        CHECK(a.record_min_max == (good[i].byte == 1));
+        otlpmetric_exporter_free(ex);
+        ex = NULL;
+        otlpmetric_config_free(cfg);
+        cfg = NULL;
+    }
+    rc = PASS;
+done:
+    otlpmetric_exporter_free(ex);
+    otlpmetric_config_free(cfg);
+    return rc;
+}
+
 static int test_selector_reset_with_null(void) {
     int rc = FAIL, k;
     const char *why = "";
@@ -2132,6 +2196,7 @@ static const test_case TESTS[] = {
     TEST(test_aggregation_selector),
     TEST(test_selector_invalid_answers),
     TEST(test_selector_reset_with_null),
+    TEST(test_selector_bool_field_not_0_or_1),
     TEST(test_env_defaults),
     TEST(test_log_callback),
     TEST(test_fork_child_can_export),

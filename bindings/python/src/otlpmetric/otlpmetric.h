@@ -157,7 +157,9 @@ typedef struct otlpmetric_aggregation {
   const double *boundaries;
   // Number of boundaries, at most `OTLPMETRIC_MAX_BOUNDARIES`.
   size_t boundaries_len;
-  // Histograms: whether min and max are recorded.
+  // Histograms: whether min and max are recorded. A selector must write `false` or
+  // `true` (a byte other than 0 or 1 makes `otlpmetric_exporter_new` fail with
+  // `OTLPMETRIC_ERR_INVALID_ARGUMENT`, whatever `kind` is).
   bool record_min_max;
   // Exponential histogram: maximum number of buckets, at least 2 (default 160).
   int32_t max_size;
@@ -263,6 +265,8 @@ enum otlpmetric_status otlpmetric_config_set_compression(struct otlpmetric_confi
 enum otlpmetric_status otlpmetric_config_set_tls(struct otlpmetric_config *config, const char *ca_file, const char *client_cert_file, const char *client_key_file);
 
 // gRPC only: send without transport security even to an `https://` endpoint.
+// `insecure` must be `false` or `true`: a byte other than 0 or 1 (from a caller that
+// passes it through another type) is `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
 //
 // # Safety
 // `config` is NULL or valid.
@@ -271,6 +275,8 @@ enum otlpmetric_status otlpmetric_config_set_insecure(struct otlpmetric_config *
 // Sets the retry policy (default: on, 5000 ms first wait, 30000 ms cap, 60000 ms in
 // all, with jitter). When enabled, `initial_ms` must be above 0 and at most
 // `max_interval_ms`; `max_elapsed_ms` 0 means retries stop only at the call's deadline.
+// `enabled` must be `false` or `true`: a byte other than 0 or 1 is
+// `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
 //
 // # Safety
 // `config` is NULL or valid.
