@@ -17,6 +17,8 @@ use crate::selectors::{
     TemporalitySelector,
 };
 
+mod defaults;
+
 /// The OTLP transport protocol; numbers as in the C contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {

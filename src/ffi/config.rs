@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::boundary::{arg_mut, arg_str, boundary, boundary_value};
+use super::boundary::{arg_mut, arg_ref, arg_str, boundary, boundary_value};
 use super::types::*;
 use crate::error::Result;
 use crate::retry::RetryPolicy;
@@ -221,8 +221,9 @@ pub unsafe extern "C" fn otlpmetric_config_set_retry(
 }
 
 /// Sets the temporality selector; NULL `selector` restores the default (cumulative, or
-/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`). `user_data` need only live
-/// until `otlpmetric_exporter_new` returns.
+/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`; see
+/// `otlpmetric_config_default_temporality`). `user_data` need only live until
+/// `otlpmetric_exporter_new` returns.
 ///
 /// # Safety
 /// `config` is NULL or valid; `selector` is NULL or a function as documented on its type.
@@ -241,6 +242,29 @@ pub unsafe extern "C" fn otlpmetric_config_set_temporality_selector(
             Ok(())
         })
     }
+}
+
+/// The temporality `config` gives `kind` when no temporality selector says otherwise:
+/// the one `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (read by
+/// `otlpmetric_config_new`) gives it, as the OTLP exporter specification maps it, else
+/// `OTLPMETRIC_TEMPORALITY_CUMULATIVE`; a selector set on `config` does not change it.
+/// A selector's answer cannot say "keep the default", so a selector that decides only
+/// some kinds returns this for the others (with `config` as its `user_data`: it may be
+/// called from inside `otlpmetric_exporter_new`). Returns 0 (no temporality) and sets the
+/// last error for a NULL config or an unknown kind.
+///
+/// # Safety
+/// `config` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_default_temporality(
+    config: *const otlpmetric_config,
+    kind: InstrumentKindValue,
+) -> TemporalityValue {
+    boundary_value("otlpmetric_config_default_temporality", 0, || {
+        let config = unsafe { arg_ref(config, "config") }?;
+        let kind = instrument_kind_from_c(kind)?;
+        Ok(config.inner.default_temporality(kind) as TemporalityValue)
+    })
 }
 
 /// Sets the aggregation selector; NULL `selector` restores the default. `user_data` and

@@ -1882,6 +1882,76 @@ done:
     return rc;
 }
 
+/* Decides the up-down counters only; every other kind keeps the config's default. */
+static otlpmetric_temporality up_down_delta_selector(void *user_data, otlpmetric_instrument_kind kind) {
+    if (kind == OTLPMETRIC_INSTRUMENT_UP_DOWN_COUNTER) return OTLPMETRIC_TEMPORALITY_DELTA;
+    return otlpmetric_config_default_temporality((const otlpmetric_config *)user_data, kind);
+}
+
+/* otlpmetric_config_default_temporality: the environment's preference, mapped per kind,
+   whatever selector the config has; 0 and a message for a NULL config or unknown kind. */
+static int test_config_default_temporality(void) {
+    /* indexed by kind: -, COUNTER, UP_DOWN, HISTOGRAM, GAUGE, OBS_COUNTER, OBS_UP_DOWN, OBS_GAUGE */
+    static const otlpmetric_temporality lowmemory[8] = {0, 1, 2, 1, 2, 2, 2, 2};
+    static const otlpmetric_temporality delta[8] = {0, 1, 2, 1, 2, 1, 2, 2};
+    static const int bad_kinds[] = {0, 8, -1};
+    int rc = FAIL;
+    otlpmetric_config *cfg = NULL;
+    otlpmetric_exporter *ex = NULL;
+    int k;
+    size_t i;
+
+    CHECK((int)otlpmetric_config_default_temporality(NULL, OTLPMETRIC_INSTRUMENT_COUNTER) == 0);
+    snap();
+    if (!strstr(g_err, "config is NULL")) FAILF("default_temporality(NULL, ...): last_error \"%s\"", g_err);
+
+    cfg = otlpmetric_config_new();
+    CHECK(cfg != NULL);
+    for (i = 0; i < sizeof bad_kinds / sizeof bad_kinds[0]; i++) {
+        CHECK((int)otlpmetric_config_default_temporality(cfg, (otlpmetric_instrument_kind)bad_kinds[i]) == 0);
+        snap();
+        if (!g_err[0]) FAILF("default_temporality(kind %d): last_error is empty", bad_kinds[i]);
+    }
+    /* no preference: cumulative; a selector on the config does not change the default */
+    EXPECT_OK(otlpmetric_config_set_temporality_selector(cfg, all_delta_selector, NULL));
+    for (k = 1; k <= 7; k++)
+        CHECK(otlpmetric_config_default_temporality(cfg, (otlpmetric_instrument_kind)k) ==
+              OTLPMETRIC_TEMPORALITY_CUMULATIVE);
+    otlpmetric_config_free(cfg);
+
+    setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta", 1);
+    cfg = otlpmetric_config_new();
+    unsetenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+    CHECK(cfg != NULL);
+    for (k = 1; k <= 7; k++)
+        if (otlpmetric_config_default_temporality(cfg, (otlpmetric_instrument_kind)k) != delta[k])
+            FAILF("delta: kind %d got %d, expected %d", k,
+                  (int)otlpmetric_config_default_temporality(cfg, (otlpmetric_instrument_kind)k), (int)delta[k]);
+    otlpmetric_config_free(cfg);
+
+    /* a selector that keeps the default for the kinds it does not decide */
+    setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "lowmemory", 1);
+    cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, NOWHERE, false);
+    unsetenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+    CHECK(cfg != NULL);
+    for (k = 1; k <= 7; k++)
+        CHECK(otlpmetric_config_default_temporality(cfg, (otlpmetric_instrument_kind)k) == lowmemory[k]);
+    EXPECT_OK(otlpmetric_config_set_temporality_selector(cfg, up_down_delta_selector, cfg));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    for (k = 1; k <= 7; k++) {
+        otlpmetric_temporality want =
+            k == OTLPMETRIC_INSTRUMENT_UP_DOWN_COUNTER ? OTLPMETRIC_TEMPORALITY_DELTA : lowmemory[k];
+        otlpmetric_temporality got = otlpmetric_exporter_temporality(ex, (otlpmetric_instrument_kind)k);
+        if (got != want) FAILF("selector keeping defaults: kind %d got %d, expected %d", k, (int)got, (int)want);
+    }
+    rc = PASS;
+done:
+    unsetenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+    otlpmetric_exporter_free(ex);
+    otlpmetric_config_free(cfg);
+    return rc;
+}
+
 static int test_selector_reset_with_null(void) {
     int rc = FAIL, k;
     const char *why = "";
@@ -2197,6 +2267,7 @@ static const test_case TESTS[] = {
     TEST(test_selector_invalid_answers),
     TEST(test_selector_reset_with_null),
     TEST(test_selector_bool_field_not_0_or_1),
+    TEST(test_config_default_temporality),
     TEST(test_env_defaults),
     TEST(test_log_callback),
     TEST(test_fork_child_can_export),

@@ -575,6 +575,18 @@ public:
         return r;
     }
 
+    /// The temporality this Config gives `kind` when no selector says otherwise: the
+    /// OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE read at construction, else
+    /// cumulative. A temporality selector returns it for the kinds it leaves to the
+    /// default (it may capture this Config). Throws Error.
+    Temporality default_temporality(InstrumentKind kind) const {
+        const otlpmetric_temporality t = otlpmetric_config_default_temporality(handle(), detail::c_kind(kind));
+        const auto v = static_cast<std::int32_t>(t);
+        if (v == 0)
+            throw Error(Status::InvalidArgument, detail::last_error(), "otlpmetric_config_default_temporality");
+        return static_cast<Temporality>(v);
+    }
+
     /// Chooses the aggregation per instrument kind by changing the Aggregation, which
     /// arrives filled with the default; called once per kind while an Exporter is
     /// created. An empty function restores the default. If it throws, the Exporter

@@ -432,6 +432,29 @@ void test_selectors() {
     expect_result(created, om::Status::Ok, "try_create");
 }
 
+// A selector that decides some kinds and leaves the others to the Config's default.
+void test_default_temporality() {
+    using K = om::InstrumentKind;
+    setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "lowmemory", 1);
+    om::Config c = http_config();
+    unsetenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+    check(c.default_temporality(K::Counter) == om::Temporality::Delta &&
+              c.default_temporality(K::UpDownCounter) == om::Temporality::Cumulative &&
+              c.default_temporality(K::ObservableCounter) == om::Temporality::Cumulative,
+          "default_temporality follows OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+    c.set_temporality_selector([&c](K kind) {
+        return kind == K::UpDownCounter ? om::Temporality::Delta : c.default_temporality(kind);
+    });
+    check(c.default_temporality(K::UpDownCounter) == om::Temporality::Cumulative,
+          "a selector does not change the default");
+    om::Exporter e(c);
+    check(e.temporality(K::UpDownCounter) == om::Temporality::Delta && e.temporality(K::Counter) == om::Temporality::Delta &&
+              e.temporality(K::ObservableCounter) == om::Temporality::Cumulative,
+          "the selector decided one kind and kept the default for the others");
+    expect_error(om::Status::InvalidArgument, "default_temporality(kind 0)",
+                 [&] { (void)c.default_temporality(static_cast<K>(0)); });
+}
+
 // The log callback is owned by the exporter: the Config may die and the Exporter may
 // move while the library's threads log.
 void test_log_lifetime() {
@@ -567,6 +590,7 @@ int main() {
     run("gRPC and HTTP/JSON", test_grpc_and_http_json);
     run("errors", test_errors);
     run("selectors", test_selectors);
+    run("default temporality", test_default_temporality);
     run("log callback lifetime", test_log_lifetime);
     run("moves", test_moves);
     run("threads", test_threads);

@@ -375,6 +375,36 @@ def test_temporality_dict_default_follows_environment(front: Any, make_exporter:
     assert exporter.temporality(K.OBSERVABLE_GAUGE) == T.DELTA
 
 
+def test_temporality_dict_defaults_come_from_the_config(front: Any, make_exporter: Any, monkeypatch: Any) -> None:
+    # The kinds a dict leaves out get the default of the config being built
+    # (otlpmetric_config_default_temporality); no other exporter is created to learn it.
+    K, T = front.InstrumentKind, front.Temporality
+    backend = front.Exporter._load_backend()
+    created: List[Any] = []
+    asked: List[int] = []
+    real_new, real_call = type(backend).exporter_new, type(backend).call
+
+    def counting_new(self: Any, config: Any) -> Any:
+        created.append(config)
+        return real_new(self, config)
+
+    def counting_call(self: Any, function: str, *args: Any) -> int:
+        if function == "otlpmetric_config_default_temporality":
+            asked.append(args[1])
+        return real_call(self, function, *args)
+
+    monkeypatch.setattr(type(backend), "exporter_new", counting_new)
+    monkeypatch.setattr(type(backend), "call", counting_call)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "lowmemory")
+    exporter = make_exporter(temporality={K.UP_DOWN_COUNTER: T.DELTA})
+    assert len(created) == 1
+    assert sorted(asked) == sorted(int(k) for k in K if k != K.UP_DOWN_COUNTER)
+    assert exporter.temporality(K.COUNTER) == T.DELTA
+    assert exporter.temporality(K.UP_DOWN_COUNTER) == T.DELTA
+    assert exporter.temporality(K.OBSERVABLE_COUNTER) == T.CUMULATIVE
+    assert exporter.temporality(K.HISTOGRAM) == T.DELTA
+
+
 def test_aggregation_selector_callable(front: Any, make_exporter: Any) -> None:
     K, A = front.InstrumentKind, front.AggregationKind
     defaults = {}

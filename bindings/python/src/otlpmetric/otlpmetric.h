@@ -283,12 +283,26 @@ enum otlpmetric_status otlpmetric_config_set_insecure(struct otlpmetric_config *
 enum otlpmetric_status otlpmetric_config_set_retry(struct otlpmetric_config *config, bool enabled, uint32_t initial_ms, uint32_t max_interval_ms, uint32_t max_elapsed_ms);
 
 // Sets the temporality selector; NULL `selector` restores the default (cumulative, or
-// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`). `user_data` need only live
-// until `otlpmetric_exporter_new` returns.
+// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`; see
+// `otlpmetric_config_default_temporality`). `user_data` need only live until
+// `otlpmetric_exporter_new` returns.
 //
 // # Safety
 // `config` is NULL or valid; `selector` is NULL or a function as documented on its type.
 enum otlpmetric_status otlpmetric_config_set_temporality_selector(struct otlpmetric_config *config, otlpmetric_temporality_selector selector, void *user_data);
+
+// The temporality `config` gives `kind` when no temporality selector says otherwise:
+// the one `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (read by
+// `otlpmetric_config_new`) gives it, as the OTLP exporter specification maps it, else
+// `OTLPMETRIC_TEMPORALITY_CUMULATIVE`; a selector set on `config` does not change it.
+// A selector's answer cannot say "keep the default", so a selector that decides only
+// some kinds returns this for the others (with `config` as its `user_data`: it may be
+// called from inside `otlpmetric_exporter_new`). Returns 0 (no temporality) and sets the
+// last error for a NULL config or an unknown kind.
+//
+// # Safety
+// `config` is NULL or valid.
+otlpmetric_temporality otlpmetric_config_default_temporality(const struct otlpmetric_config *config, otlpmetric_instrument_kind kind);
 
 // Sets the aggregation selector; NULL `selector` restores the default. `user_data` and
 // any boundaries array the selector points to need only live until
