@@ -373,8 +373,9 @@ enum otlpmetric_status otlpmetric_exporter_upload_request(struct otlpmetric_expo
 // As `otlpmetric_exporter_upload_request`, for an `ExportMetricsServiceRequest` in the
 // OTLP/JSON encoding (`len` bytes of UTF-8, no NUL needed), sent over whichever protocol
 // the exporter uses. Malformed JSON gets `OTLPMETRIC_ERR_DECODE` naming line and column.
-// JSON is parsed on the calling thread: nesting is bounded (202 levels, the deepest a
-// valid request can be), which takes under 128 KiB of the caller's stack.
+// JSON is parsed on the calling thread, so nesting deeper than a valid request can be
+// (202 levels) is refused before parsing: a hostile document cannot exhaust that
+// thread's stack (128 KiB is enough in a release build).
 //
 // # Safety
 // `exporter` is NULL or valid; `json` is NULL or points to `len` readable bytes.
