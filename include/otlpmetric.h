@@ -8,9 +8,11 @@
  * - Inputs are const pointers or plain values; outputs are written only on success.
  * - NULL where a pointer is required is OTLPMETRIC_ERR_INVALID_ARGUMENT, never a crash;
  *   *_free(NULL) does nothing.
- * - Byte buffers come as (pointer, length) and are only read during the call; strings
- *   are NUL-terminated UTF-8 and are copied.
- * - Enum values from C are checked: an unknown value is OTLPMETRIC_ERR_INVALID_ARGUMENT.
+ * - Byte buffers come as (pointer, length) and are only read during the call; an empty
+ *   one is a non-NULL pointer with length 0. Strings are NUL-terminated UTF-8 and are
+ *   copied.
+ * - Enum and bool values from C are checked: an unknown enum value, or a bool byte other
+ *   than 0 or 1, is OTLPMETRIC_ERR_INVALID_ARGUMENT.
  * - otlpmetric_config is used from one thread at a time; otlpmetric_exporter from any
  *   number of threads at once.
  * - No call lets a Rust panic reach the caller: it becomes OTLPMETRIC_ERR_INTERNAL.
@@ -140,7 +142,8 @@ typedef struct otlpmetric_exporter otlpmetric_exporter;
 // Chooses the temporality of an instrument kind. Called once per kind, on the thread
 // that calls `otlpmetric_exporter_new`, during that call only. Must return
 // `OTLPMETRIC_TEMPORALITY_DELTA` or `OTLPMETRIC_TEMPORALITY_CUMULATIVE`; anything else
-// makes `otlpmetric_exporter_new` fail with `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
+// makes `otlpmetric_exporter_new` fail with `OTLPMETRIC_ERR_INVALID_ARGUMENT`. For a kind
+// it leaves to the default, it returns `otlpmetric_config_default_temporality`.
 typedef otlpmetric_temporality (*otlpmetric_temporality_selector)(void *user_data, enum otlpmetric_instrument_kind kind);
 
 // An aggregation and its parameters.

@@ -187,7 +187,8 @@ pub struct otlpmetric_stats {
 /// Chooses the temporality of an instrument kind. Called once per kind, on the thread
 /// that calls `otlpmetric_exporter_new`, during that call only. Must return
 /// `OTLPMETRIC_TEMPORALITY_DELTA` or `OTLPMETRIC_TEMPORALITY_CUMULATIVE`; anything else
-/// makes `otlpmetric_exporter_new` fail with `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
+/// makes `otlpmetric_exporter_new` fail with `OTLPMETRIC_ERR_INVALID_ARGUMENT`. For a kind
+/// it leaves to the default, it returns `otlpmetric_config_default_temporality`.
 pub type otlpmetric_temporality_selector = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
