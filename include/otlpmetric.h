@@ -8,9 +8,11 @@
  * - Inputs are const pointers or plain values; outputs are written only on success.
  * - NULL where a pointer is required is OTLPMETRIC_ERR_INVALID_ARGUMENT, never a crash;
  *   *_free(NULL) does nothing.
- * - Byte buffers come as (pointer, length) and are only read during the call; strings
- *   are NUL-terminated UTF-8 and are copied.
- * - Enum values from C are checked: an unknown value is OTLPMETRIC_ERR_INVALID_ARGUMENT.
+ * - Byte buffers come as (pointer, length) and are only read during the call; an empty
+ *   one is a non-NULL pointer with length 0. Strings are NUL-terminated UTF-8 and are
+ *   copied.
+ * - Enum and bool values from C are checked: an unknown enum value, or a bool byte other
+ *   than 0 or 1, is OTLPMETRIC_ERR_INVALID_ARGUMENT.
  * - otlpmetric_config is used from one thread at a time; otlpmetric_exporter from any
  *   number of threads at once.
  * - No call lets a Rust panic reach the caller: it becomes OTLPMETRIC_ERR_INTERNAL.
@@ -140,7 +142,8 @@ typedef struct otlpmetric_exporter otlpmetric_exporter;
 // Chooses the temporality of an instrument kind. Called once per kind, on the thread
 // that calls `otlpmetric_exporter_new`, during that call only. Must return
 // `OTLPMETRIC_TEMPORALITY_DELTA` or `OTLPMETRIC_TEMPORALITY_CUMULATIVE`; anything else
-// makes `otlpmetric_exporter_new` fail with `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
+// makes `otlpmetric_exporter_new` fail with `OTLPMETRIC_ERR_INVALID_ARGUMENT`. For a kind
+// it leaves to the default, it returns `otlpmetric_config_default_temporality`.
 typedef otlpmetric_temporality (*otlpmetric_temporality_selector)(void *user_data, enum otlpmetric_instrument_kind kind);
 
 // An aggregation and its parameters.
@@ -157,7 +160,9 @@ typedef struct otlpmetric_aggregation {
   const double *boundaries;
   // Number of boundaries, at most `OTLPMETRIC_MAX_BOUNDARIES`.
   size_t boundaries_len;
-  // Histograms: whether min and max are recorded.
+  // Histograms: whether min and max are recorded. A selector must write `false` or
+  // `true` (a byte other than 0 or 1 makes `otlpmetric_exporter_new` fail with
+  // `OTLPMETRIC_ERR_INVALID_ARGUMENT`, whatever `kind` is).
   bool record_min_max;
   // Exponential histogram: maximum number of buckets, at least 2 (default 160).
   int32_t max_size;
@@ -263,6 +268,8 @@ enum otlpmetric_status otlpmetric_config_set_compression(struct otlpmetric_confi
 enum otlpmetric_status otlpmetric_config_set_tls(struct otlpmetric_config *config, const char *ca_file, const char *client_cert_file, const char *client_key_file);
 
 // gRPC only: send without transport security even to an `https://` endpoint.
+// `insecure` must be `false` or `true`: a byte other than 0 or 1 (from a caller that
+// passes it through another type) is `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
 //
 // # Safety
 // `config` is NULL or valid.
@@ -271,18 +278,34 @@ enum otlpmetric_status otlpmetric_config_set_insecure(struct otlpmetric_config *
 // Sets the retry policy (default: on, 5000 ms first wait, 30000 ms cap, 60000 ms in
 // all, with jitter). When enabled, `initial_ms` must be above 0 and at most
 // `max_interval_ms`; `max_elapsed_ms` 0 means retries stop only at the call's deadline.
+// `enabled` must be `false` or `true`: a byte other than 0 or 1 is
+// `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
 //
 // # Safety
 // `config` is NULL or valid.
 enum otlpmetric_status otlpmetric_config_set_retry(struct otlpmetric_config *config, bool enabled, uint32_t initial_ms, uint32_t max_interval_ms, uint32_t max_elapsed_ms);
 
 // Sets the temporality selector; NULL `selector` restores the default (cumulative, or
-// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`). `user_data` need only live
-// until `otlpmetric_exporter_new` returns.
+// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`; see
+// `otlpmetric_config_default_temporality`). `user_data` need only live until
+// `otlpmetric_exporter_new` returns.
 //
 // # Safety
 // `config` is NULL or valid; `selector` is NULL or a function as documented on its type.
 enum otlpmetric_status otlpmetric_config_set_temporality_selector(struct otlpmetric_config *config, otlpmetric_temporality_selector selector, void *user_data);
+
+// The temporality `config` gives `kind` when no temporality selector says otherwise:
+// the one `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (read by
+// `otlpmetric_config_new`) gives it, as the OTLP exporter specification maps it, else
+// `OTLPMETRIC_TEMPORALITY_CUMULATIVE`; a selector set on `config` does not change it.
+// A selector's answer cannot say "keep the default", so a selector that decides only
+// some kinds returns this for the others (with `config` as its `user_data`: it may be
+// called from inside `otlpmetric_exporter_new`). Returns 0 (no temporality) and sets the
+// last error for a NULL config or an unknown kind.
+//
+// # Safety
+// `config` is NULL or valid.
+otlpmetric_temporality otlpmetric_config_default_temporality(const struct otlpmetric_config *config, otlpmetric_instrument_kind kind);
 
 // Sets the aggregation selector; NULL `selector` restores the default. `user_data` and
 // any boundaries array the selector points to need only live until
@@ -327,12 +350,13 @@ enum otlpmetric_status otlpmetric_config_set_queue(struct otlpmetric_config *con
 enum otlpmetric_status otlpmetric_exporter_new(const struct otlpmetric_config *config, struct otlpmetric_exporter **out);
 
 // Uploads one serialized `opentelemetry.proto.metrics.v1.ResourceMetrics` (`len` bytes,
-// read only during the call; `(NULL, 0)` is an empty one). Blocks until the receiver
-// accepted it (`OTLPMETRIC_OK`, also for a partial success), refused it for good or every
-// retry failed (`OTLPMETRIC_ERR_EXPORT`), or `timeout_ms` ran out
-// (`OTLPMETRIC_ERR_TIMEOUT`; 0 means the configured export timeout). Bytes that are not a
-// valid message get `OTLPMETRIC_ERR_DECODE` and nothing is sent. An error is final for
-// that data.
+// read only during the call). Blocks until the receiver accepted it (`OTLPMETRIC_OK`,
+// also for a partial success), refused it for good or every retry failed
+// (`OTLPMETRIC_ERR_EXPORT`), or `timeout_ms` ran out (`OTLPMETRIC_ERR_TIMEOUT`; 0 means
+// the configured export timeout). Bytes that are not a valid message get
+// `OTLPMETRIC_ERR_DECODE` and nothing is sent. An error is final for that data.
+// An empty message is any non-NULL `data` with `len` 0; NULL `data` is
+// `OTLPMETRIC_ERR_INVALID_ARGUMENT` whatever `len` is, and nothing is sent.
 //
 // # Safety
 // `exporter` is NULL or valid; `data` is NULL or points to `len` readable bytes.
@@ -348,18 +372,20 @@ enum otlpmetric_status otlpmetric_exporter_upload_request(struct otlpmetric_expo
 // As `otlpmetric_exporter_upload_request`, for an `ExportMetricsServiceRequest` in the
 // OTLP/JSON encoding (`len` bytes of UTF-8, no NUL needed), sent over whichever protocol
 // the exporter uses. Malformed JSON gets `OTLPMETRIC_ERR_DECODE` naming line and column.
-// JSON is parsed on the calling thread: nesting is bounded (202 levels, the deepest a
-// valid request can be), which takes under 128 KiB of the caller's stack.
+// JSON is parsed on the calling thread, so nesting deeper than a valid request can be
+// (202 levels) is refused before parsing: a hostile document cannot exhaust that
+// thread's stack (128 KiB is enough in a release build).
 //
 // # Safety
 // `exporter` is NULL or valid; `json` is NULL or points to `len` readable bytes.
 enum otlpmetric_status otlpmetric_exporter_upload_json(struct otlpmetric_exporter *exporter, const char *json, size_t len, uint32_t timeout_ms);
 
-// Checks one serialized `ResourceMetrics` (`OTLPMETRIC_ERR_DECODE` as for upload), copies
-// it into the exporter's bounded queue and returns at once; background work delivers it
-// with the same retry rules (failures go to the log callback and the statistics). When
-// the queue would pass its byte bound (`otlpmetric_config_set_queue`), the data is
-// refused with `OTLPMETRIC_ERR_QUEUE_FULL` and counted in `queue_dropped`.
+// Checks one serialized `ResourceMetrics` (NULL `data` and `OTLPMETRIC_ERR_DECODE` as
+// for upload), copies it into the exporter's bounded queue and returns at once;
+// background work delivers it with the same retry rules (failures go to the log callback
+// and the statistics). When the queue would pass its byte bound
+// (`otlpmetric_config_set_queue`), the data is refused with `OTLPMETRIC_ERR_QUEUE_FULL`
+// and counted in `queue_dropped`.
 //
 // # Safety
 // `exporter` is NULL or valid; `data` is NULL or points to `len` readable bytes.

@@ -86,9 +86,35 @@ fn compile(sources: &[&str], out: &Path, cpp: bool) {
         .arg("-o")
         .arg(out)
         .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        // RPATH, not RUNPATH: cargo runs tests with LD_LIBRARY_PATH holding target/<profile>,
+        // whose libotlpmetric.so (from the last `cargo build`) would win over a RUNPATH and
+        // may be older than the library this run built.
+        .arg(format!("-Wl,--disable-new-dtags,-rpath,{}", lib.display()))
         .args(["-lotlpmetric", "-pthread"]);
     run(&mut cc);
+    assert_loads_the_library_of_this_run(out);
+}
+
+/// `program`, started as the tests start it, loads the libotlpmetric.so of [`lib_dir`].
+fn assert_loads_the_library_of_this_run(program: &Path) {
+    let out = run(Command::new("ldd").arg(program));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("libotlpmetric.so"))
+        .unwrap_or_else(|| {
+            panic!(
+                "{} does not load libotlpmetric.so:\n{text}",
+                program.display()
+            )
+        });
+    let want = lib_dir().join("libotlpmetric.so");
+    assert!(
+        line.contains(&format!("=> {} ", want.display())),
+        "{} loads {line:?}, not {}",
+        program.display(),
+        want.display()
+    );
 }
 
 /// The receivers and endpoints test_api.c expects, and a way to check what arrived.

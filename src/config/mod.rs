@@ -2,6 +2,7 @@
 //! which wins over `OTEL_EXPORTER_OTLP_*`, which wins over the OTLP exporter
 //! specification's defaults.
 
+mod defaults;
 mod endpoint;
 mod env;
 mod protocol;

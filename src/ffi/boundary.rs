@@ -94,18 +94,19 @@ pub(crate) unsafe fn arg_str<'a>(ptr: *const c_char, name: &str) -> Result<&'a s
     })
 }
 
-/// A byte slice from `(pointer, length)`; `(NULL, 0)` is the empty slice.
+/// A byte slice from `(pointer, length)`. NULL is refused whatever the length: the
+/// contract says a NULL pointer is `ERR_INVALID_ARGUMENT`, and a NULL buffer is more
+/// likely a failed allocation than a wish to send an empty message (any non-NULL
+/// pointer with length 0 is that).
 ///
 /// # Safety
 /// `ptr` is null or points to `len` readable bytes.
 pub(crate) unsafe fn arg_bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
+    if ptr.is_null() {
+        return Err(Error::invalid(format!("{name} is NULL (length {len})")));
+    }
     if len == 0 {
         return Ok(&[]);
-    }
-    if ptr.is_null() {
-        return Err(Error::invalid(format!(
-            "{name} is NULL but its length is {len}"
-        )));
     }
     if len > isize::MAX as usize {
         return Err(Error::invalid(format!("{name}: length {len} is too large")));
@@ -195,7 +196,11 @@ mod tests {
     fn argument_checks_name_the_argument() {
         let err = unsafe { arg_bytes(std::ptr::null(), 3, "data") }.unwrap_err();
         assert!(err.message().contains("data is NULL"));
-        assert!(unsafe { arg_bytes(std::ptr::null(), 0, "data") }
+        let err = unsafe { arg_bytes(std::ptr::null(), 0, "data") }.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(err.message().contains("data is NULL"));
+        let one = [7u8];
+        assert!(unsafe { arg_bytes(one.as_ptr(), 0, "data") }
             .unwrap()
             .is_empty());
         let err = unsafe { arg_str(c"\xff".as_ptr(), "url") }.unwrap_err();

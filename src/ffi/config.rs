@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::boundary::{arg_mut, arg_str, boundary, boundary_value};
+use super::boundary::{arg_mut, arg_ref, arg_str, boundary, boundary_value};
 use super::types::*;
 use crate::error::Result;
 use crate::retry::RetryPolicy;
@@ -174,17 +174,19 @@ pub unsafe extern "C" fn otlpmetric_config_set_tls(
 }
 
 /// gRPC only: send without transport security even to an `https://` endpoint.
+/// `insecure` must be `false` or `true`: a byte other than 0 or 1 (from a caller that
+/// passes it through another type) is `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `config` is NULL or valid.
 #[no_mangle]
 pub unsafe extern "C" fn otlpmetric_config_set_insecure(
     config: *mut otlpmetric_config,
-    insecure: bool,
+    insecure: BoolValue,
 ) -> otlpmetric_status {
     unsafe {
         with_config("otlpmetric_config_set_insecure", config, |c| {
-            c.set_insecure(insecure);
+            c.set_insecure(bool_from_c(insecure, "insecure")?);
             Ok(())
         })
     }
@@ -193,13 +195,15 @@ pub unsafe extern "C" fn otlpmetric_config_set_insecure(
 /// Sets the retry policy (default: on, 5000 ms first wait, 30000 ms cap, 60000 ms in
 /// all, with jitter). When enabled, `initial_ms` must be above 0 and at most
 /// `max_interval_ms`; `max_elapsed_ms` 0 means retries stop only at the call's deadline.
+/// `enabled` must be `false` or `true`: a byte other than 0 or 1 is
+/// `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `config` is NULL or valid.
 #[no_mangle]
 pub unsafe extern "C" fn otlpmetric_config_set_retry(
     config: *mut otlpmetric_config,
-    enabled: bool,
+    enabled: BoolValue,
     initial_ms: u32,
     max_interval_ms: u32,
     max_elapsed_ms: u32,
@@ -207,7 +211,7 @@ pub unsafe extern "C" fn otlpmetric_config_set_retry(
     unsafe {
         with_config("otlpmetric_config_set_retry", config, |c| {
             c.set_retry(RetryPolicy {
-                enabled,
+                enabled: bool_from_c(enabled, "enabled")?,
                 initial_interval: Duration::from_millis(initial_ms.into()),
                 max_interval: Duration::from_millis(max_interval_ms.into()),
                 max_elapsed: Duration::from_millis(max_elapsed_ms.into()),
@@ -217,8 +221,9 @@ pub unsafe extern "C" fn otlpmetric_config_set_retry(
 }
 
 /// Sets the temporality selector; NULL `selector` restores the default (cumulative, or
-/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`). `user_data` need only live
-/// until `otlpmetric_exporter_new` returns.
+/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`; see
+/// `otlpmetric_config_default_temporality`). `user_data` need only live until
+/// `otlpmetric_exporter_new` returns.
 ///
 /// # Safety
 /// `config` is NULL or valid; `selector` is NULL or a function as documented on its type.
@@ -237,6 +242,29 @@ pub unsafe extern "C" fn otlpmetric_config_set_temporality_selector(
             Ok(())
         })
     }
+}
+
+/// The temporality `config` gives `kind` when no temporality selector says otherwise:
+/// the one `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (read by
+/// `otlpmetric_config_new`) gives it, as the OTLP exporter specification maps it, else
+/// `OTLPMETRIC_TEMPORALITY_CUMULATIVE`; a selector set on `config` does not change it.
+/// A selector's answer cannot say "keep the default", so a selector that decides only
+/// some kinds returns this for the others (with `config` as its `user_data`: it may be
+/// called from inside `otlpmetric_exporter_new`). Returns 0 (no temporality) and sets the
+/// last error for a NULL config or an unknown kind.
+///
+/// # Safety
+/// `config` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_config_default_temporality(
+    config: *const otlpmetric_config,
+    kind: InstrumentKindValue,
+) -> TemporalityValue {
+    boundary_value("otlpmetric_config_default_temporality", 0, || {
+        let config = unsafe { arg_ref(config, "config") }?;
+        let kind = instrument_kind_from_c(kind)?;
+        Ok(config.inner.default_temporality(kind) as TemporalityValue)
+    })
 }
 
 /// Sets the aggregation selector; NULL `selector` restores the default. `user_data` and
@@ -323,5 +351,66 @@ pub unsafe extern "C" fn otlpmetric_config_set_queue(
         with_config("otlpmetric_config_set_queue", config, |c| {
             c.set_queue(max_bytes)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    /// The setters called as a C caller may call them: through a pointer whose `bool`
+    /// parameter is a plain byte, so that any byte value arrives.
+    type SetInsecure = unsafe extern "C" fn(*mut otlpmetric_config, u8) -> otlpmetric_status;
+    type SetRetry =
+        unsafe extern "C" fn(*mut otlpmetric_config, u8, u32, u32, u32) -> otlpmetric_status;
+
+    fn last_error() -> String {
+        unsafe { CStr::from_ptr(super::super::otlpmetric_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn bool_parameters_other_than_0_or_1_are_refused_and_change_nothing() {
+        let set_insecure: SetInsecure =
+            unsafe { std::mem::transmute(otlpmetric_config_set_insecure as *const ()) };
+        let set_retry: SetRetry =
+            unsafe { std::mem::transmute(otlpmetric_config_set_retry as *const ()) };
+        // Not from the process environment, which could set insecure or retries; gRPC,
+        // the only protocol insecure applies to.
+        let mut inner = Config::from_lookup(&|_| None);
+        inner.set_protocol(crate::Protocol::Grpc);
+        let config = Box::into_raw(Box::new(otlpmetric_config { inner }));
+        unsafe {
+            for byte in [2u8, 0x80, 0xff] {
+                let status = set_insecure(config, byte);
+                assert_eq!(status, otlpmetric_status::OTLPMETRIC_ERR_INVALID_ARGUMENT);
+                assert!(
+                    last_error().contains(&format!("insecure is {byte}")),
+                    "{}",
+                    last_error()
+                );
+                let status = set_retry(config, byte, 10, 50, 300);
+                assert_eq!(status, otlpmetric_status::OTLPMETRIC_ERR_INVALID_ARGUMENT);
+                assert!(
+                    last_error().contains(&format!("enabled is {byte}")),
+                    "{}",
+                    last_error()
+                );
+            }
+            let settings = (*config).inner.resolve().unwrap();
+            assert!(!settings.insecure);
+            assert_eq!(settings.retry, RetryPolicy::default());
+            assert_eq!(set_insecure(config, 1), otlpmetric_status::OTLPMETRIC_OK);
+            assert_eq!(
+                set_retry(config, 0, 10, 50, 300),
+                otlpmetric_status::OTLPMETRIC_OK
+            );
+            let settings = (*config).inner.resolve().unwrap();
+            assert!(settings.insecure);
+            assert!(!settings.retry.enabled);
+            otlpmetric_config_free(config);
+        }
     }
 }

@@ -45,12 +45,13 @@ pub unsafe extern "C" fn otlpmetric_exporter_new(
 }
 
 /// Uploads one serialized `opentelemetry.proto.metrics.v1.ResourceMetrics` (`len` bytes,
-/// read only during the call; `(NULL, 0)` is an empty one). Blocks until the receiver
-/// accepted it (`OTLPMETRIC_OK`, also for a partial success), refused it for good or every
-/// retry failed (`OTLPMETRIC_ERR_EXPORT`), or `timeout_ms` ran out
-/// (`OTLPMETRIC_ERR_TIMEOUT`; 0 means the configured export timeout). Bytes that are not a
-/// valid message get `OTLPMETRIC_ERR_DECODE` and nothing is sent. An error is final for
-/// that data.
+/// read only during the call). Blocks until the receiver accepted it (`OTLPMETRIC_OK`,
+/// also for a partial success), refused it for good or every retry failed
+/// (`OTLPMETRIC_ERR_EXPORT`), or `timeout_ms` ran out (`OTLPMETRIC_ERR_TIMEOUT`; 0 means
+/// the configured export timeout). Bytes that are not a valid message get
+/// `OTLPMETRIC_ERR_DECODE` and nothing is sent. An error is final for that data.
+/// An empty message is any non-NULL `data` with `len` 0; NULL `data` is
+/// `OTLPMETRIC_ERR_INVALID_ARGUMENT` whatever `len` is, and nothing is sent.
 ///
 /// # Safety
 /// `exporter` is NULL or valid; `data` is NULL or points to `len` readable bytes.
@@ -92,8 +93,9 @@ pub unsafe extern "C" fn otlpmetric_exporter_upload_request(
 /// As `otlpmetric_exporter_upload_request`, for an `ExportMetricsServiceRequest` in the
 /// OTLP/JSON encoding (`len` bytes of UTF-8, no NUL needed), sent over whichever protocol
 /// the exporter uses. Malformed JSON gets `OTLPMETRIC_ERR_DECODE` naming line and column.
-/// JSON is parsed on the calling thread: nesting is bounded (202 levels, the deepest a
-/// valid request can be), which takes under 128 KiB of the caller's stack.
+/// JSON is parsed on the calling thread, so nesting deeper than a valid request can be
+/// (202 levels) is refused before parsing: a hostile document cannot exhaust that
+/// thread's stack (128 KiB is enough in a release build).
 ///
 /// # Safety
 /// `exporter` is NULL or valid; `json` is NULL or points to `len` readable bytes.
@@ -111,11 +113,12 @@ pub unsafe extern "C" fn otlpmetric_exporter_upload_json(
     })
 }
 
-/// Checks one serialized `ResourceMetrics` (`OTLPMETRIC_ERR_DECODE` as for upload), copies
-/// it into the exporter's bounded queue and returns at once; background work delivers it
-/// with the same retry rules (failures go to the log callback and the statistics). When
-/// the queue would pass its byte bound (`otlpmetric_config_set_queue`), the data is
-/// refused with `OTLPMETRIC_ERR_QUEUE_FULL` and counted in `queue_dropped`.
+/// Checks one serialized `ResourceMetrics` (NULL `data` and `OTLPMETRIC_ERR_DECODE` as
+/// for upload), copies it into the exporter's bounded queue and returns at once;
+/// background work delivers it with the same retry rules (failures go to the log callback
+/// and the statistics). When the queue would pass its byte bound
+/// (`otlpmetric_config_set_queue`), the data is refused with `OTLPMETRIC_ERR_QUEUE_FULL`
+/// and counted in `queue_dropped`.
 ///
 /// # Safety
 /// `exporter` is NULL or valid; `data` is NULL or points to `len` readable bytes.

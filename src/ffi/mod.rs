@@ -3,8 +3,10 @@
 //! function here is exported as `otlpmetric_*` and declared in `include/otlpmetric.h`.
 //!
 //! Conventions (repeated in the header): inputs are `const` pointers or plain values;
-//! outputs are written only on success; `_free(NULL)` does nothing; byte buffers are only
-//! read during the call; strings are NUL-terminated UTF-8 and copied.
+//! outputs are written only on success; `_free(NULL)` does nothing; NULL where a pointer
+//! is needed (a byte buffer's too, whatever its length) is refused; enum and bool values
+//! are read as integers and checked; byte buffers are only read during the call; strings
+//! are NUL-terminated UTF-8 and copied.
 #![allow(non_camel_case_types)]
 
 mod boundary;

@@ -131,6 +131,9 @@ pub type InstrumentKindValue = i32;
 pub type TemporalityValue = i32;
 /// An `otlpmetric_aggregation_kind` as a selector writes it: any integer.
 pub type AggregationKindValue = i32;
+/// A C `bool` as C passes or writes it: any byte. A Rust `bool` holding anything but 0 or
+/// 1 is undefined behaviour, so the byte is read as it is and checked.
+pub type BoolValue = u8;
 
 /// The most boundaries an aggregation selector may give (a guard against a garbage length).
 pub const OTLPMETRIC_MAX_BOUNDARIES: usize = 65536;
@@ -151,8 +154,10 @@ pub struct otlpmetric_aggregation {
     pub boundaries: *const f64,
     /// Number of boundaries, at most `OTLPMETRIC_MAX_BOUNDARIES`.
     pub boundaries_len: usize,
-    /// Histograms: whether min and max are recorded.
-    pub record_min_max: bool,
+    /// Histograms: whether min and max are recorded. A selector must write `false` or
+    /// `true` (a byte other than 0 or 1 makes `otlpmetric_exporter_new` fail with
+    /// `OTLPMETRIC_ERR_INVALID_ARGUMENT`, whatever `kind` is).
+    pub record_min_max: BoolValue,
     /// Exponential histogram: maximum number of buckets, at least 2 (default 160).
     pub max_size: i32,
     /// Exponential histogram: maximum scale, -10 to 20 (default 20).
@@ -182,7 +187,8 @@ pub struct otlpmetric_stats {
 /// Chooses the temporality of an instrument kind. Called once per kind, on the thread
 /// that calls `otlpmetric_exporter_new`, during that call only. Must return
 /// `OTLPMETRIC_TEMPORALITY_DELTA` or `OTLPMETRIC_TEMPORALITY_CUMULATIVE`; anything else
-/// makes `otlpmetric_exporter_new` fail with `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
+/// makes `otlpmetric_exporter_new` fail with `OTLPMETRIC_ERR_INVALID_ARGUMENT`. For a kind
+/// it leaves to the default, it returns `otlpmetric_config_default_temporality`.
 pub type otlpmetric_temporality_selector = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -255,6 +261,17 @@ pub(crate) fn instrument_kind_from_c(value: InstrumentKindValue) -> Result<Instr
     })
 }
 
+/// A C `bool` named `name`: 0 or 1, anything else refused.
+pub(crate) fn bool_from_c(value: BoolValue, name: &str) -> Result<bool> {
+    match value {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(Error::invalid(format!(
+            "{name} is {other}, not a bool (expected false=0 or true=1)"
+        ))),
+    }
+}
+
 pub(crate) fn temporality_from_c(value: TemporalityValue) -> Result<Temporality> {
     Temporality::from_i32(value).ok_or_else(|| {
         Error::invalid(format!(
@@ -312,7 +329,7 @@ impl otlpmetric_aggregation {
             kind: aggregation.kind_number(),
             boundaries: std::ptr::null(),
             boundaries_len: 0,
-            record_min_max: false,
+            record_min_max: 0,
             max_size: 0,
             max_scale: 0,
         };
@@ -327,7 +344,7 @@ impl otlpmetric_aggregation {
                     boundaries.as_ptr()
                 };
                 out.boundaries_len = boundaries.len();
-                out.record_min_max = *record_min_max;
+                out.record_min_max = (*record_min_max).into();
             }
             Aggregation::Base2ExponentialHistogram {
                 max_size,
@@ -336,7 +353,7 @@ impl otlpmetric_aggregation {
             } => {
                 out.max_size = *max_size;
                 out.max_scale = *max_scale;
-                out.record_min_max = *record_min_max;
+                out.record_min_max = (*record_min_max).into();
             }
             _ => {}
         }
@@ -358,7 +375,7 @@ impl otlpmetric_aggregation {
             default,
             Aggregation::Drop | Aggregation::Sum | Aggregation::LastValue
         ) {
-            out.record_min_max = true;
+            out.record_min_max = 1;
         }
         out
     }
@@ -369,6 +386,7 @@ impl otlpmetric_aggregation {
     /// # Safety
     /// `boundaries` is null or points to `boundaries_len` doubles.
     pub(crate) unsafe fn to_aggregation(self) -> Result<Aggregation> {
+        let record_min_max = bool_from_c(self.record_min_max, "record_min_max")?;
         Ok(match self.kind {
             1 => Aggregation::Drop,
             2 => Aggregation::Sum,
@@ -394,13 +412,13 @@ impl otlpmetric_aggregation {
                 };
                 Aggregation::ExplicitBucketHistogram {
                     boundaries,
-                    record_min_max: self.record_min_max,
+                    record_min_max,
                 }
             }
             5 => Aggregation::Base2ExponentialHistogram {
                 max_size: self.max_size,
                 max_scale: self.max_scale,
-                record_min_max: self.record_min_max,
+                record_min_max,
             },
             other => {
                 return Err(Error::invalid(format!(

@@ -671,6 +671,15 @@ static int test_null_pointers(void) {
     EXPECT_ERR(otlpmetric_exporter_upload_json(ex, NULL, 5, 100), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_exporter_enqueue(NULL, some, sizeof some), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_exporter_enqueue(ex, NULL, 5), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    /* NULL is refused with length 0 too (an empty message is a non-NULL pointer, length 0) */
+    EXPECT_ERR(otlpmetric_exporter_upload(ex, NULL, 0, 100), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (!strstr(g_err, "resource_metrics is NULL")) FAILF("upload(ex, NULL, 0): last_error \"%s\"", g_err);
+    EXPECT_ERR(otlpmetric_exporter_upload_request(ex, NULL, 0, 100), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (!strstr(g_err, "export_request is NULL")) FAILF("upload_request(ex, NULL, 0): last_error \"%s\"", g_err);
+    EXPECT_ERR(otlpmetric_exporter_upload_json(ex, NULL, 0, 100), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (!strstr(g_err, "json is NULL")) FAILF("upload_json(ex, NULL, 0): last_error \"%s\"", g_err);
+    EXPECT_ERR(otlpmetric_exporter_enqueue(ex, NULL, 0), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (!strstr(g_err, "resource_metrics is NULL")) FAILF("enqueue(ex, NULL, 0): last_error \"%s\"", g_err);
 
     /* the rest of the exporter calls */
     EXPECT_ERR(otlpmetric_exporter_force_flush(NULL, 100), OTLPMETRIC_ERR_INVALID_ARGUMENT);
@@ -683,9 +692,11 @@ static int test_null_pointers(void) {
     snap();
     if (!g_err[0]) FAILF("exporter_temporality(NULL, ...) left last_error empty");
 
-    /* nothing above broke the exporter */
+    /* nothing above broke the exporter, sent, failed or queued anything */
+    EXPECT_OK(otlpmetric_exporter_force_flush(ex, good_timeout()));
     EXPECT_OK(otlpmetric_exporter_stats(ex, &stats));
     CHECK(stats.requests_sent == 0 && stats.bytes_sent == 0);
+    CHECK(stats.requests_failed == 0 && stats.queue_bytes == 0 && stats.queue_dropped == 0);
     rc = PASS;
 done:
     otlpmetric_exporter_free(ex);
@@ -693,8 +704,10 @@ done:
     return rc;
 }
 
-/* (NULL, 0) is an empty ResourceMetrics, a valid message: it is sent. */
-static int test_upload_null_zero_is_empty_message(void) {
+/* An empty ResourceMetrics (a non-NULL pointer, length 0) is a valid message: it is
+   sent. (NULL, 0) is a NULL pointer: refused, nothing sent. */
+static int test_upload_empty_message(void) {
+    static const uint8_t no_bytes[1] = {0};
     int rc = FAIL;
     const char *http;
     otlpmetric_exporter *ex = NULL;
@@ -702,8 +715,9 @@ static int test_upload_null_zero_is_empty_message(void) {
     NEED_ENV(http, "OTLPM_TEST_HTTP_ENDPOINT");
     ex = make_exporter(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, http, true);
     CHECK(ex != NULL);
-    EXPECT_OK(otlpmetric_exporter_upload(ex, NULL, 0, good_timeout()));
-    CHECK(record_rm("http", "none", NULL, 0) == 0); /* request bytes 0a 00 */
+    EXPECT_OK(otlpmetric_exporter_upload(ex, no_bytes, 0, good_timeout()));
+    CHECK(record_rm("http", "none", no_bytes, 0) == 0); /* request bytes 0a 00 */
+    EXPECT_ERR(otlpmetric_exporter_upload(ex, NULL, 0, good_timeout()), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_OK(otlpmetric_exporter_stats(ex, &stats));
     CHECK(stats.requests_sent == 1);
     CHECK(stats.bytes_sent == 2);
@@ -1804,6 +1818,140 @@ static void all_drop_selector(void *ud, otlpmetric_instrument_kind kind, otlpmet
     out->kind = OTLPMETRIC_AGGREGATION_DROP;
 }
 
+/* record_min_max is a C bool written by the selector: a byte other than 0 or 1 (put
+   there with memcpy, as a buggy or foreign-language selector might) is refused, naming
+   the kind and the field, whatever the aggregation kind. */
+typedef struct {
+    otlpmetric_instrument_kind kind;
+    const char *kind_word;
+    unsigned char byte;
+} bool_byte;
+
+static void bool_byte_selector(void *user_data, otlpmetric_instrument_kind kind, otlpmetric_aggregation *out) {
+    const bool_byte *b = (const bool_byte *)user_data;
+    if (kind == b->kind) memcpy(&out->record_min_max, &b->byte, 1);
+}
+
+static int test_selector_bool_field_not_0_or_1(void) {
+    static const bool_byte bad[] = {
+        {OTLPMETRIC_INSTRUMENT_HISTOGRAM, "histogram", 2},
+        {OTLPMETRIC_INSTRUMENT_HISTOGRAM, "histogram", 255},
+        {OTLPMETRIC_INSTRUMENT_COUNTER, "counter", 2}, /* SUM: the field is unused, still no bool */
+    };
+    static const bool_byte good[] = {
+        {OTLPMETRIC_INSTRUMENT_HISTOGRAM, "histogram", 0},
+        {OTLPMETRIC_INSTRUMENT_HISTOGRAM, "histogram", 1},
+    };
+    int rc = FAIL;
+    size_t i;
+    otlpmetric_config *cfg = NULL;
+    otlpmetric_exporter *ex = NULL;
+    otlpmetric_aggregation a;
+    char sentinel = 0;
+    CHECK(sizeof a.record_min_max == 1);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, NOWHERE, false);
+        CHECK(cfg != NULL);
+        EXPECT_OK(otlpmetric_config_set_aggregation_selector(cfg, bool_byte_selector, (void *)&bad[i]));
+        ex = (otlpmetric_exporter *)(void *)&sentinel;
+        EXPECT_ERR(otlpmetric_exporter_new(cfg, &ex), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+        if (ex != (otlpmetric_exporter *)(void *)&sentinel) FAILF("byte %d: exporter_new wrote *out", bad[i].byte);
+        ex = NULL;
+        if (!ci_contains(g_err, bad[i].kind_word) || !strstr(g_err, "record_min_max"))
+            FAILF("byte %d: last_error \"%s\" does not name the kind (%s) and record_min_max", bad[i].byte, g_err,
+                  bad[i].kind_word);
+        otlpmetric_config_free(cfg);
+        cfg = NULL;
+    }
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, NOWHERE, false);
+        CHECK(cfg != NULL);
+        EXPECT_OK(otlpmetric_config_set_aggregation_selector(cfg, bool_byte_selector, (void *)&good[i]));
+        EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+        EXPECT_OK(otlpmetric_exporter_aggregation(ex, OTLPMETRIC_INSTRUMENT_HISTOGRAM, &a));
+        CHECK(a.record_min_max == (good[i].byte == 1));
+        otlpmetric_exporter_free(ex);
+        ex = NULL;
+        otlpmetric_config_free(cfg);
+        cfg = NULL;
+    }
+    rc = PASS;
+done:
+    otlpmetric_exporter_free(ex);
+    otlpmetric_config_free(cfg);
+    return rc;
+}
+
+/* Decides the up-down counters only; every other kind keeps the config's default. */
+static otlpmetric_temporality up_down_delta_selector(void *user_data, otlpmetric_instrument_kind kind) {
+    if (kind == OTLPMETRIC_INSTRUMENT_UP_DOWN_COUNTER) return OTLPMETRIC_TEMPORALITY_DELTA;
+    return otlpmetric_config_default_temporality((const otlpmetric_config *)user_data, kind);
+}
+
+/* otlpmetric_config_default_temporality: the environment's preference, mapped per kind,
+   whatever selector the config has; 0 and a message for a NULL config or unknown kind. */
+static int test_config_default_temporality(void) {
+    /* indexed by kind: -, COUNTER, UP_DOWN, HISTOGRAM, GAUGE, OBS_COUNTER, OBS_UP_DOWN, OBS_GAUGE */
+    static const otlpmetric_temporality lowmemory[8] = {0, 1, 2, 1, 2, 2, 2, 2};
+    static const otlpmetric_temporality delta[8] = {0, 1, 2, 1, 2, 1, 2, 2};
+    static const int bad_kinds[] = {0, 8, -1};
+    int rc = FAIL;
+    otlpmetric_config *cfg = NULL;
+    otlpmetric_exporter *ex = NULL;
+    int k;
+    size_t i;
+
+    CHECK((int)otlpmetric_config_default_temporality(NULL, OTLPMETRIC_INSTRUMENT_COUNTER) == 0);
+    snap();
+    if (!strstr(g_err, "config is NULL")) FAILF("default_temporality(NULL, ...): last_error \"%s\"", g_err);
+
+    cfg = otlpmetric_config_new();
+    CHECK(cfg != NULL);
+    for (i = 0; i < sizeof bad_kinds / sizeof bad_kinds[0]; i++) {
+        CHECK((int)otlpmetric_config_default_temporality(cfg, (otlpmetric_instrument_kind)bad_kinds[i]) == 0);
+        snap();
+        if (!g_err[0]) FAILF("default_temporality(kind %d): last_error is empty", bad_kinds[i]);
+    }
+    /* no preference: cumulative; a selector on the config does not change the default */
+    EXPECT_OK(otlpmetric_config_set_temporality_selector(cfg, all_delta_selector, NULL));
+    for (k = 1; k <= 7; k++)
+        CHECK(otlpmetric_config_default_temporality(cfg, (otlpmetric_instrument_kind)k) ==
+              OTLPMETRIC_TEMPORALITY_CUMULATIVE);
+    otlpmetric_config_free(cfg);
+
+    setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta", 1);
+    cfg = otlpmetric_config_new();
+    unsetenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+    CHECK(cfg != NULL);
+    for (k = 1; k <= 7; k++)
+        if (otlpmetric_config_default_temporality(cfg, (otlpmetric_instrument_kind)k) != delta[k])
+            FAILF("delta: kind %d got %d, expected %d", k,
+                  (int)otlpmetric_config_default_temporality(cfg, (otlpmetric_instrument_kind)k), (int)delta[k]);
+    otlpmetric_config_free(cfg);
+
+    /* a selector that keeps the default for the kinds it does not decide */
+    setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "lowmemory", 1);
+    cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, NOWHERE, false);
+    unsetenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+    CHECK(cfg != NULL);
+    for (k = 1; k <= 7; k++)
+        CHECK(otlpmetric_config_default_temporality(cfg, (otlpmetric_instrument_kind)k) == lowmemory[k]);
+    EXPECT_OK(otlpmetric_config_set_temporality_selector(cfg, up_down_delta_selector, cfg));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    for (k = 1; k <= 7; k++) {
+        otlpmetric_temporality want =
+            k == OTLPMETRIC_INSTRUMENT_UP_DOWN_COUNTER ? OTLPMETRIC_TEMPORALITY_DELTA : lowmemory[k];
+        otlpmetric_temporality got = otlpmetric_exporter_temporality(ex, (otlpmetric_instrument_kind)k);
+        if (got != want) FAILF("selector keeping defaults: kind %d got %d, expected %d", k, (int)got, (int)want);
+    }
+    rc = PASS;
+done:
+    unsetenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+    otlpmetric_exporter_free(ex);
+    otlpmetric_config_free(cfg);
+    return rc;
+}
+
 static int test_selector_reset_with_null(void) {
     int rc = FAIL, k;
     const char *why = "";
@@ -2094,7 +2242,7 @@ static const test_case TESTS[] = {
     TEST(test_version),
     TEST(test_last_error_is_per_thread),
     TEST(test_null_pointers),
-    TEST(test_upload_null_zero_is_empty_message),
+    TEST(test_upload_empty_message),
     TEST(test_bad_enum_values),
     TEST(test_config_setters),
     TEST(test_decode_errors),
@@ -2118,6 +2266,8 @@ static const test_case TESTS[] = {
     TEST(test_aggregation_selector),
     TEST(test_selector_invalid_answers),
     TEST(test_selector_reset_with_null),
+    TEST(test_selector_bool_field_not_0_or_1),
+    TEST(test_config_default_temporality),
     TEST(test_env_defaults),
     TEST(test_log_callback),
     TEST(test_fork_child_can_export),

@@ -286,12 +286,14 @@ struct [[nodiscard]] Result {
 /// A read-only view of bytes: (pointer, size), or any contiguous container of
 /// 1-byte elements (std::vector<std::uint8_t>, std::string, std::string_view,
 /// std::array<std::uint8_t, N>, ...). Arrays are not taken implicitly (a string
-/// literal would bring its NUL): pass (pointer, size).
+/// literal would bring its NUL): pass (pointer, size). An empty view is an empty
+/// message: its data() is never NULL (the C API refuses a NULL buffer even with size 0,
+/// and an empty container may hold one); (NULL, size > 0) stays NULL and is refused.
 class ByteView {
 public:
     constexpr ByteView() noexcept = default;
     ByteView(const void *data, std::size_t size) noexcept
-        : data_(static_cast<const std::uint8_t *>(data)), size_(size) {}
+        : data_(data == nullptr && size == 0 ? no_bytes_ : static_cast<const std::uint8_t *>(data)), size_(size) {}
 
     template <class C,
               class Elem = std::remove_cv_t<std::remove_pointer_t<decltype(std::data(std::declval<const C &>()))>>,
@@ -306,7 +308,9 @@ public:
     bool empty() const noexcept { return size_ == 0; }
 
 private:
-    const std::uint8_t *data_ = nullptr;
+    static constexpr std::uint8_t no_bytes_[1] = {0};
+
+    const std::uint8_t *data_ = no_bytes_;
     std::size_t size_ = 0;
 };
 
@@ -571,6 +575,18 @@ public:
         return r;
     }
 
+    /// The temporality this Config gives `kind` when no selector says otherwise: the
+    /// OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE read at construction, else
+    /// cumulative. A temporality selector returns it for the kinds it leaves to the
+    /// default (it may capture this Config). Throws Error.
+    Temporality default_temporality(InstrumentKind kind) const {
+        const otlpmetric_temporality t = otlpmetric_config_default_temporality(handle(), detail::c_kind(kind));
+        const auto v = static_cast<std::int32_t>(t);
+        if (v == 0)
+            throw Error(Status::InvalidArgument, detail::last_error(), "otlpmetric_config_default_temporality");
+        return static_cast<Temporality>(v);
+    }
+
     /// Chooses the aggregation per instrument kind by changing the Aggregation, which
     /// arrives filled with the default; called once per kind while an Exporter is
     /// created. An empty function restores the default. If it throws, the Exporter
@@ -742,7 +758,7 @@ public:
         std::uint32_t ms = 0;
         if (!detail::to_ms(timeout, ms)) return detail::invalid("otlpmetric_exporter_upload_json", "timeout is negative");
         return detail::check("otlpmetric_exporter_upload_json",
-                             otlpmetric_exporter_upload_json(handle(), json.data(), json.size(), ms));
+                             otlpmetric_exporter_upload_json(handle(), json.empty() ? "" : json.data(), json.size(), ms));
     }
 
     /// Checks one serialized ResourceMetrics, copies it into the bounded queue and

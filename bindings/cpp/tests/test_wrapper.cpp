@@ -234,10 +234,14 @@ void test_round_trips() {
     expect_result(exporter.try_upload(as_string), om::Status::Ok, "try_upload(std::string)");
     exporter.upload_request(test::export_request(g.metric("request"), 10, 1.0));
     exporter.enqueue(test::resource_metrics(g.metric("enqueue"), 11, 2.0));
+    // Empty views are empty messages, also those whose container holds no pointer at all.
+    exporter.upload(std::vector<std::uint8_t>());
+    exporter.upload(om::ByteView());
+    exporter.enqueue(std::string_view());
     exporter.force_flush(10s);
 
     const om::Stats after = exporter.stats();
-    check(after.requests_sent == 7, "stats: 7 requests sent", std::to_string(after.requests_sent));
+    check(after.requests_sent == 10, "stats: 10 requests sent", std::to_string(after.requests_sent));
     check(after.bytes_sent > rm.size(), "stats: bytes sent", std::to_string(after.bytes_sent));
     check(after.requests_failed == 0 && after.queue_dropped == 0 && after.queue_bytes == 0,
           "stats: nothing failed, dropped or queued");
@@ -273,6 +277,8 @@ void test_errors() {
                                   [&] { exporter.upload_json("{\"resourceMetrics\": [ {"); });
     check(contains(jm, "line") || contains(jm, "column"), "the JSON error says where", jm);
     expect_result(exporter.try_upload_json("{\"resourceMetrics\": 42}"), om::Status::Decode, "try_upload_json(wrong type)");
+    expect_result(exporter.try_upload_json(std::string_view()), om::Status::Decode, "try_upload_json(empty): no JSON, not NULL");
+    expect_result(exporter.try_upload(nullptr, 5), om::Status::InvalidArgument, "try_upload(NULL, 5)");
 
     expect_error(om::Status::InvalidArgument, "temporality(kind 0)",
                  [&] { (void)exporter.temporality(static_cast<om::InstrumentKind>(0)); });
@@ -426,6 +432,29 @@ void test_selectors() {
     expect_result(created, om::Status::Ok, "try_create");
 }
 
+// A selector that decides some kinds and leaves the others to the Config's default.
+void test_default_temporality() {
+    using K = om::InstrumentKind;
+    setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "lowmemory", 1);
+    om::Config c = http_config();
+    unsetenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+    check(c.default_temporality(K::Counter) == om::Temporality::Delta &&
+              c.default_temporality(K::UpDownCounter) == om::Temporality::Cumulative &&
+              c.default_temporality(K::ObservableCounter) == om::Temporality::Cumulative,
+          "default_temporality follows OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+    c.set_temporality_selector([&c](K kind) {
+        return kind == K::UpDownCounter ? om::Temporality::Delta : c.default_temporality(kind);
+    });
+    check(c.default_temporality(K::UpDownCounter) == om::Temporality::Cumulative,
+          "a selector does not change the default");
+    om::Exporter e(c);
+    check(e.temporality(K::UpDownCounter) == om::Temporality::Delta && e.temporality(K::Counter) == om::Temporality::Delta &&
+              e.temporality(K::ObservableCounter) == om::Temporality::Cumulative,
+          "the selector decided one kind and kept the default for the others");
+    expect_error(om::Status::InvalidArgument, "default_temporality(kind 0)",
+                 [&] { (void)c.default_temporality(static_cast<K>(0)); });
+}
+
 // The log callback is owned by the exporter: the Config may die and the Exporter may
 // move while the library's threads log.
 void test_log_lifetime() {
@@ -561,6 +590,7 @@ int main() {
     run("gRPC and HTTP/JSON", test_grpc_and_http_json);
     run("errors", test_errors);
     run("selectors", test_selectors);
+    run("default temporality", test_default_temporality);
     run("log callback lifetime", test_log_lifetime);
     run("moves", test_moves);
     run("threads", test_threads);

@@ -75,7 +75,14 @@ def test_upload_accepts_bytearray_and_memoryview(front: Any, receiver: Any, make
 
 
 def test_upload_empty_resource_metrics(front: Any, receiver: Any, make_exporter: Any) -> None:
-    make_exporter().upload(b"")  # an empty ResourceMetrics is valid
+    # An empty ResourceMetrics is valid; the library refuses a NULL buffer, so an empty
+    # one must reach it as a non-NULL pointer with length 0.
+    exporter = make_exporter()
+    exporter.upload(b"")
+    exporter.enqueue(bytearray())
+    exporter.force_flush()
+    got = receiver.wait_for(2)
+    assert [g.body for g in got] == [samples.wrap_as_request(b"")] * 2
 
 
 def test_upload_request_round_trip(front: Any, receiver: Any, make_exporter: Any) -> None:
@@ -366,6 +373,36 @@ def test_temporality_dict_default_follows_environment(front: Any, make_exporter:
     assert exporter.temporality(K.COUNTER) == T.DELTA  # the preference's answer
     assert exporter.temporality(K.UP_DOWN_COUNTER) == T.CUMULATIVE
     assert exporter.temporality(K.OBSERVABLE_GAUGE) == T.DELTA
+
+
+def test_temporality_dict_defaults_come_from_the_config(front: Any, make_exporter: Any, monkeypatch: Any) -> None:
+    # The kinds a dict leaves out get the default of the config being built
+    # (otlpmetric_config_default_temporality); no other exporter is created to learn it.
+    K, T = front.InstrumentKind, front.Temporality
+    backend = front.Exporter._load_backend()
+    created: List[Any] = []
+    asked: List[int] = []
+    real_new, real_call = type(backend).exporter_new, type(backend).call
+
+    def counting_new(self: Any, config: Any) -> Any:
+        created.append(config)
+        return real_new(self, config)
+
+    def counting_call(self: Any, function: str, *args: Any) -> int:
+        if function == "otlpmetric_config_default_temporality":
+            asked.append(args[1])
+        return real_call(self, function, *args)
+
+    monkeypatch.setattr(type(backend), "exporter_new", counting_new)
+    monkeypatch.setattr(type(backend), "call", counting_call)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "lowmemory")
+    exporter = make_exporter(temporality={K.UP_DOWN_COUNTER: T.DELTA})
+    assert len(created) == 1
+    assert sorted(asked) == sorted(int(k) for k in K if k != K.UP_DOWN_COUNTER)
+    assert exporter.temporality(K.COUNTER) == T.DELTA
+    assert exporter.temporality(K.UP_DOWN_COUNTER) == T.DELTA
+    assert exporter.temporality(K.OBSERVABLE_COUNTER) == T.CUMULATIVE
+    assert exporter.temporality(K.HISTOGRAM) == T.DELTA
 
 
 def test_aggregation_selector_callable(front: Any, make_exporter: Any) -> None:

@@ -25,6 +25,9 @@ class Backend(_BackendBase):
         self.lib = ffi.dlopen(path)
         self._NULL = ffi.NULL
         self._buffer_types: dict = {}
+        # The library refuses a NULL buffer even with length 0, so empty data is passed
+        # as a pointer to this (unread) byte.
+        self._no_bytes = ffi.new("uint8_t[1]")
 
     def has(self, function: str) -> bool:
         try:
@@ -67,11 +70,14 @@ class Backend(_BackendBase):
 
     def send(self, function: str, exporter: Any, data: bytes, *rest: int) -> int:
         fn = getattr(self.lib, function)
-        array_type = self._buffer_types.get(function)
-        if array_type is None:  # the parameter's type: uint8_t * or char *
-            array_type = self._buffer_types[function] = self.ffi.typeof(fn).args[1].item.cname + "[]"
-        # A zero-copy view of the bytes, only read during the call.
-        buffer = self.ffi.from_buffer(array_type, data) if data else self._NULL
+        param_type = self._buffer_types.get(function)
+        if param_type is None:  # the parameter's type: uint8_t * or char *
+            param_type = self._buffer_types[function] = self.ffi.typeof(fn).args[1]
+        if data:
+            # A zero-copy view of the bytes, only read during the call.
+            buffer = self.ffi.from_buffer(param_type.item.cname + "[]", data)
+        else:
+            buffer = self.ffi.cast(param_type, self._no_bytes)
         return fn(exporter, buffer, len(data), *rest)
 
     def aggregation(self, exporter: Any, kind: int) -> Tuple[int, Optional[AggregationTuple]]:

@@ -258,7 +258,7 @@ class Exporter:
             if queue_bytes is not None:
                 self._set(b.call("otlpmetric_config_set_queue", config, _size("queue_bytes", queue_bytes)))
             if temporality is not None:
-                select_t = self._temporality_function(temporality)
+                select_t = self._temporality_function(temporality, config)
                 cb = b.temporality_selector(_safe_temporality(select_t, failures))
                 self._keepalive.append(cb)
                 self._set(b.call("otlpmetric_config_set_temporality_selector", config, cb, None))
@@ -304,21 +304,28 @@ class Exporter:
         if status:
             raise self._error(status)
 
-    def _temporality_function(self, temporality: Any) -> Callable[[int], Any]:
+    def _temporality_function(self, temporality: Any, config: Any) -> Callable[[int], Any]:
         if callable(temporality):
             return lambda kind: temporality(_enum_or_int(InstrumentKind, kind))
         if isinstance(temporality, Mapping):
             table = {int(k): v for k, v in temporality.items()}
-            if any(kind not in table for kind in InstrumentKind):
-                defaults = _library_default_temporalities(self._backend)
-                for kind in InstrumentKind:
-                    table.setdefault(int(kind), defaults[kind])
+            for kind in InstrumentKind:
+                if int(kind) not in table:
+                    table[int(kind)] = self._default_temporality(config, kind)
             return lambda kind: table.get(kind, 0)
         if isinstance(temporality, int) and not isinstance(temporality, bool):
             return lambda kind: temporality
         raise TypeError(
             "temporality must be a Temporality, a dict or a callable, not " + type(temporality).__name__
         )
+
+    def _default_temporality(self, config: Any, kind: InstrumentKind) -> int:
+        """The temporality ``config`` gives ``kind`` without a selector (the environment's
+        preference applied): a selector's answer cannot say "keep the default"."""
+        t = self._backend.call("otlpmetric_config_default_temporality", config, int(kind))
+        if t == 0:
+            raise self._error(Status.ERR_INTERNAL)
+        return t
 
     def _read_selections(self) -> None:
         """Reads the temporality and aggregation of every kind once (they are fixed for
@@ -587,23 +594,3 @@ def _safe_log(log: Callable[[LogLevel, str], Any]) -> Callable[[int, str], None]
             _report("log callback")
 
     return trampoline
-
-
-def _library_default_temporalities(b: Backend) -> Dict[InstrumentKind, int]:
-    """The library's default temporality per kind (the environment's preference applied).
-
-    The C API has no way to ask for it, and a temporality selector cannot answer "the
-    default", so a throwaway exporter with the default configuration is asked."""
-    config = b.config_new()
-    if config is None:
-        raise Error.from_status(Status.ERR_INTERNAL, "otlpmetric_config_new returned NULL")
-    try:
-        status, handle = b.exporter_new(config)
-        if status:
-            raise Error.from_status(status, b.last_error())
-    finally:
-        b.config_free(config)
-    try:
-        return {kind: b.call("otlpmetric_exporter_temporality", handle, int(kind)) for kind in InstrumentKind}
-    finally:
-        b.exporter_free(handle)

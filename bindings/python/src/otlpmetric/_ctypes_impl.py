@@ -70,6 +70,7 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "otlpmetric_config_set_insecure": (c_enum, [_config, c_bool]),
     "otlpmetric_config_set_retry": (c_enum, [_config, c_bool, c_uint32, c_uint32, c_uint32]),
     "otlpmetric_config_set_temporality_selector": (c_enum, [_config, otlpmetric_temporality_selector, c_void_p]),
+    "otlpmetric_config_default_temporality": (c_enum, [_config, c_enum]),
     "otlpmetric_config_set_aggregation_selector": (c_enum, [_config, otlpmetric_aggregation_selector, c_void_p]),
     "otlpmetric_config_set_log_callback": (c_enum, [_config, otlpmetric_log_callback, c_void_p]),
     "otlpmetric_config_set_max_request_bytes": (c_enum, [_config, c_size_t]),
