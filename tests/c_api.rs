@@ -108,7 +108,11 @@ fn assert_loads_the_library_of_this_run(program: &Path) {
                 program.display()
             )
         });
-    let want = lib_dir().join("libotlpmetric.so");
+    // Through the link its SONAME names, which points at this run's library.
+    let want = lib_dir().join(format!(
+        "libotlpmetric.so.{}",
+        env!("CARGO_PKG_VERSION_MAJOR")
+    ));
     assert!(
         line.contains(&format!("=> {} ", want.display())),
         "{} loads {line:?}, not {}",
