@@ -105,6 +105,8 @@ typedef enum otlpmetric_compression {
   OTLPMETRIC_COMPRESSION_NONE = 0,
   // gzip.
   OTLPMETRIC_COMPRESSION_GZIP = 1,
+  // Zstandard (gRPC `grpc-encoding: zstd`, HTTP `Content-Encoding: zstd`).
+  OTLPMETRIC_COMPRESSION_ZSTD = 2,
 } otlpmetric_compression;
 
 // Aggregation temporality; the same numbers as the OTLP `AggregationTemporality` enum.
@@ -253,7 +255,7 @@ enum otlpmetric_status otlpmetric_config_add_header(struct otlpmetric_config *co
 // `config` is NULL or valid.
 enum otlpmetric_status otlpmetric_config_set_timeout_ms(struct otlpmetric_config *config, uint32_t timeout_ms);
 
-// Sets compression: `OTLPMETRIC_COMPRESSION_NONE` (0) or `_GZIP` (1).
+// Sets compression: `OTLPMETRIC_COMPRESSION_NONE` (0), `_GZIP` (1) or `_ZSTD` (2).
 //
 // # Safety
 // `config` is NULL or valid.

@@ -1,7 +1,7 @@
 //! Interop with the real OpenTelemetry Collector (otelcol-mini, built from the official
 //! modules by tools/otelcol; `scripts/otelcol.sh` builds and caches it): what the Collector
 //! wrote out equals what was uploaded, over gRPC, HTTP/protobuf and HTTP/JSON, with and
-//! without gzip, plain, TLS and mutual TLS.
+//! without gzip or zstd, plain, TLS and mutual TLS.
 
 mod support;
 
@@ -134,10 +134,10 @@ fn config(endpoint: &str, protocol: Protocol) -> Config {
 const PROTOCOLS: [Protocol; 3] = [Protocol::Grpc, Protocol::HttpProtobuf, Protocol::HttpJson];
 
 #[test]
-fn every_protocol_with_and_without_gzip_arrives_intact() {
+fn every_protocol_with_and_without_compression_arrives_intact() {
     let collector = Collector::start(false, &[]);
     for protocol in PROTOCOLS {
-        for compression in [Compression::None, Compression::Gzip] {
+        for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
             let marker = format!("plain-{protocol:?}-{compression:?}");
             let mut config = config(&collector.endpoint(protocol), protocol);
             config.set_compression(compression);

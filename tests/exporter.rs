@@ -605,6 +605,7 @@ fn a_grpc_receiver_that_lies_gets_a_clear_error_and_no_crash() {
         gz.write_all(&partial).unwrap();
         gz.finish().unwrap()
     };
+    let zstd_compressed = zstd::bulk::compress(&partial, 3).unwrap();
     let raw = |headers: Vec<(&'static str, String)>, body: Vec<u8>, trailers| Reply::RawGrpc {
         headers,
         body,
@@ -672,6 +673,15 @@ fn a_grpc_receiver_that_lies_gets_a_clear_error_and_no_crash() {
             raw(
                 vec![("grpc-encoding", "gzip".into())],
                 support::grpc_frame(&gzipped, true),
+                status("0"),
+            ),
+            Ok(4),
+        ),
+        (
+            "a zstd-compressed partial success",
+            raw(
+                vec![("grpc-encoding", "zstd".into())],
+                support::grpc_frame(&zstd_compressed, true),
                 status("0"),
             ),
             Ok(4),

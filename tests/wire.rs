@@ -133,26 +133,33 @@ fn a_data_point_over_the_limit_is_refused_and_the_rest_is_sent() {
 }
 
 #[test]
-fn gzip_is_sent_as_receivers_expect() {
-    for (receiver, protocol) in receivers() {
-        let mut config = config_for(&receiver, protocol);
-        config.set_compression(Compression::Gzip);
-        let exporter = Exporter::new(&config).unwrap();
-        let rm = sample_resource_metrics(200);
-        exporter.upload(&rm.encode_to_vec(), None).unwrap();
-        let got = receiver.wait_for_requests(1, Duration::from_secs(5));
-        assert!(got[0].compressed, "{protocol:?}");
-        assert!(
-            got[0].raw_body_len < got[0].body.len(),
-            "{protocol:?} not smaller"
-        );
-        assert_eq!(got[0].request().resource_metrics, vec![rm], "{protocol:?}");
-        let encoding = if protocol == Protocol::Grpc {
-            "grpc-encoding"
-        } else {
-            "content-encoding"
-        };
-        assert_eq!(got[0].header(encoding).as_deref(), Some("gzip"));
+fn gzip_and_zstd_are_sent_as_receivers_expect() {
+    for (compression, name) in [(Compression::Gzip, "gzip"), (Compression::Zstd, "zstd")] {
+        for (receiver, protocol) in receivers() {
+            let mut config = config_for(&receiver, protocol);
+            config.set_compression(compression);
+            let exporter = Exporter::new(&config).unwrap();
+            let rm = sample_resource_metrics(200);
+            exporter.upload(&rm.encode_to_vec(), None).unwrap();
+            let got = receiver.wait_for_requests(1, Duration::from_secs(5));
+            assert_eq!(got[0].rejected, None, "{name} {protocol:?}");
+            assert!(got[0].compressed, "{name} {protocol:?}");
+            assert!(
+                got[0].raw_body_len < got[0].body.len(),
+                "{name} {protocol:?} not smaller"
+            );
+            assert_eq!(
+                got[0].request().resource_metrics,
+                vec![rm],
+                "{name} {protocol:?}"
+            );
+            let encoding = if protocol == Protocol::Grpc {
+                "grpc-encoding"
+            } else {
+                "content-encoding"
+            };
+            assert_eq!(got[0].header(encoding).as_deref(), Some(name));
+        }
     }
 }
 

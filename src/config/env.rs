@@ -102,7 +102,7 @@ const VARIABLES: &[Variable] = &[
             None => env.warn(
                 found,
                 format!(
-                    "unknown compression {:?} (expected gzip or none)",
+                    "unknown compression {:?} (expected gzip, zstd or none)",
                     found.value
                 ),
             ),
@@ -296,6 +296,27 @@ mod tests {
         assert!(s.headers.get("a").is_none());
         assert_eq!(s.warnings.len(), 1);
         assert!(!s.warnings[0].contains("s ecret"));
+    }
+
+    #[test]
+    fn compression_names_gzip_zstd_and_none() {
+        for (value, expected) in [
+            ("gzip", Compression::Gzip),
+            ("zstd", Compression::Zstd),
+            (" zstd ", Compression::Zstd),
+            ("none", Compression::None),
+        ] {
+            let s = config(&[("OTEL_EXPORTER_OTLP_COMPRESSION", value)])
+                .resolve()
+                .unwrap();
+            assert_eq!(s.compression, expected, "{value:?}");
+            assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        }
+        let s = config(&[("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "brotli")])
+            .resolve()
+            .unwrap();
+        assert_eq!(s.compression, Compression::None);
+        assert!(s.warnings[0].contains("zstd"), "{:?}", s.warnings);
     }
 
     #[test]

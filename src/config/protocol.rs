@@ -46,6 +46,8 @@ pub enum Compression {
     None = 0,
     /// gzip.
     Gzip = 1,
+    /// Zstandard.
+    Zstd = 2,
 }
 
 impl Compression {
@@ -54,15 +56,29 @@ impl Compression {
         match value {
             0 => Some(Compression::None),
             1 => Some(Compression::Gzip),
+            2 => Some(Compression::Zstd),
             _ => None,
         }
     }
 
-    pub(super) fn parse(value: &str) -> Option<Self> {
+    /// Parses `OTEL_EXPORTER_OTLP_COMPRESSION` values, which are also the content-coding
+    /// names.
+    pub(crate) fn parse(value: &str) -> Option<Self> {
         match value.trim() {
             "gzip" => Some(Compression::Gzip),
+            "zstd" => Some(Compression::Zstd),
             "none" => Some(Compression::None),
             _ => None,
+        }
+    }
+
+    /// The content-coding name (HTTP `Content-Encoding`, gRPC `grpc-encoding`), or `None`
+    /// for no compression.
+    pub(crate) fn encoding(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip"),
+            Compression::Zstd => Some("zstd"),
         }
     }
 }

@@ -125,7 +125,7 @@ pub unsafe extern "C" fn otlpmetric_config_set_timeout_ms(
     }
 }
 
-/// Sets compression: `OTLPMETRIC_COMPRESSION_NONE` (0) or `_GZIP` (1).
+/// Sets compression: `OTLPMETRIC_COMPRESSION_NONE` (0), `_GZIP` (1) or `_ZSTD` (2).
 ///
 /// # Safety
 /// `config` is NULL or valid.

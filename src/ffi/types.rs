@@ -57,6 +57,8 @@ pub enum otlpmetric_compression {
     OTLPMETRIC_COMPRESSION_NONE = 0,
     /// gzip.
     OTLPMETRIC_COMPRESSION_GZIP = 1,
+    /// Zstandard (gRPC `grpc-encoding: zstd`, HTTP `Content-Encoding: zstd`).
+    OTLPMETRIC_COMPRESSION_ZSTD = 2,
 }
 
 /// Severity of a message passed to the log callback.
@@ -248,7 +250,7 @@ pub(crate) fn protocol_from_c(value: ProtocolValue) -> Result<Protocol> {
 pub(crate) fn compression_from_c(value: CompressionValue) -> Result<Compression> {
     Compression::from_i32(value).ok_or_else(|| {
         Error::invalid(format!(
-            "compression {value} is unknown (expected NONE=0 or GZIP=1)"
+            "compression {value} is unknown (expected NONE=0, GZIP=1 or ZSTD=2)"
         ))
     })
 }

@@ -30,7 +30,7 @@ use prost::Message;
 use rustls::ClientConfig;
 use tonic::Code;
 
-use super::{error_chain, excerpt, gzip, tcp, Accepted, AttemptError, USER_AGENT};
+use super::{compress, error_chain, excerpt, tcp, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Settings};
 use crate::error::{Error, Result};
 
@@ -51,7 +51,7 @@ pub(crate) struct GrpcClient {
     client: HyperClient,
     uri: Uri,
     headers: HeaderMap,
-    gzip: bool,
+    compression: Compression,
 }
 
 impl GrpcClient {
@@ -68,7 +68,6 @@ impl GrpcClient {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(tcp::connector(tls, true));
-        let gzip = settings.compression == Compression::Gzip;
         let mut headers = settings.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(TE, HeaderValue::from_static("trailers"));
@@ -78,29 +77,25 @@ impl GrpcClient {
             .or_insert(HeaderValue::from_static(USER_AGENT));
         headers.insert(
             HeaderName::from_static("grpc-accept-encoding"),
-            HeaderValue::from_static("gzip"),
+            HeaderValue::from_static("gzip,zstd"),
         );
-        if gzip {
+        if let Some(encoding) = settings.compression.encoding() {
             headers.insert(
                 HeaderName::from_static(GRPC_ENCODING),
-                HeaderValue::from_static("gzip"),
+                HeaderValue::from_static(encoding),
             );
         }
         Ok(GrpcClient {
             client,
             uri,
             headers,
-            gzip,
+            compression: settings.compression,
         })
     }
 
-    /// The gRPC message for `request`: the request, gzipped if so configured.
+    /// The gRPC message for `request`: the request, compressed as configured.
     pub(crate) fn wire_body(&self, request: &Bytes) -> Bytes {
-        if self.gzip {
-            gzip(request)
-        } else {
-            request.clone()
-        }
+        compress(self.compression, request.clone())
     }
 
     /// Sends a [message](Self::wire_body); `timeout` becomes its `grpc-timeout`.
@@ -115,7 +110,9 @@ impl GrpcClient {
         timeout: Option<Duration>,
     ) -> Result<Accepted, AttemptError> {
         let message = message.clone();
-        let body = Full::new(message_prefix(self.gzip, message.len())?.chain(message));
+        let body = Full::new(
+            message_prefix(self.compression != Compression::None, message.len())?.chain(message),
+        );
         let mut call = Request::new(body);
         *call.method_mut() = Method::POST;
         *call.uri_mut() = self.uri.clone();
@@ -172,11 +169,13 @@ async fn exchange(client: HyperClient, call: Request<GrpcBody>) -> Result<Accept
         .ok_or_else(|| {
             AttemptError::permanent("the receiver's gRPC response has no grpc-status")
         })?;
-    let compressed_with_gzip = parts
+    // gRPC servers answer in the request's encoding whatever grpc-accept-encoding says.
+    let encoding = parts
         .headers
         .get(GRPC_ENCODING)
-        .is_some_and(|v| v.as_bytes() == b"gzip");
-    status.into_result(Some((collected.to_bytes(), compressed_with_gzip)))
+        .and_then(|v| v.to_str().ok())
+        .and_then(Compression::parse);
+    status.into_result(Some((collected.to_bytes(), encoding)))
 }
 
 fn with_scheme(uri: Uri, scheme: Scheme) -> Result<Uri> {
@@ -294,15 +293,18 @@ impl GrpcStatus {
     }
 
     /// OK with the response body (if the call had one), or the failure.
-    fn into_result(self, body: Option<(Bytes, bool)>) -> Result<Accepted, AttemptError> {
+    fn into_result(
+        self,
+        body: Option<(Bytes, Option<Compression>)>,
+    ) -> Result<Accepted, AttemptError> {
         if self.code != Code::Ok {
             let throttle = self.details.as_deref().and_then(retry_delay);
             return Err(classify(self.code, &self.message, throttle));
         }
-        let Some((body, gzip)) = body else {
+        let Some((body, encoding)) = body else {
             return Ok(Accepted::default());
         };
-        let response = response_message(body, gzip).map_err(|why| {
+        let response = response_message(body, encoding).map_err(|why| {
             AttemptError::permanent(format!(
                 "the receiver's gRPC response is not a valid ExportMetricsServiceResponse: {why}"
             ))
@@ -318,7 +320,7 @@ impl GrpcStatus {
 /// The one length-prefixed message of a unary response (none is taken as an empty one).
 fn response_message(
     mut body: Bytes,
-    gzip: bool,
+    encoding: Option<Compression>,
 ) -> std::result::Result<ExportMetricsServiceResponse, String> {
     if body.is_empty() {
         return Ok(ExportMetricsServiceResponse::default());
@@ -336,20 +338,34 @@ fn response_message(
     }
     let message = match compressed {
         0 => body,
-        1 if gzip => gunzip(&body)?,
-        1 => return Err("a compressed message without grpc-encoding: gzip".into()),
+        1 => match encoding {
+            Some(encoding @ (Compression::Gzip | Compression::Zstd)) => {
+                decompress(encoding, &body)?
+            }
+            Some(Compression::None) | None => {
+                return Err("a compressed message without grpc-encoding: gzip or zstd".into())
+            }
+        },
         flag => return Err(format!("invalid compressed flag {flag}")),
     };
     ExportMetricsServiceResponse::decode(message).map_err(|e| e.to_string())
 }
 
 /// Decompresses within our response size limit.
-fn gunzip(compressed: &[u8]) -> std::result::Result<Bytes, String> {
+fn decompress(encoding: Compression, compressed: &[u8]) -> std::result::Result<Bytes, String> {
+    let name = encoding.encoding().unwrap_or("identity");
+    let decoder: Box<dyn Read + '_> = match encoding {
+        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(compressed)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(compressed).map_err(|e| format!("{name}: {e}"))?,
+        ),
+        Compression::None => Box::new(compressed),
+    };
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(compressed)
+    decoder
         .take(crate::config::MAX_RESPONSE_BYTES as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| format!("gzip: {e}"))?;
+        .map_err(|e| format!("{name}: {e}"))?;
     if out.len() > crate::config::MAX_RESPONSE_BYTES {
         return Err(format!(
             "over {} bytes once decompressed",
@@ -492,13 +508,13 @@ mod tests {
         let response = ExportMetricsServiceResponse::default().encode_to_vec();
         let mut framed = vec![0, 0, 0, 0, response.len() as u8];
         framed.extend_from_slice(&response);
-        assert!(response_message(Bytes::from(framed.clone()), false).is_ok());
-        assert!(response_message(Bytes::new(), false).is_ok());
+        assert!(response_message(Bytes::from(framed.clone()), None).is_ok());
+        assert!(response_message(Bytes::new(), None).is_ok());
         framed[4] += 1;
-        assert!(response_message(Bytes::from(framed), false).is_err());
-        assert!(response_message(Bytes::from_static(&[0, 0]), false).is_err());
-        assert!(response_message(Bytes::from_static(&[1, 0, 0, 0, 0]), false).is_err());
-        assert!(response_message(Bytes::from_static(&[7, 0, 0, 0, 0]), false).is_err());
+        assert!(response_message(Bytes::from(framed), None).is_err());
+        assert!(response_message(Bytes::from_static(&[0, 0]), None).is_err());
+        assert!(response_message(Bytes::from_static(&[1, 0, 0, 0, 0]), None).is_err());
+        assert!(response_message(Bytes::from_static(&[7, 0, 0, 0, 0]), None).is_err());
     }
 
     /// Sends on `done` when dropped.

@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResp
 use prost::Message;
 use rustls::ClientConfig;
 
-use super::{error_chain, excerpt, gzip, tcp, Accepted, AttemptError, USER_AGENT};
+use super::{compress, error_chain, excerpt, tcp, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Protocol, Settings};
 use crate::error::Result;
 
@@ -24,7 +24,7 @@ pub(crate) struct HttpClient {
     uri: Uri,
     headers: HeaderMap,
     json: bool,
-    gzip: bool,
+    compression: Compression,
 }
 
 impl HttpClient {
@@ -46,27 +46,26 @@ impl HttpClient {
         headers
             .entry(http::header::USER_AGENT)
             .or_insert(HeaderValue::from_static(USER_AGENT));
-        let gzip = settings.compression == Compression::Gzip;
-        if gzip {
-            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        if let Some(encoding) = settings.compression.encoding() {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
         }
         Ok(HttpClient {
             client,
             uri: settings.endpoint.clone(),
             headers,
             json,
-            gzip,
+            compression: settings.compression,
         })
     }
 
-    /// The request body for `request`: OTLP/JSON or protobuf, gzipped if so configured.
+    /// The request body for `request`: OTLP/JSON or protobuf, compressed as configured.
     pub(crate) fn wire_body(&self, request: &Bytes) -> Result<Bytes> {
         let body = if self.json {
             Bytes::from(crate::proto::json::from_protobuf(request)?)
         } else {
             request.clone()
         };
-        Ok(if self.gzip { gzip(&body) } else { body })
+        Ok(compress(self.compression, body))
     }
 
     /// Sends a [request body](Self::wire_body).

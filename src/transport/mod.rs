@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::config::{Protocol, Settings};
+use crate::config::{Compression, Protocol, Settings};
 use crate::error::Result;
 
 /// The User-Agent requests carry when the configured headers have none, as the OTLP
@@ -114,17 +114,28 @@ pub(crate) fn excerpt(text: &str) -> String {
     out
 }
 
-/// The gzip encoding of a request body (gRPC message or HTTP body).
-pub(crate) fn gzip(body: &[u8]) -> Bytes {
+/// A request body (gRPC message or HTTP body) compressed as configured; `body` itself
+/// when there is no compression.
+pub(crate) fn compress(compression: Compression, body: Bytes) -> Bytes {
     use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4 + 64),
-        flate2::Compression::fast(),
-    );
-    encoder
-        .write_all(body)
-        .expect("writing to a Vec cannot fail");
-    Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
+    match compression {
+        Compression::None => body,
+        Compression::Gzip => {
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 4 + 64),
+                flate2::Compression::fast(),
+            );
+            encoder
+                .write_all(&body)
+                .expect("writing to a Vec cannot fail");
+            Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
+        }
+        // Level 1 for the same reason gzip uses its fast level: the work runs on the
+        // caller's thread before every upload.
+        Compression::Zstd => Bytes::from(
+            zstd::bulk::compress(&body, 1).expect("zstd compresses any input into a Vec"),
+        ),
+    }
 }
 
 /// An error and its causes on one line (hyper's top-level message alone says little).

@@ -482,6 +482,7 @@ static int test_enum_values(void) {
     CHECK(OTLPMETRIC_PROTOCOL_HTTP_JSON == 3);
     CHECK(OTLPMETRIC_COMPRESSION_NONE == 0);
     CHECK(OTLPMETRIC_COMPRESSION_GZIP == 1);
+    CHECK(OTLPMETRIC_COMPRESSION_ZSTD == 2);
     CHECK(OTLPMETRIC_LOG_ERROR == 1);
     CHECK(OTLPMETRIC_LOG_WARN == 2);
     CHECK(OTLPMETRIC_LOG_INFO == 3);
@@ -730,7 +731,7 @@ done:
 /* Unknown enum values are refused, and a refused value leaves the config as it was. */
 static int test_bad_enum_values(void) {
     static const int bad_protocols[] = {0, 4, 99, -1};
-    static const int bad_compressions[] = {2, 99, -1};
+    static const int bad_compressions[] = {3, 99, -1};
     static const int bad_kinds[] = {0, 8, 99, -1};
     int rc = FAIL;
     const char *http = env_nonempty("OTLPM_TEST_HTTP_ENDPOINT");
@@ -794,6 +795,7 @@ static int test_config_setters(void) {
     EXPECT_OK(otlpmetric_config_set_timeout_ms(cfg, 0)); /* no limit */
     EXPECT_OK(otlpmetric_config_set_timeout_ms(cfg, 5000));
     EXPECT_OK(otlpmetric_config_set_compression(cfg, OTLPMETRIC_COMPRESSION_GZIP));
+    EXPECT_OK(otlpmetric_config_set_compression(cfg, OTLPMETRIC_COMPRESSION_ZSTD));
     EXPECT_OK(otlpmetric_config_set_compression(cfg, OTLPMETRIC_COMPRESSION_NONE));
     EXPECT_OK(otlpmetric_config_set_tls(cfg, NULL, NULL, NULL)); /* any may be null */
     EXPECT_OK(otlpmetric_config_set_insecure(cfg, true));
@@ -981,7 +983,9 @@ done:
 static int roundtrip(otlpmetric_protocol protocol, const char *endpoint, const char *receiver,
                      otlpmetric_compression compression) {
     int rc = FAIL;
-    const char *comp = compression == OTLPMETRIC_COMPRESSION_GZIP ? "gzip" : "none";
+    const char *comp = compression == OTLPMETRIC_COMPRESSION_GZIP   ? "gzip"
+                       : compression == OTLPMETRIC_COMPRESSION_ZSTD ? "zstd"
+                                                                    : "none";
     otlpmetric_config *cfg = NULL;
     otlpmetric_exporter *ex = NULL;
     otlpmetric_stats stats;
@@ -1069,6 +1073,24 @@ static int test_roundtrip_http_gzip(void) {
     const char *ep;
     NEED_ENV(ep, "OTLPM_TEST_HTTP_ENDPOINT");
     rc = roundtrip(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, ep, "http", OTLPMETRIC_COMPRESSION_GZIP);
+done:
+    return rc;
+}
+
+static int test_roundtrip_grpc_zstd(void) {
+    int rc = FAIL;
+    const char *ep;
+    NEED_ENV(ep, "OTLPM_TEST_GRPC_ENDPOINT");
+    rc = roundtrip(OTLPMETRIC_PROTOCOL_GRPC, ep, "grpc", OTLPMETRIC_COMPRESSION_ZSTD);
+done:
+    return rc;
+}
+
+static int test_roundtrip_http_zstd(void) {
+    int rc = FAIL;
+    const char *ep;
+    NEED_ENV(ep, "OTLPM_TEST_HTTP_ENDPOINT");
+    rc = roundtrip(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, ep, "http", OTLPMETRIC_COMPRESSION_ZSTD);
 done:
     return rc;
 }
@@ -2252,6 +2274,8 @@ static const test_case TESTS[] = {
     TEST(test_roundtrip_http),
     TEST(test_roundtrip_grpc_gzip),
     TEST(test_roundtrip_http_gzip),
+    TEST(test_roundtrip_grpc_zstd),
+    TEST(test_roundtrip_http_zstd),
     TEST(test_upload_json_grpc),
     TEST(test_upload_json_http),
     TEST(test_concurrent_uploads),

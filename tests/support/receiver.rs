@@ -148,14 +148,14 @@ pub struct Recorded {
     pub method: Method,
     /// The request headers, as received (HTTP/2 pseudo-headers are not included).
     pub headers: HeaderMap,
-    /// The payload after gRPC unframing and gzip decoding: the serialized
+    /// The payload after gRPC unframing and gzip or zstd decoding: the serialized
     /// `ExportMetricsServiceRequest` (or the JSON text). When `rejected` is set
     /// and decoding failed, whatever could be extracted (possibly still compressed).
     pub body: Vec<u8>,
     /// The HTTP body length on the wire (gRPC: including the 5-byte frame prefix),
     /// before any decompression.
     pub raw_body_len: usize,
-    /// gRPC: the frame's compressed flag. HTTP: `Content-Encoding: gzip`.
+    /// gRPC: the frame's compressed flag. HTTP: `Content-Encoding: gzip` or `zstd`.
     pub compressed: bool,
     /// When the request headers were handled (before the body was read).
     pub received_at: Instant,
@@ -473,6 +473,15 @@ pub fn gunzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(data).read_to_end(&mut out)?;
     Ok(out)
+}
+
+/// Decodes `data` of content-coding `encoding`: `gzip` or `zstd`.
+pub fn decompress(encoding: &str, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    match encoding {
+        "gzip" => gunzip(data),
+        "zstd" => zstd::stream::decode_all(data),
+        other => Err(std::io::Error::other(format!("unknown encoding {other:?}"))),
+    }
 }
 
 /// A gRPC length-prefixed message: flag byte, 4-byte big-endian length, payload.
@@ -885,7 +894,7 @@ fn decode_grpc(method: &Method, path: &str, headers: &HeaderMap, raw: &[u8]) -> 
                 .get("grpc-encoding")
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             match encoding.as_deref() {
-                Some("gzip") => match gunzip(payload) {
+                Some(encoding @ ("gzip" | "zstd")) => match decompress(encoding, payload) {
                     Ok(body) => Decoded {
                         body,
                         compressed: true,
@@ -895,7 +904,7 @@ fn decode_grpc(method: &Method, path: &str, headers: &HeaderMap, raw: &[u8]) -> 
                         payload.to_vec(),
                         true,
                         grpc_code::INTERNAL,
-                        format!("gzip decoding failed: {e}"),
+                        format!("{encoding} decoding failed: {e}"),
                     ),
                 },
                 None | Some("identity") => reject(
@@ -953,7 +962,7 @@ fn decode_http(method: &Method, headers: &HeaderMap, raw: &[u8]) -> Decoded {
             compressed: false,
             rejection: None,
         },
-        Some("gzip") => match gunzip(raw) {
+        Some(encoding @ ("gzip" | "zstd")) => match decompress(encoding, raw) {
             Ok(body) => Decoded {
                 body,
                 compressed: true,
@@ -963,7 +972,7 @@ fn decode_http(method: &Method, headers: &HeaderMap, raw: &[u8]) -> Decoded {
                 raw.to_vec(),
                 true,
                 400,
-                format!("gzip decoding failed: {e}"),
+                format!("{encoding} decoding failed: {e}"),
             ),
         },
         Some(other) => reject(

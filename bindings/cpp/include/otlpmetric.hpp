@@ -98,6 +98,7 @@ enum class Protocol : std::int32_t {
 enum class Compression : std::int32_t {
     None = OTLPMETRIC_COMPRESSION_NONE,
     Gzip = OTLPMETRIC_COMPRESSION_GZIP,
+    Zstd = OTLPMETRIC_COMPRESSION_ZSTD,
 };
 
 /// Severity of a log callback message.

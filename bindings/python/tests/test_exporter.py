@@ -42,6 +42,7 @@ def test_enum_numbers(front: Any) -> None:
     assert front.Status.ERR_QUEUE_FULL == 6
     assert front.Protocol.HTTP_JSON == 3
     assert front.Compression.GZIP == 1
+    assert front.Compression.ZSTD == 2
     assert front.InstrumentKind.OBSERVABLE_GAUGE == 7
     assert front.Temporality.DELTA == 1
     assert front.AggregationKind.BASE2_EXPONENTIAL_HISTOGRAM == 5

@@ -57,7 +57,7 @@ _LOG_LEVELS = {
 }
 
 _PROTOCOL_NAMES = {"grpc": 1, "http/protobuf": 2, "http/json": 3, "http_protobuf": 2, "http_json": 3}
-_COMPRESSION_NAMES = {"none": 0, "gzip": 1, "": 0}
+_COMPRESSION_NAMES = {"none": 0, "gzip": 1, "zstd": 2, "": 0}
 
 
 class Backend:
@@ -142,7 +142,7 @@ class Exporter:
     - ``protocol``: :class:`Protocol` (or ``"grpc"``, ``"http/protobuf"``, ``"http/json"``).
     - ``headers``: a mapping or pairs, sent with every request.
     - ``timeout_ms``: export timeout (0: no limit).
-    - ``compression``: :class:`Compression` (or ``"gzip"``, ``"none"``).
+    - ``compression``: :class:`Compression` (or ``"gzip"``, ``"zstd"``, ``"none"``).
     - ``tls_ca_file``, ``tls_client_cert_file``, ``tls_client_key_file``: PEM files.
     - ``insecure``: gRPC without TLS even to ``https://``.
     - ``retry``: a :class:`Retry`, a dict of its fields, or a bool.

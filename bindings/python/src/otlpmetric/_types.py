@@ -58,6 +58,7 @@ class Compression(enum.IntEnum):
 
     NONE = 0
     GZIP = 1
+    ZSTD = 2
 
 
 class InstrumentKind(enum.IntEnum):
