@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, when it is missing: Rust (rustup, with
 # rustfmt and clippy), a C/C++ compiler, Python 3 with venv, valgrind, pkg-config, cmake,
-# openssl, and the gRPC and protobuf libraries the budget test loads next to ours.
+# openssl, tinyproxy (the real HTTP proxy of the proxy tests), and the gRPC and protobuf
+# libraries the budget test loads next to ours.
 # Idempotent and quiet when everything is there.
 set -euo pipefail
 
 need_apt=()
 for tool in gcc:gcc g++:g++ make:make pkg-config:pkg-config cmake:cmake valgrind:valgrind \
-            openssl:openssl python3:python3 curl:curl; do
+            openssl:openssl python3:python3 curl:curl tinyproxy:tinyproxy; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool#*:}")
 done
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)

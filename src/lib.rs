@@ -23,7 +23,7 @@ mod selectors;
 mod stats;
 mod transport;
 
-pub use config::{Compression, Config, Protocol, Settings, TlsMaterial};
+pub use config::{Compression, Config, Protocol, Proxy, Settings, TlsMaterial};
 pub use error::{Error, ErrorKind, Result};
 pub use exporter::Exporter;
 pub use log::{LogFn, LogLevel, Logger};

@@ -5,123 +5,14 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use otlpmetric::{Compression, Config, ErrorKind, Exporter, Protocol};
 use prost::Message;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn collector_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("OTELCOL_BIN") {
-        return bin.into();
-    }
-    let home = std::env::var_os("OTELCOL_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/otelcol-mini")
-        });
-    let bin = home.join("otelcol-mini");
-    assert!(
-        bin.exists(),
-        "no Collector at {}: run scripts/otelcol.sh (scripts/test.sh does it)",
-        bin.display()
-    );
-    bin
-}
-
-/// A Collector started by tools/otelcol/run.sh on free loopback ports.
-struct Collector {
-    vars: HashMap<String, String>,
-}
-
-impl Collector {
-    fn start(tls: bool, extra_env: &[(&str, &str)]) -> Collector {
-        let mut command = Command::new(root().join("tools/otelcol/run.sh"));
-        if tls {
-            command.arg("--tls");
-        }
-        command
-            .env("OTELCOL_BIN", collector_binary())
-            .env("OTELCOL_GRPC_PORT", "auto")
-            .env("OTELCOL_HTTP_PORT", "auto");
-        for (k, v) in extra_env {
-            command.env(k, v);
-        }
-        let out = command.output().expect("run.sh starts");
-        assert!(
-            out.status.success(),
-            "the Collector did not start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let vars = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Collector { vars }
-    }
-
-    fn var(&self, name: &str) -> &str {
-        &self.vars[name]
-    }
-
-    fn endpoint(&self, protocol: Protocol) -> String {
-        match protocol {
-            Protocol::Grpc => self.var("OTELCOL_GRPC_ENDPOINT").to_string(),
-            _ => format!("{}/v1/metrics", self.var("OTELCOL_HTTP_ENDPOINT")),
-        }
-    }
-
-    /// Every complete line the Collector wrote.
-    fn lines(&self) -> Vec<String> {
-        let text = std::fs::read_to_string(self.var("OTELCOL_OUT")).unwrap_or_default();
-        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
-        complete.lines().map(str::to_string).collect()
-    }
-
-    /// The request the Collector received carrying `marker` as service.name.
-    fn received(&self, marker: &str) -> ExportMetricsServiceRequest {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(line) = self.lines().into_iter().find(|l| l.contains(marker)) {
-                return otlpmetric::internals::json::parse_request(line.as_bytes()).unwrap();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the Collector never wrote {marker}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = Command::new(root().join("tools/otelcol/run.sh"))
-            .args(["stop", self.var("OTELCOL_PIDFILE")])
-            .status();
-    }
-}
-
-/// Sample data whose service.name is `marker`, so that its line can be found.
-fn marked(marker: &str) -> ResourceMetrics {
-    let mut rm = support::sample_resource_metrics(40);
-    let resource = rm.resource.as_mut().unwrap();
-    resource.attributes.retain(|kv| kv.key != "service.name");
-    resource
-        .attributes
-        .insert(0, support::kv_str("service.name", marker));
-    rm
-}
+use support::{marked, root, Collector};
 
 fn config(endpoint: &str, protocol: Protocol) -> Config {
     let mut config = Config::from_lookup(&|_| None);

@@ -1,9 +1,29 @@
 //! Endpoint URLs: what `set_endpoint` and `OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT` accept,
 //! and the path the spec appends to the generic endpoint.
 
+use std::path::PathBuf;
+
 use http::Uri;
 
+use super::network::unix_target;
 use crate::error::{Error, Result};
+
+/// Where an endpoint setting points: a URL, or a gRPC `unix:` target.
+#[derive(Clone, Debug)]
+pub(super) enum Target {
+    Url(Uri),
+    Unix(PathBuf),
+}
+
+impl Target {
+    /// An `http(s)://` URL, or a `unix:` target as gRPC spells it.
+    pub(super) fn parse(raw: &str) -> Result<Self> {
+        match unix_target(raw) {
+            Some(path) => Ok(Target::Unix(path?)),
+            None => Ok(Target::Url(parse_endpoint(raw)?)),
+        }
+    }
+}
 
 /// Checks an endpoint URL: a scheme of http or https, a host, and a port (when given)
 /// in 1-65535.
@@ -43,14 +63,16 @@ pub(super) fn parse_endpoint(raw: &str) -> Result<Uri> {
     Ok(uri)
 }
 
-/// `url` with any user information (`user:password@`) replaced by `***@`.
-fn without_user_info(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+/// `url` with any user information (`user:password@`) replaced by `***@`; a URL without
+/// a scheme (as proxy URLs may be written) starts with its authority.
+pub(super) fn without_user_info(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
         None => url.to_string(),
     }
 }
@@ -58,7 +80,7 @@ fn without_user_info(url: &str) -> String {
 /// The text after the port colon of `authority`, if it has one. The `http` crate parses
 /// URLs with any characters there and only reports the port when it fits a `u16`, so the
 /// text is found here to be checked.
-fn port_text(authority: &str) -> Option<&str> {
+pub(super) fn port_text(authority: &str) -> Option<&str> {
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
     let after_host = match host_port.strip_prefix('[') {
         // An IPv6 literal: its colons are not the port's.
@@ -70,7 +92,7 @@ fn port_text(authority: &str) -> Option<&str> {
 
 /// An empty port means the scheme's default (RFC 3986); anything else is a number in
 /// 1-65535.
-fn check_port(port: &str) -> std::result::Result<(), String> {
+pub(super) fn check_port(port: &str) -> std::result::Result<(), String> {
     if port.is_empty() {
         return Ok(());
     }

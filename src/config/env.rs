@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue};
-use http::Uri;
 
-use super::endpoint::parse_endpoint;
+use super::endpoint::Target;
+use super::network::EnvProxies;
 use super::protocol::{Compression, Protocol};
 use crate::selectors::{HistogramPreference, TemporalityPreference};
 
@@ -16,7 +16,7 @@ use crate::selectors::{HistogramPreference, TemporalityPreference};
 #[derive(Clone, Debug, Default)]
 pub(super) struct EnvSettings {
     /// The endpoint and whether it came from the generic variable (which gets `/v1/metrics`).
-    pub(super) endpoint: Option<(Uri, bool)>,
+    pub(super) endpoint: Option<(Target, bool)>,
     pub(super) protocol: Option<Protocol>,
     pub(super) headers: Option<Vec<(HeaderName, HeaderValue)>>,
     pub(super) timeout: Option<Duration>,
@@ -28,6 +28,8 @@ pub(super) struct EnvSettings {
     pub(super) insecure: Option<bool>,
     pub(super) temporality: Option<TemporalityPreference>,
     pub(super) histogram: Option<HistogramPreference>,
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (not `OTEL_` variables; no table row).
+    pub(super) proxies: EnvProxies,
     pub(super) warnings: Vec<String>,
 }
 
@@ -59,8 +61,8 @@ const VARIABLES: &[Variable] = &[
     Variable {
         suffix: "ENDPOINT",
         names: Names::MetricsThenGeneric,
-        parse: |env, found| match parse_endpoint(found.value.trim()) {
-            Ok(uri) => env.endpoint = Some((uri, found.generic)),
+        parse: |env, found| match Target::parse(found.value.trim()) {
+            Ok(target) => env.endpoint = Some((target, found.generic)),
             Err(e) => env.warn(found, e.message().to_string()),
         },
     },
@@ -209,6 +211,7 @@ impl EnvSettings {
                 (variable.parse)(&mut env, &found);
             }
         }
+        env.proxies = EnvProxies::read(lookup, &mut env.warnings);
         env
     }
 

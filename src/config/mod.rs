@@ -5,10 +5,11 @@
 mod defaults;
 mod endpoint;
 mod env;
+mod network;
 mod protocol;
 mod tls;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -19,8 +20,10 @@ use crate::log::{LogFn, Logger};
 use crate::retry::RetryPolicy;
 use crate::selectors::{AggregationSelector, Selections, TemporalitySelector};
 
-use endpoint::{parse_endpoint, with_metrics_path};
+use endpoint::{with_metrics_path, Target};
 use env::EnvSettings;
+pub use network::Proxy;
+use network::{check_unix_socket_path, parse_proxy_url, resolve_proxy, ProxyChoice};
 pub use protocol::{Compression, Protocol};
 pub use tls::TlsMaterial;
 
@@ -29,7 +32,9 @@ pub use tls::TlsMaterial;
 /// the configuration unchanged.
 #[derive(Clone, Default)]
 pub struct Config {
-    endpoint: Option<Uri>,
+    endpoint: Option<Target>,
+    proxy: ProxyChoice,
+    unix_socket: Option<PathBuf>,
     protocol: Option<Protocol>,
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Option<Duration>,
@@ -48,8 +53,13 @@ pub struct Config {
 /// Everything an exporter needs, resolved from code, environment and defaults.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Where requests go (for HTTP, the full URL with path).
+    /// Where requests go (for HTTP, the full URL with path). With a Unix socket it gives
+    /// the scheme, `Host` and path.
     pub endpoint: Uri,
+    /// Connect to this Unix domain socket instead of the endpoint's host and port.
+    pub unix_socket: Option<PathBuf>,
+    /// The HTTP proxy connections go through, if any (never with a Unix socket).
+    pub proxy: Option<Proxy>,
     /// The transport protocol.
     pub protocol: Protocol,
     /// Extra headers (values are marked sensitive).
@@ -102,9 +112,32 @@ impl Config {
         }
     }
 
-    /// Sets the full endpoint URL (for HTTP, including the path).
+    /// Sets the full endpoint URL (for HTTP, including the path), or for gRPC a Unix socket
+    /// target as gRPC writes it (`unix:///path`, `unix:relative`).
     pub fn set_endpoint(&mut self, url: &str) -> Result<()> {
-        self.endpoint = Some(parse_endpoint(url)?);
+        self.endpoint = Some(Target::parse(url)?);
+        Ok(())
+    }
+
+    /// Sets the HTTP proxy: `Some(url)` for every endpoint (`http://[user:password@]host:port`;
+    /// the environment's proxy variables and `NO_PROXY` no longer apply), `Some("")` for
+    /// none, `None` for what the environment says (the default).
+    pub fn set_proxy(&mut self, url: Option<&str>) -> Result<()> {
+        self.proxy = match url {
+            None => ProxyChoice::FromEnvironment,
+            Some("") => ProxyChoice::Off,
+            Some(url) => {
+                parse_proxy_url(url)?;
+                ProxyChoice::Url(url.to_string())
+            }
+        };
+        Ok(())
+    }
+
+    /// Connects to the Unix domain socket at `path` (`None`: TCP, the default); the
+    /// endpoint URL still gives the scheme, `Host` and path, as with curl's `--unix-socket`.
+    pub fn set_unix_socket(&mut self, path: Option<&str>) -> Result<()> {
+        self.unix_socket = path.map(check_unix_socket_path).transpose()?;
         Ok(())
     }
 
@@ -221,16 +254,39 @@ impl Config {
             .protocol
             .or(env.protocol)
             .unwrap_or(Protocol::HttpProtobuf);
+        let mut endpoint_socket = None;
         let endpoint = match (&self.endpoint, &env.endpoint) {
-            (Some(uri), _) => uri.clone(),
-            (None, Some((uri, generic))) if *generic && protocol.is_http() => {
+            (Some(Target::Unix(path)), _) | (None, Some((Target::Unix(path), _))) => {
+                if protocol.is_http() {
+                    return Err(Error::invalid(format!(
+                        "endpoint unix:{}: unix: endpoints are gRPC's; for OTLP/HTTP set an \
+                         http:// endpoint and set_unix_socket",
+                        path.display()
+                    )));
+                }
+                endpoint_socket = Some(path.clone());
+                Uri::from_static(network::UNIX_TARGET_AUTHORITY)
+            }
+            (Some(Target::Url(uri)), _) => uri.clone(),
+            (None, Some((Target::Url(uri), generic))) if *generic && protocol.is_http() => {
                 with_metrics_path(uri)?
             }
-            (None, Some((uri, _))) => uri.clone(),
+            (None, Some((Target::Url(uri), _))) => uri.clone(),
             (None, None) if protocol.is_http() => {
                 Uri::from_static("http://localhost:4318/v1/metrics")
             }
             (None, None) => Uri::from_static("http://localhost:4317"),
+        };
+        let unix_socket = self.unix_socket.clone().or(endpoint_socket);
+        // A socket file is local: a proxy has no part in reaching it.
+        let proxy = match unix_socket {
+            Some(_) => None,
+            None => resolve_proxy(
+                &self.proxy,
+                &env.proxies,
+                &endpoint,
+                protocol == Protocol::Grpc,
+            )?,
         };
 
         let mut header_list = env.headers.clone().unwrap_or_default();
@@ -264,6 +320,8 @@ impl Config {
         )?;
         Ok(Settings {
             endpoint,
+            unix_socket,
+            proxy,
             protocol,
             headers,
             timeout: (!timeout.is_zero()).then_some(timeout),

@@ -46,7 +46,7 @@ pub unsafe extern "C" fn otlpmetric_config_free(config: *mut otlpmetric_config) 
 }
 
 /// Runs `set` on the configuration behind `config`.
-unsafe fn with_config(
+pub(super) unsafe fn with_config(
     function: &str,
     config: *mut otlpmetric_config,
     set: impl FnOnce(&mut Config) -> Result<()>,
@@ -57,7 +57,9 @@ unsafe fn with_config(
 }
 
 /// Sets the full endpoint URL, scheme included, used as given: for HTTP it includes the
-/// path (`http://host:4318/v1/metrics`), for gRPC it is `http(s)://host:port`.
+/// path (`http://host:4318/v1/metrics`), for gRPC it is `http(s)://host:port`, or a Unix
+/// socket as gRPC names it, `unix:///absolute/path` (see
+/// `otlpmetric_config_set_unix_socket`; refused by `otlpmetric_exporter_new` for HTTP).
 ///
 /// # Safety
 /// `config` is NULL or valid; `url` is NULL or a NUL-terminated string.

@@ -21,8 +21,6 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, TE};
 use http::uri::{PathAndQuery, Scheme};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
@@ -30,7 +28,7 @@ use prost::Message;
 use rustls::ClientConfig;
 use tonic::Code;
 
-use super::{compress, error_chain, excerpt, tcp, Accepted, AttemptError, USER_AGENT};
+use super::{compress, connect, error_chain, excerpt, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Settings};
 use crate::error::{Error, Result};
 
@@ -45,7 +43,7 @@ const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 type GrpcBody = Full<bytes::buf::Chain<Bytes, Bytes>>;
 
 /// Hyper's HTTP/2 client, sharing one connection per endpoint among concurrent calls.
-type HyperClient = Client<HttpsConnector<HttpConnector>, GrpcBody>;
+type HyperClient = Client<connect::Connector, GrpcBody>;
 
 pub(crate) struct GrpcClient {
     client: HyperClient,
@@ -67,7 +65,7 @@ impl GrpcClient {
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .build(tcp::connector(tls, true));
+            .build(connect::connector(settings, tls, true));
         let mut headers = settings.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(TE, HeaderValue::from_static("trailers"));

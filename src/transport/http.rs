@@ -7,20 +7,18 @@ use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use rustls::ClientConfig;
 
-use super::{compress, error_chain, excerpt, tcp, Accepted, AttemptError, USER_AGENT};
+use super::{compress, connect, error_chain, excerpt, Accepted, AttemptError, USER_AGENT};
 use crate::config::{Compression, Protocol, Settings};
 use crate::error::Result;
 
 pub(crate) struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<connect::Connector, Full<Bytes>>,
     uri: Uri,
     headers: HeaderMap,
     json: bool,
@@ -31,7 +29,7 @@ impl HttpClient {
     pub(crate) fn new(settings: &Settings, tls: Option<Arc<ClientConfig>>) -> Result<Self> {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .build(tcp::connector(tls, false));
+            .build(connect::connector(settings, tls, false));
         let json = settings.protocol == Protocol::HttpJson;
         let mut headers = settings.headers.clone();
         headers.insert(

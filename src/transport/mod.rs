@@ -1,9 +1,9 @@
 //! The wire: one private type over the OTLP/gRPC and OTLP/HTTP clients, so that the
 //! exporter does not care which it has.
 
+mod connect;
 mod grpc;
 mod http;
-mod tcp;
 mod tls;
 
 use std::time::Duration;

@@ -645,6 +645,10 @@ static int test_null_pointers(void) {
     EXPECT_ERR(otlpmetric_config_set_log_callback(NULL, noop_log, NULL), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_config_set_max_request_bytes(NULL, 1024), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_config_set_queue(NULL, 1024), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_proxy(NULL, "http://127.0.0.1:3128"), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_proxy(NULL, NULL), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_unix_socket(NULL, "/run/otel.sock"), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_unix_socket(NULL, NULL), OTLPMETRIC_ERR_INVALID_ARGUMENT);
 
     /* NULL strings on a real config */
     cfg = otlpmetric_config_new();
@@ -836,6 +840,63 @@ done:
 
 /* A ResourceMetrics with a string that is not UTF-8: where 0, a resource
    attribute key; where 1, a metric name. */
+/* Proxy and Unix socket settings: NULL means the default, bad values are refused with a
+ * message that never shows the proxy's password. */
+static int test_network_setters(void) {
+    int rc = FAIL;
+    otlpmetric_config *cfg = NULL;
+    otlpmetric_exporter *ex = NULL, *untouched;
+    char sentinel = 0;
+    char long_path[160];
+    cfg = otlpmetric_config_new();
+    CHECK(cfg != NULL);
+
+    EXPECT_OK(otlpmetric_config_set_proxy(cfg, "http://127.0.0.1:3128"));
+    EXPECT_OK(otlpmetric_config_set_proxy(cfg, "proxy.example:3128")); /* no scheme: http */
+    EXPECT_OK(otlpmetric_config_set_proxy(cfg, "http://user:pa%40ss@[::1]:3128"));
+    EXPECT_OK(otlpmetric_config_set_proxy(cfg, ""));   /* none */
+    EXPECT_OK(otlpmetric_config_set_proxy(cfg, NULL)); /* from the environment */
+    EXPECT_ERR(otlpmetric_config_set_proxy(cfg, "socks5://user:pr0xy-pw@127.0.0.1:1080"),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (strstr(g_err, "pr0xy-pw")) FAILF("a proxy password appears in last_error: \"%s\"", g_err);
+    if (!strstr(g_err, "socks5")) FAILF("last_error does not say what is wrong: \"%s\"", g_err);
+    EXPECT_ERR(otlpmetric_config_set_proxy(cfg, "https://user:pr0xy-pw@127.0.0.1:3128"),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (strstr(g_err, "pr0xy-pw")) FAILF("a proxy password appears in last_error: \"%s\"", g_err);
+    EXPECT_ERR(otlpmetric_config_set_proxy(cfg, "http://user:pr0xy-pw@127.0.0.1:99999"),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (strstr(g_err, "pr0xy-pw")) FAILF("a proxy password appears in last_error: \"%s\"", g_err);
+    EXPECT_ERR(otlpmetric_config_set_proxy(cfg, "not a url"), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_proxy(cfg, "http://proxy\xff:3128"), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (!strstr(g_err, "UTF-8")) FAILF("last_error does not name the encoding: \"%s\"", g_err);
+
+    EXPECT_OK(otlpmetric_config_set_unix_socket(cfg, "/run/otel/otlp.sock"));
+    EXPECT_OK(otlpmetric_config_set_unix_socket(cfg, NULL)); /* TCP */
+    EXPECT_ERR(otlpmetric_config_set_unix_socket(cfg, ""), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_unix_socket(cfg, "/run/\xff.sock"), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    memset(long_path, 'a', sizeof long_path - 1);
+    long_path[0] = '/';
+    long_path[sizeof long_path - 1] = 0;
+    EXPECT_ERR(otlpmetric_config_set_unix_socket(cfg, long_path), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+
+    /* gRPC's unix: endpoints: accepted when set, refused at create for OTLP/HTTP */
+    EXPECT_OK(otlpmetric_config_set_endpoint(cfg, "unix:///run/otel/otlp.sock"));
+    EXPECT_ERR(otlpmetric_config_set_endpoint(cfg, "unix://host/otlp.sock"), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_OK(otlpmetric_config_set_protocol(cfg, OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF));
+    untouched = (otlpmetric_exporter *)(void *)&sentinel;
+    EXPECT_ERR(otlpmetric_exporter_new(cfg, &untouched), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(untouched == (otlpmetric_exporter *)(void *)&sentinel);
+    if (!strstr(g_err, "set_unix_socket")) FAILF("last_error does not say what to use: \"%s\"", g_err);
+    EXPECT_OK(otlpmetric_config_set_protocol(cfg, OTLPMETRIC_PROTOCOL_GRPC));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    EXPECT_OK(otlpmetric_exporter_shutdown(ex, 5000));
+    rc = PASS;
+done:
+    otlpmetric_exporter_free(ex);
+    otlpmetric_config_free(cfg);
+    return rc;
+}
+
 static int build_rm_bad_utf8(pb_buf *b, int where) {
     size_t r, sm, m, g;
     if (where == 0) {
@@ -2267,6 +2328,7 @@ static const test_case TESTS[] = {
     TEST(test_upload_empty_message),
     TEST(test_bad_enum_values),
     TEST(test_config_setters),
+    TEST(test_network_setters),
     TEST(test_decode_errors),
     TEST(test_json_errors),
     TEST(test_unknown_fields_are_valid),

@@ -230,7 +230,9 @@ struct otlpmetric_config *otlpmetric_config_new(void);
 void otlpmetric_config_free(struct otlpmetric_config *config);
 
 // Sets the full endpoint URL, scheme included, used as given: for HTTP it includes the
-// path (`http://host:4318/v1/metrics`), for gRPC it is `http(s)://host:port`.
+// path (`http://host:4318/v1/metrics`), for gRPC it is `http(s)://host:port`, or a Unix
+// socket as gRPC names it, `unix:///absolute/path` (see
+// `otlpmetric_config_set_unix_socket`; refused by `otlpmetric_exporter_new` for HTTP).
 //
 // # Safety
 // `config` is NULL or valid; `url` is NULL or a NUL-terminated string.
@@ -436,6 +438,46 @@ enum otlpmetric_status otlpmetric_exporter_aggregation(const struct otlpmetric_e
 // # Safety
 // `exporter` is NULL or valid; `out` is NULL or writable.
 enum otlpmetric_status otlpmetric_exporter_stats(const struct otlpmetric_exporter *exporter, struct otlpmetric_stats *out);
+
+// Sets the HTTP proxy for this exporter's connections, overriding the environment's
+// `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (and their lower-case forms):
+// - NULL: the environment decides (the default). gRPC uses `HTTPS_PROXY` whatever the
+//   endpoint's scheme (as gRPC's own clients do); OTLP/HTTP uses the variable of the
+//   endpoint's scheme; `NO_PROXY` (host names with their subdomains, IP addresses,
+//   CIDR networks, `*`) bypasses it.
+// - `""`: no proxy, whatever the environment says.
+// - `"http://[user:password@]host[:port]"` (no scheme means `http://`): this proxy for
+//   every endpoint; `NO_PROXY` does not apply.
+//
+// Every protocol goes through an HTTP CONNECT tunnel (plain HTTP too, so that the
+// proxy's refusal is a connection error rather than an answer that could be the
+// receiver's); TLS to an `https://` endpoint runs inside it. The user and password (percent-decoded) are
+// sent as `Proxy-Authorization: Basic` and never appear in a message or log. A proxy
+// that cannot be reached or refuses the tunnel fails the attempt retryably, with a
+// message naming the proxy. No proxy is used with a Unix socket.
+//
+// Only `http://` proxies: another scheme (`https://`, `socks5://`), a missing host or a
+// port outside 1-65535 is `OTLPMETRIC_ERR_INVALID_ARGUMENT` and changes nothing. The
+// string is copied.
+//
+// # Safety
+// `config` is NULL or valid; `url` is NULL or a NUL-terminated string.
+enum otlpmetric_status otlpmetric_config_set_proxy(struct otlpmetric_config *config, const char *url);
+
+// Connects to the Unix domain socket at `path` instead of the endpoint's host and port
+// (NULL: TCP, the default), for both protocols. As with curl's `--unix-socket`, the
+// endpoint URL still gives the scheme (`https://` runs TLS over the socket), the `Host`
+// and the path. A gRPC endpoint may instead be written as gRPC names sockets,
+// `unix:///absolute/path` or `unix:relative/path` (with `otlpmetric_config_set_endpoint`
+// or `OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT`); a path set here wins over it.
+//
+// The socket need not exist yet: a missing one fails each attempt retryably, with a
+// message naming the path. An empty path or one over 107 bytes (what a socket address
+// holds) is `OTLPMETRIC_ERR_INVALID_ARGUMENT` and changes nothing. The string is copied.
+//
+// # Safety
+// `config` is NULL or valid; `path` is NULL or a NUL-terminated string.
+enum otlpmetric_status otlpmetric_config_set_unix_socket(struct otlpmetric_config *config, const char *path);
 
 #ifdef __cplusplus
 }  // extern "C"
