@@ -545,6 +545,30 @@ public:
         return detail::check("otlpmetric_config_set_insecure", otlpmetric_config_set_insecure(handle(), insecure));
     }
 
+    /// An HTTP proxy for every endpoint (`http://user:password@host:port`), or "" for none,
+    /// whatever HTTPS_PROXY / HTTP_PROXY / NO_PROXY say.
+    Config &set_proxy(std::string_view url) { return done(try_set_proxy(url)); }
+    Result try_set_proxy(std::string_view url) {
+        std::string s;
+        if (!detail::c_string(url, s)) return detail::invalid("otlpmetric_config_set_proxy", "url contains a NUL byte");
+        return detail::check("otlpmetric_config_set_proxy", otlpmetric_config_set_proxy(handle(), s.c_str()));
+    }
+    /// Back to the default: the environment's proxy variables decide.
+    Config &set_proxy_from_environment() {
+        return done(detail::check("otlpmetric_config_set_proxy", otlpmetric_config_set_proxy(handle(), nullptr)));
+    }
+
+    /// Connects to this Unix domain socket ("" : TCP, the default); the endpoint still gives
+    /// the scheme, Host and path.
+    Config &set_unix_socket(std::string_view path) { return done(try_set_unix_socket(path)); }
+    Result try_set_unix_socket(std::string_view path) {
+        std::string s;
+        if (!detail::c_string(path, s))
+            return detail::invalid("otlpmetric_config_set_unix_socket", "path contains a NUL byte");
+        return detail::check("otlpmetric_config_set_unix_socket",
+                             otlpmetric_config_set_unix_socket(handle(), s.empty() ? nullptr : s.c_str()));
+    }
+
     /// The retry policy (default: on, 5 s first wait, 30 s cap, 1 min in all).
     Config &set_retry(bool enabled, std::chrono::milliseconds initial = std::chrono::milliseconds(5000),
                       std::chrono::milliseconds max_interval = std::chrono::milliseconds(30000),

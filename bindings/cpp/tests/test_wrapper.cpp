@@ -210,6 +210,16 @@ void test_config_errors() {
     expect_result(c.try_set_max_request_bytes(1), om::Status::InvalidArgument, "try_set_max_request_bytes(1)");
     expect_result(c.try_add_header("x-otlpmetric-test", "1"), om::Status::Ok, "try_add_header");
     expect_result(c.try_set_compression(om::Compression::Gzip), om::Status::Ok, "try_set_compression");
+    expect_result(c.try_set_compression(om::Compression::Zstd), om::Status::Ok, "try_set_compression(Zstd)");
+    expect_result(c.try_set_compression(om::Compression::Gzip), om::Status::Ok, "try_set_compression");
+    om::Result proxy = c.try_set_proxy("socks5://user:pr0xy-pw@127.0.0.1:1080");
+    expect_result(proxy, om::Status::InvalidArgument, "try_set_proxy(socks5)");
+    check(!contains(proxy.message, "pr0xy-pw"), "the proxy error hides the password", proxy.message);
+    expect_result(c.try_set_proxy(""), om::Status::Ok, "try_set_proxy(\"\"): no proxy");
+    c.set_proxy_from_environment().set_proxy("");
+    expect_result(c.try_set_unix_socket(std::string(200, 'a')), om::Status::InvalidArgument,
+                  "try_set_unix_socket(a path too long)");
+    expect_result(c.try_set_unix_socket(""), om::Status::Ok, "try_set_unix_socket(\"\"): TCP");
 
     // refused values left the config as it was: it still exports to the Collector
     om::Exporter exporter(c);

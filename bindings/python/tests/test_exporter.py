@@ -719,3 +719,26 @@ def test_exit_without_close(front: Any, receiver: Any) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "done"
     assert result.stderr == ""
+
+
+# -- network reach ---------------------------------------------------------------------------
+
+
+def test_proxy_and_unix_socket_settings(front: Any, receiver: Any, make_exporter: Any, tmp_path: Any) -> None:
+    # "" turns proxying off whatever the environment says: the upload reaches the receiver.
+    exporter = make_exporter(proxy="")
+    exporter.upload(samples.resource_metrics().SerializeToString())
+    assert len(receiver.wait_for(1)) == 1
+
+    missing = tmp_path / "missing.sock"
+    exporter = make_exporter(unix_socket=missing, endpoint="http://localhost:4318/v1/metrics")
+    with pytest.raises(front.ExportError) as info:
+        exporter.upload(samples.resource_metrics().SerializeToString())
+    assert f"Unix socket {missing}" in info.value.message
+
+    with pytest.raises(front.InvalidArgumentError) as refused:
+        front.Exporter(proxy="socks5://user:pr0xy-pw@127.0.0.1:1080")
+    assert "socks5" in refused.value.message
+    assert "pr0xy-pw" not in refused.value.message
+    with pytest.raises(front.InvalidArgumentError):
+        front.Exporter(unix_socket="")

@@ -145,6 +145,10 @@ class Exporter:
     - ``compression``: :class:`Compression` (or ``"gzip"``, ``"zstd"``, ``"none"``).
     - ``tls_ca_file``, ``tls_client_cert_file``, ``tls_client_key_file``: PEM files.
     - ``insecure``: gRPC without TLS even to ``https://``.
+    - ``proxy``: an HTTP proxy URL (``http://user:password@host:port``) for every endpoint,
+      or ``""`` for none; None leaves it to ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``.
+    - ``unix_socket``: connect to this Unix domain socket; the endpoint still gives the
+      scheme, ``Host`` and path (a gRPC endpoint may also be ``unix:///path``).
     - ``retry``: a :class:`Retry`, a dict of its fields, or a bool.
     - ``temporality``: a :class:`Temporality` for every kind, a dict kind -> temporality
       (kinds left out keep the library default) or a callable ``kind -> Temporality``.
@@ -177,6 +181,8 @@ class Exporter:
         tls_client_cert_file: Union[str, "os.PathLike[str]", None] = None,
         tls_client_key_file: Union[str, "os.PathLike[str]", None] = None,
         insecure: Optional[bool] = None,
+        proxy: Optional[str] = None,
+        unix_socket: Union[str, "os.PathLike[str]", None] = None,
         retry: Union[Retry, Mapping[str, Any], bool, None] = None,
         temporality: Union[Temporality, int, Mapping[int, int], Callable[[InstrumentKind], int], None] = None,
         aggregation: Union[
@@ -239,6 +245,10 @@ class Exporter:
                 self._set(b.call("otlpmetric_config_set_tls", config, *files))
             if insecure is not None:
                 self._set(b.call("otlpmetric_config_set_insecure", config, bool(insecure)))
+            if proxy is not None:
+                self._set(b.call("otlpmetric_config_set_proxy", config, _c_string("proxy", proxy)))
+            if unix_socket is not None:
+                self._set(b.call("otlpmetric_config_set_unix_socket", config, _c_string("unix_socket", unix_socket)))
             if retry is not None:
                 r = _retry(retry)
                 self._set(

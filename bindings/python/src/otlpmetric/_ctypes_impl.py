@@ -68,6 +68,8 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "otlpmetric_config_set_compression": (c_enum, [_config, c_enum]),
     "otlpmetric_config_set_tls": (c_enum, [_config, c_char_p, c_char_p, c_char_p]),
     "otlpmetric_config_set_insecure": (c_enum, [_config, c_bool]),
+    "otlpmetric_config_set_proxy": (c_enum, [_config, c_char_p]),
+    "otlpmetric_config_set_unix_socket": (c_enum, [_config, c_char_p]),
     "otlpmetric_config_set_retry": (c_enum, [_config, c_bool, c_uint32, c_uint32, c_uint32]),
     "otlpmetric_config_set_temporality_selector": (c_enum, [_config, otlpmetric_temporality_selector, c_void_p]),
     "otlpmetric_config_default_temporality": (c_enum, [_config, c_enum]),
