@@ -218,8 +218,8 @@ const char *otlpmetric_last_error(void);
 // macros of the header it was built with. Static and never NULL.
 const char *otlpmetric_version(void);
 
-// Creates a configuration that starts from the `OTEL_EXPORTER_OTLP_*` environment (read
-// now). Returns NULL only if memory runs out or on an internal error (see
+// Creates a configuration that starts from the `OTEL_EXPORTER_OTLP_*` environment and
+// the proxy variables `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (read now). Returns NULL only if memory runs out or on an internal error (see
 // `otlpmetric_last_error`). Free it with `otlpmetric_config_free`.
 struct otlpmetric_config *otlpmetric_config_new(void);
 
@@ -451,14 +451,14 @@ enum otlpmetric_status otlpmetric_exporter_stats(const struct otlpmetric_exporte
 //
 // Every protocol goes through an HTTP CONNECT tunnel (plain HTTP too, so that the
 // proxy's refusal is a connection error rather than an answer that could be the
-// receiver's); TLS to an `https://` endpoint runs inside it. The user and password (percent-decoded) are
-// sent as `Proxy-Authorization: Basic` and never appear in a message or log. A proxy
-// that cannot be reached or refuses the tunnel fails the attempt retryably, with a
-// message naming the proxy. No proxy is used with a Unix socket.
+// receiver's); TLS to an `https://` endpoint runs inside it. The URL's user and password
+// (percent-decoded) are sent as `Proxy-Authorization: Basic` and never appear in a
+// message or log. A proxy that cannot be reached or refuses the tunnel fails the attempt
+// retryably, with a message naming the proxy. No proxy is used with a Unix socket.
 //
 // Only `http://` proxies: another scheme (`https://`, `socks5://`), a missing host or a
 // port outside 1-65535 is `OTLPMETRIC_ERR_INVALID_ARGUMENT` and changes nothing. The
-// string is copied.
+// string is copied; like every setter, call it from the one thread that uses `config`.
 //
 // # Safety
 // `config` is NULL or valid; `url` is NULL or a NUL-terminated string.
@@ -473,7 +473,8 @@ enum otlpmetric_status otlpmetric_config_set_proxy(struct otlpmetric_config *con
 //
 // The socket need not exist yet: a missing one fails each attempt retryably, with a
 // message naming the path. An empty path or one over 107 bytes (what a socket address
-// holds) is `OTLPMETRIC_ERR_INVALID_ARGUMENT` and changes nothing. The string is copied.
+// holds) is `OTLPMETRIC_ERR_INVALID_ARGUMENT` and changes nothing. The string is copied;
+// like every setter, call it from the one thread that uses `config`.
 //
 // # Safety
 // `config` is NULL or valid; `path` is NULL or a NUL-terminated string.

@@ -99,7 +99,8 @@ pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 pub const MIN_MAX_REQUEST_BYTES: usize = 256;
 
 impl Config {
-    /// A configuration that starts from the process environment.
+    /// A configuration that starts from the process environment (`OTEL_EXPORTER_OTLP_*` and
+    /// the proxy variables).
     pub fn from_env() -> Self {
         Self::from_lookup(&|name| std::env::var(name).ok())
     }

@@ -19,8 +19,8 @@ pub struct otlpmetric_config {
     pub(crate) inner: Config,
 }
 
-/// Creates a configuration that starts from the `OTEL_EXPORTER_OTLP_*` environment (read
-/// now). Returns NULL only if memory runs out or on an internal error (see
+/// Creates a configuration that starts from the `OTEL_EXPORTER_OTLP_*` environment and
+/// the proxy variables `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (read now). Returns NULL only if memory runs out or on an internal error (see
 /// `otlpmetric_last_error`). Free it with `otlpmetric_config_free`.
 #[no_mangle]
 pub extern "C" fn otlpmetric_config_new() -> *mut otlpmetric_config {

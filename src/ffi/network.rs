@@ -19,14 +19,14 @@ use super::types::otlpmetric_status;
 ///
 /// Every protocol goes through an HTTP CONNECT tunnel (plain HTTP too, so that the
 /// proxy's refusal is a connection error rather than an answer that could be the
-/// receiver's); TLS to an `https://` endpoint runs inside it. The user and password (percent-decoded) are
-/// sent as `Proxy-Authorization: Basic` and never appear in a message or log. A proxy
-/// that cannot be reached or refuses the tunnel fails the attempt retryably, with a
-/// message naming the proxy. No proxy is used with a Unix socket.
+/// receiver's); TLS to an `https://` endpoint runs inside it. The URL's user and password
+/// (percent-decoded) are sent as `Proxy-Authorization: Basic` and never appear in a
+/// message or log. A proxy that cannot be reached or refuses the tunnel fails the attempt
+/// retryably, with a message naming the proxy. No proxy is used with a Unix socket.
 ///
 /// Only `http://` proxies: another scheme (`https://`, `socks5://`), a missing host or a
 /// port outside 1-65535 is `OTLPMETRIC_ERR_INVALID_ARGUMENT` and changes nothing. The
-/// string is copied.
+/// string is copied; like every setter, call it from the one thread that uses `config`.
 ///
 /// # Safety
 /// `config` is NULL or valid; `url` is NULL or a NUL-terminated string.
@@ -56,7 +56,8 @@ pub unsafe extern "C" fn otlpmetric_config_set_proxy(
 ///
 /// The socket need not exist yet: a missing one fails each attempt retryably, with a
 /// message naming the path. An empty path or one over 107 bytes (what a socket address
-/// holds) is `OTLPMETRIC_ERR_INVALID_ARGUMENT` and changes nothing. The string is copied.
+/// holds) is `OTLPMETRIC_ERR_INVALID_ARGUMENT` and changes nothing. The string is copied;
+/// like every setter, call it from the one thread that uses `config`.
 ///
 /// # Safety
 /// `config` is NULL or valid; `path` is NULL or a NUL-terminated string.
