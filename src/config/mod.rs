@@ -127,10 +127,7 @@ impl Config {
         self.proxy = match url {
             None => ProxyChoice::FromEnvironment,
             Some("") => ProxyChoice::Off,
-            Some(url) => {
-                parse_proxy_url(url)?;
-                ProxyChoice::Url(url.to_string())
-            }
+            Some(url) => ProxyChoice::Url(parse_proxy_url(url)?),
         };
         Ok(())
     }

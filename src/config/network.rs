@@ -39,7 +39,8 @@ pub(super) enum ProxyChoice {
     FromEnvironment,
     /// No proxy, whatever the environment says.
     Off,
-    /// This proxy for every endpoint (`NO_PROXY` does not apply). Checked when set.
+    /// This proxy for every endpoint (`NO_PROXY` does not apply), as [`parse_proxy_url`]
+    /// gives it.
     Url(String),
 }
 
@@ -83,7 +84,7 @@ impl EnvProxies {
         let mut usable = |found: Option<(&str, String)>| {
             let (name, value) = found?;
             match parse_proxy_url(&value) {
-                Ok(_) => Some(value),
+                Ok(url) => Some(url),
                 Err(e) => {
                     warnings.push(format!(
                         "environment variable {name} ignored: {}",
@@ -124,10 +125,7 @@ pub(super) fn resolve_proxy(
 ) -> Result<Option<Proxy>> {
     let matcher = match choice {
         ProxyChoice::Off => return Ok(None),
-        ProxyChoice::Url(url) => {
-            parse_proxy_url(url)?;
-            Matcher::builder().all(url.as_str()).build()
-        }
+        ProxyChoice::Url(url) => Matcher::builder().all(url.as_str()).build(),
         ProxyChoice::FromEnvironment => {
             let mut builder = Matcher::builder().no(env.no.as_str());
             if let Some(https) = &env.https {
@@ -152,9 +150,10 @@ pub(super) fn resolve_proxy(
     }))
 }
 
-/// Checks a proxy URL: `http://[user:password@]host[:port]` (no scheme means `http`), as
-/// curl and Go take it. Messages never show the user information.
-pub(super) fn parse_proxy_url(raw: &str) -> Result<()> {
+/// Checks a proxy URL, `http://[user:password@]host[:port]` (no scheme means `http`, as
+/// curl and Go take it), and returns it with its scheme. Messages never show the user
+/// information.
+pub(super) fn parse_proxy_url(raw: &str) -> Result<String> {
     let shown = without_user_info(raw);
     let raw = raw.trim();
     let with_scheme;
@@ -194,7 +193,7 @@ pub(super) fn parse_proxy_url(raw: &str) -> Result<()> {
     if let Some(port) = port_text(authority.as_str()) {
         check_port(port).map_err(|why| Error::invalid(format!("proxy {shown:?}: {why}")))?;
     }
-    Ok(())
+    Ok(url.to_string())
 }
 
 /// Checks a Unix socket path: not empty, no NUL, short enough for `sun_path`.
@@ -290,7 +289,7 @@ mod tests {
     fn upper_case_wins_and_empty_means_unset() {
         let (env, _) = env(&[
             ("HTTPS_PROXY", ""),
-            ("https_proxy", "lower:1"),
+            ("https_proxy", "user:pw@lower:1"),
             ("HTTP_PROXY", "upper:2"),
             ("http_proxy", "lower:2"),
         ]);
@@ -329,14 +328,10 @@ mod tests {
     fn set_proxy_overrides_the_environment_and_no_proxy() {
         let (env, _) = env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "c")]);
         let uri = Uri::from_static("https://c:4318/");
-        let chosen = resolve_proxy(
-            &ProxyChoice::Url("http://u:p%40ss@mine:8080".into()),
-            &env,
-            &uri,
-            false,
-        )
-        .unwrap()
-        .unwrap();
+        let url = parse_proxy_url("u:p%40ss@mine:8080").unwrap();
+        let chosen = resolve_proxy(&ProxyChoice::Url(url), &env, &uri, false)
+            .unwrap()
+            .unwrap();
         assert_eq!(chosen.uri, "http://mine:8080/");
         // base64("u:p@ss")
         assert_eq!(chosen.authorization.unwrap(), "Basic dTpwQHNz");
