@@ -57,6 +57,8 @@ typedef enum otlpmetric_status {
   OTLPMETRIC_ERR_QUEUE_FULL = 6,
   // A bug inside the library (a caught panic); the process goes on.
   OTLPMETRIC_ERR_INTERNAL = 7,
+  // The call's cancellation handle was triggered (`otlpmetric_cancel_trigger`).
+  OTLPMETRIC_ERR_CANCELLED = 8,
 } otlpmetric_status;
 
 // The instrument kinds of the OpenTelemetry metrics API.
@@ -128,6 +130,13 @@ typedef enum otlpmetric_aggregation_kind {
   // Base-2 exponential histogram (counter, up-down counter, histogram, gauge).
   OTLPMETRIC_AGGREGATION_BASE2_EXPONENTIAL_HISTOGRAM = 5,
 } otlpmetric_aggregation_kind;
+
+// A cancellation handle: triggering it makes the calls that use it return
+// `OTLPMETRIC_ERR_CANCELLED` promptly. Thread-safe; one handle may be used by any number
+// of calls at once, and stays triggered. Create with `otlpmetric_cancel_new`, free with
+// `otlpmetric_cancel_free` once no call uses it. Each handle holds two file descriptors
+// (a close-on-exec pipe).
+typedef struct otlpmetric_cancel otlpmetric_cancel;
 
 // An exporter configuration being built. Use it from one thread at a time. Create with
 // `otlpmetric_config_new`, free with `otlpmetric_config_free`; it may be freed as soon
@@ -215,6 +224,48 @@ const char *otlpmetric_last_error(void);
 // The library's semantic version, e.g. `"0.1.0"`; matches the `OTLPMETRIC_VERSION_*`
 // macros of the header it was built with. Static and never NULL.
 const char *otlpmetric_version(void);
+
+// Creates an untriggered cancellation handle and writes it to `*out`.
+// `OTLPMETRIC_ERR_INTERNAL` when the process has no file descriptor left.
+//
+// # Safety
+// `out` is NULL or writable.
+enum otlpmetric_status otlpmetric_cancel_new(struct otlpmetric_cancel **out);
+
+// Triggers the handle: every call using it, now or later, returns
+// `OTLPMETRIC_ERR_CANCELLED` promptly (what was already sent may still arrive). Any
+// thread, any number of times; NULL is fine. Async-signal-safe: it only sets an atomic
+// flag and, the first time, `write(2)`s one byte, so a `SIGINT` handler may call it. It
+// leaves the thread's last error as it was.
+//
+// # Safety
+// `cancel` is NULL or valid.
+void otlpmetric_cancel_trigger(const struct otlpmetric_cancel *cancel);
+
+// Frees a cancellation handle. NULL is fine. Not while a call still uses it.
+//
+// # Safety
+// `cancel` is NULL or came from `otlpmetric_cancel_new` and is not used afterwards.
+void otlpmetric_cancel_free(struct otlpmetric_cancel *cancel);
+
+// As `otlpmetric_exporter_upload`, and `OTLPMETRIC_ERR_CANCELLED` as soon as `cancel`
+// is triggered: at once, before validation or sending, when it was triggered before the
+// call; promptly during it, whether the call is connecting, waiting for an answer or
+// waiting to retry (what was already sent may still arrive). NULL `cancel` is a call that
+// cannot be cancelled, exactly `otlpmetric_exporter_upload`.
+//
+// # Safety
+// `exporter` is NULL or valid; `data` is NULL or points to `len` readable bytes;
+// `cancel` is NULL or valid for the whole call.
+enum otlpmetric_status otlpmetric_exporter_upload_cancellable(struct otlpmetric_exporter *exporter, const uint8_t *data, size_t len, uint32_t timeout_ms, const struct otlpmetric_cancel *cancel);
+
+// As `otlpmetric_exporter_force_flush`, and `OTLPMETRIC_ERR_CANCELLED` as soon as
+// `cancel` is triggered (at once when it was triggered before the call); the uploads it
+// waited for go on. NULL `cancel` is exactly `otlpmetric_exporter_force_flush`.
+//
+// # Safety
+// `exporter` is NULL or valid; `cancel` is NULL or valid for the whole call.
+enum otlpmetric_status otlpmetric_exporter_force_flush_cancellable(struct otlpmetric_exporter *exporter, uint32_t timeout_ms, const struct otlpmetric_cancel *cancel);
 
 // Creates a configuration that starts from the `OTEL_EXPORTER_OTLP_*` environment (read
 // now). Returns NULL only if memory runs out or on an internal error (see

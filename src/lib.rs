@@ -12,6 +12,7 @@
 //! The C contract lives in `include/otlpmetric.h`, generated from [`ffi`] by cbindgen.
 #![warn(missing_docs)]
 
+mod cancel;
 mod config;
 mod error;
 mod exporter;
@@ -23,6 +24,7 @@ mod selectors;
 mod stats;
 mod transport;
 
+pub use cancel::Cancel;
 pub use config::{Compression, Config, Protocol, Settings, TlsMaterial};
 pub use error::{Error, ErrorKind, Result};
 pub use exporter::Exporter;

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use crate::cancel::{self, Cancel};
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::split;
 use crate::retry::{Backoff, NextStep};
@@ -65,8 +66,14 @@ impl Delivery {
     ///
     /// The first failure is the result; the other pieces are still tried. A piece too
     /// large to send is reported after the pieces' own failures. Shutdown cancels the
-    /// delivery ([`ErrorKind::Shutdown`]).
-    pub(super) async fn deliver(&self, request: Bytes, deadline: Option<Instant>) -> Result<()> {
+    /// delivery ([`ErrorKind::Shutdown`]), and so does the call's `cancel` signal
+    /// ([`ErrorKind::Cancelled`]).
+    pub(super) async fn deliver(
+        &self,
+        request: Bytes,
+        deadline: Option<Instant>,
+        cancel: Option<&Cancel>,
+    ) -> Result<()> {
         let max_request_bytes = self.shared.settings.max_request_bytes;
         let split = split::split_request(request, max_request_bytes);
         let prepared: Vec<Result<Prepared>> = split
@@ -81,14 +88,15 @@ impl Delivery {
             .collect();
 
         let mut outcome = Outcome::default();
-        let cancelled = tokio::select! {
+        let stopped_by = tokio::select! {
             biased;
-            _ = self.cancel.cancelled() => true,
-            _ = self.send_all(prepared, deadline, &mut outcome) => false,
+            _ = self.cancel.cancelled() => Some(upload_cancelled()),
+            _ = cancel::triggered(cancel) => Some(cancel::cancelled()),
+            _ = self.send_all(prepared, deadline, &mut outcome) => None,
         };
-        let result = if cancelled {
+        let result = if let Some(error) = stopped_by {
             outcome.failed += 1;
-            Err(upload_cancelled())
+            Err(error)
         } else {
             if !split.oversized.is_empty() {
                 outcome.fail(oversized_error(&split.oversized, max_request_bytes));

@@ -10,11 +10,13 @@
 #![allow(non_camel_case_types)]
 
 mod boundary;
+mod cancel;
 mod config;
 mod exporter;
 mod types;
 
 pub use boundary::{otlpmetric_last_error, otlpmetric_status_str, otlpmetric_version};
+pub use cancel::*;
 pub use config::*;
 pub use exporter::*;
 pub use types::*;

@@ -35,6 +35,8 @@ pub enum otlpmetric_status {
     OTLPMETRIC_ERR_QUEUE_FULL = 6,
     /// A bug inside the library (a caught panic); the process goes on.
     OTLPMETRIC_ERR_INTERNAL = 7,
+    /// The call's cancellation handle was triggered (`otlpmetric_cancel_trigger`).
+    OTLPMETRIC_ERR_CANCELLED = 8,
 }
 
 /// The OTLP transport protocol.

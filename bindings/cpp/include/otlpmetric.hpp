@@ -43,6 +43,9 @@
  *   at once; moving, assigning, reset() and destruction need exclusive access.
  * - Enum arguments are passed to the C API as their integer values, which the library
  *   checks (an unknown value is Status::InvalidArgument).
+ * - Cancellation: upload() and force_flush() take an otlpmetric::Cancel (trigger() it
+ *   from any thread, or a signal handler) and, in C++20, a std::stop_token; a cancelled
+ *   call fails with Status::Cancelled.
  */
 #ifndef OTLPMETRIC_HPP
 #define OTLPMETRIC_HPP
@@ -64,6 +67,9 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+#if __cplusplus >= 202002L
+#include <stop_token>
+#endif
 
 #if !defined(__cplusplus) || (__cplusplus < 201703L && !(defined(_MSVC_LANG) && _MSVC_LANG >= 201703L))
 #error "otlpmetric.hpp needs C++17 or later"
@@ -85,6 +91,7 @@ enum class Status : std::int32_t {
     Export = OTLPMETRIC_ERR_EXPORT,
     QueueFull = OTLPMETRIC_ERR_QUEUE_FULL,
     Internal = OTLPMETRIC_ERR_INTERNAL,
+    Cancelled = OTLPMETRIC_ERR_CANCELLED,
 };
 
 /// The OTLP transport.
@@ -182,7 +189,7 @@ inline std::string_view version() noexcept { return otlpmetric_version(); }
 /// "OTLPMETRIC_ERR_DECODE" etc.; "OTLPMETRIC_UNKNOWN_STATUS" for other values.
 inline const char *status_str(Status status) noexcept {
     const auto v = static_cast<std::int32_t>(status);
-    if (v < OTLPMETRIC_OK || v > OTLPMETRIC_ERR_INTERNAL) return "OTLPMETRIC_UNKNOWN_STATUS";
+    if (v < OTLPMETRIC_OK || v > OTLPMETRIC_ERR_CANCELLED) return "OTLPMETRIC_UNKNOWN_STATUS";
     return otlpmetric_status_str(static_cast<otlpmetric_status>(v));
 }
 
@@ -652,6 +659,43 @@ private:
 // Exporter
 // ---------------------------------------------------------------------------------
 
+/// A cancellation handle (otlpmetric_cancel), move-only. trigger() makes the calls that
+/// use it fail with Status::Cancelled promptly, now and later; it may be called from any
+/// thread, any number of times, and from a signal handler (async-signal-safe). Destroy
+/// it only once no call uses it.
+class Cancel {
+public:
+    /// otlpmetric_cancel_new(). Throws Error (when the process has no file descriptor left).
+    Cancel() { try_create(*this).throw_if_error(); }
+    /// Holds nothing, like a moved-from Cancel: a call given it cannot be cancelled.
+    explicit Cancel(std::nullptr_t) noexcept {}
+
+    /// As the constructor, without throwing; `out` is replaced on success only.
+    static Result try_create(Cancel &out) {
+        otlpmetric_cancel *raw = nullptr;
+        Result r = detail::check("otlpmetric_cancel_new", otlpmetric_cancel_new(&raw));
+        if (r.ok()) out.handle_.reset(raw);
+        return r;
+    }
+    Cancel(Cancel &&) noexcept = default;
+    Cancel &operator=(Cancel &&) noexcept = default;
+    Cancel(const Cancel &) = delete;
+    Cancel &operator=(const Cancel &) = delete;
+    ~Cancel() = default;
+
+    /// Triggers the handle; a moved-from Cancel does nothing.
+    void trigger() const noexcept { otlpmetric_cancel_trigger(handle_.get()); }
+
+    /// The C handle (NULL when moved from); still owned by this object.
+    const otlpmetric_cancel *handle() const noexcept { return handle_.get(); }
+
+private:
+    struct Deleter {
+        void operator()(otlpmetric_cancel *c) const noexcept { otlpmetric_cancel_free(c); }
+    };
+    std::unique_ptr<otlpmetric_cancel, Deleter> handle_;
+};
+
 /// An OTLP metrics exporter (otlpmetric_exporter). Its methods may be called from any
 /// number of threads at once. Destroying it shuts it down first if needed (within the
 /// configured export timeout) and blocks until then.
@@ -730,6 +774,37 @@ public:
         return try_upload(ByteView(data, size), timeout);
     }
 
+    /// As upload(), and Status::Cancelled as soon as `cancel` is triggered (at once when
+    /// it was triggered before the call).
+    void upload(ByteView resource_metrics, const Cancel &cancel,
+                std::chrono::milliseconds timeout = configured_timeout) {
+        try_upload(resource_metrics, cancel, timeout).throw_if_error();
+    }
+    Result try_upload(ByteView resource_metrics, const Cancel &cancel,
+                      std::chrono::milliseconds timeout = configured_timeout) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(timeout, ms))
+            return detail::invalid("otlpmetric_exporter_upload_cancellable", "timeout is negative");
+        return detail::check("otlpmetric_exporter_upload_cancellable",
+                             otlpmetric_exporter_upload_cancellable(handle(), resource_metrics.data(),
+                                                                    resource_metrics.size(), ms, cancel.handle()));
+    }
+#if __cplusplus >= 202002L
+    /// As upload(), and Status::Cancelled once a stop is requested through `stop`.
+    void upload(ByteView resource_metrics, std::stop_token stop,
+                std::chrono::milliseconds timeout = configured_timeout) {
+        try_upload(resource_metrics, std::move(stop), timeout).throw_if_error();
+    }
+    Result try_upload(ByteView resource_metrics, std::stop_token stop,
+                      std::chrono::milliseconds timeout = configured_timeout) {
+        if (!stop.stop_possible()) return try_upload(resource_metrics, timeout);
+        Cancel cancel(nullptr);
+        if (Result r = Cancel::try_create(cancel); !r) return r;
+        std::stop_callback on_stop(stop, [&cancel] { cancel.trigger(); });
+        return try_upload(resource_metrics, cancel, timeout);
+    }
+#endif
+
     /// As upload(), for one serialized
     /// opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest.
     void upload_request(ByteView request, std::chrono::milliseconds timeout = configured_timeout) {
@@ -780,6 +855,32 @@ public:
         if (!detail::to_ms(timeout, ms)) return detail::invalid("otlpmetric_exporter_force_flush", "timeout is negative");
         return detail::check("otlpmetric_exporter_force_flush", otlpmetric_exporter_force_flush(handle(), ms));
     }
+
+    /// As force_flush(), and Status::Cancelled as soon as `cancel` is triggered; the
+    /// uploads it waited for go on.
+    void force_flush(const Cancel &cancel, std::chrono::milliseconds timeout = configured_timeout) {
+        try_force_flush(cancel, timeout).throw_if_error();
+    }
+    Result try_force_flush(const Cancel &cancel, std::chrono::milliseconds timeout = configured_timeout) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(timeout, ms))
+            return detail::invalid("otlpmetric_exporter_force_flush_cancellable", "timeout is negative");
+        return detail::check("otlpmetric_exporter_force_flush_cancellable",
+                             otlpmetric_exporter_force_flush_cancellable(handle(), ms, cancel.handle()));
+    }
+#if __cplusplus >= 202002L
+    /// As force_flush(), and Status::Cancelled once a stop is requested through `stop`.
+    void force_flush(std::stop_token stop, std::chrono::milliseconds timeout = configured_timeout) {
+        try_force_flush(std::move(stop), timeout).throw_if_error();
+    }
+    Result try_force_flush(std::stop_token stop, std::chrono::milliseconds timeout = configured_timeout) {
+        if (!stop.stop_possible()) return try_force_flush(timeout);
+        Cancel cancel(nullptr);
+        if (Result r = Cancel::try_create(cancel); !r) return r;
+        std::stop_callback on_stop(stop, [&cancel] { cancel.trigger(); });
+        return try_force_flush(cancel, timeout);
+    }
+#endif
 
     /// Flushes, closes connections, stops the threads. Acts once: later uploads,
     /// flushes and shutdowns fail with Status::Shutdown.

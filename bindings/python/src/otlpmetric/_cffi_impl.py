@@ -68,7 +68,12 @@ class Backend(_BackendBase):
     def exporter_free(self, exporter: Any) -> None:
         self.lib.otlpmetric_exporter_free(exporter)
 
-    def send(self, function: str, exporter: Any, data: bytes, *rest: int) -> int:
+    def cancel_new(self) -> Tuple[int, Any]:
+        out = self.ffi.new("otlpmetric_cancel **")
+        status = self.lib.otlpmetric_cancel_new(out)
+        return status, (out[0] if status == 0 else None)
+
+    def send(self, function: str, exporter: Any, data: bytes, *rest: Any) -> int:
         fn = getattr(self.lib, function)
         param_type = self._buffer_types.get(function)
         if param_type is None:  # the parameter's type: uint8_t * or char *
@@ -78,7 +83,7 @@ class Backend(_BackendBase):
             buffer = self.ffi.from_buffer(param_type.item.cname + "[]", data)
         else:
             buffer = self.ffi.cast(param_type, self._no_bytes)
-        return fn(exporter, buffer, len(data), *rest)
+        return fn(exporter, buffer, len(data), *[self._NULL if a is None else a for a in rest])
 
     def aggregation(self, exporter: Any, kind: int) -> Tuple[int, Optional[AggregationTuple]]:
         out = self.ffi.new("otlpmetric_aggregation *")

@@ -78,6 +78,7 @@ class Backend:
     def config_free(self, config: Any) -> None: ...
     def exporter_new(self, config: Any) -> Tuple[int, Any]: ...
     def exporter_free(self, exporter: Any) -> None: ...
+    def cancel_new(self) -> Tuple[int, Any]: ...
     def send(self, function: str, exporter: Any, data: bytes, *rest: int) -> int:
         """Calls ``function(exporter, data, len(data), *rest)``."""
     def aggregation(self, exporter: Any, kind: int) -> Tuple[int, Optional[AggregationTuple]]: ...
@@ -357,7 +358,16 @@ class Exporter:
                 if self._busy == 0:
                     self._cond.notify_all()
 
-    def _send(self, function: str, data: bytes, *rest: int) -> None:
+    @contextmanager
+    def _using_cancel(self, cancel: "Cancel") -> Iterator[Any]:
+        if not isinstance(cancel, Cancel):
+            raise TypeError(f"cancel must be an otlpmetric.Cancel, not {type(cancel).__name__}")
+        if cancel._backend is not self._backend:
+            raise TypeError("cancel was made by the other front (ctypes or cffi) than this exporter")
+        with cancel._using() as cancel_handle:
+            yield cancel_handle
+
+    def _send(self, function: str, data: bytes, *rest: Any) -> None:
         with self._using() as handle:
             status = self._backend.send(function, handle, data, *rest)
             if status:
@@ -370,13 +380,19 @@ class Exporter:
         """True once :meth:`close` freed the native exporter."""
         return self._handle is None
 
-    def upload(self, resource_metrics: bytes, timeout_ms: int = 0) -> None:
+    def upload(self, resource_metrics: bytes, timeout_ms: int = 0, cancel: Optional["Cancel"] = None) -> None:
         """Uploads one serialized ``opentelemetry.proto.metrics.v1.ResourceMetrics``.
         Blocks until the receiver accepted it (a partial success too: it is logged);
         raises :class:`Error` (a subclass per status) otherwise. ``timeout_ms`` 0 means
-        the configured export timeout."""
+        the configured export timeout. With a :class:`Cancel`, raises
+        :class:`ExportCancelledError` as soon as it is triggered (from another thread)."""
         data = _as_bytes("resource_metrics", resource_metrics)
-        self._send("otlpmetric_exporter_upload", data, _u32("timeout_ms", timeout_ms))
+        timeout = _u32("timeout_ms", timeout_ms)
+        if cancel is None:
+            self._send("otlpmetric_exporter_upload", data, timeout)
+            return
+        with self._using_cancel(cancel) as cancel_handle:
+            self._send("otlpmetric_exporter_upload_cancellable", data, timeout, cancel_handle)
 
     def upload_request(self, export_request: bytes, timeout_ms: int = 0) -> None:
         """As :meth:`upload`, for a serialized ``ExportMetricsServiceRequest``."""
@@ -402,11 +418,17 @@ class Exporter:
             )
         self._send("otlpmetric_exporter_enqueue", data)
 
-    def force_flush(self, timeout_ms: int = 0) -> None:
-        """Waits for every upload (and enqueued data) accepted before the call."""
+    def force_flush(self, timeout_ms: int = 0, cancel: Optional["Cancel"] = None) -> None:
+        """Waits for every upload (and enqueued data) accepted before the call. With a
+        :class:`Cancel`, raises :class:`ExportCancelledError` as soon as it is triggered."""
         timeout = _u32("timeout_ms", timeout_ms)
-        with self._using() as handle:
-            self._set(self._backend.call("otlpmetric_exporter_force_flush", handle, timeout))
+        if cancel is None:
+            with self._using() as handle:
+                self._set(self._backend.call("otlpmetric_exporter_force_flush", handle, timeout))
+            return
+        with self._using_cancel(cancel) as cancel_handle, self._using() as handle:
+            status = self._backend.call("otlpmetric_exporter_force_flush_cancellable", handle, timeout, cancel_handle)
+            self._set(status)
 
     def shutdown(self, timeout_ms: int = 0) -> None:
         """Flushes and stops the exporter; acts once (later calls raise ShutdownError).
@@ -491,6 +513,78 @@ class Exporter:
         state = "closed" if getattr(self, "_handle", None) is None else "open"
         backend = getattr(getattr(self, "_backend", None), "name", "?")
         return f"<{type(self).__module__}.{type(self).__name__} ({backend}) {state}>"
+
+
+class Cancel:
+    """A cancellation handle for :meth:`Exporter.upload` and :meth:`Exporter.force_flush`:
+    :meth:`trigger` (from any thread, any number of times) makes the calls given it raise
+    :class:`ExportCancelledError` promptly, now and later. :meth:`close` (or leaving a
+    ``with`` block) frees it once no call uses it."""
+
+    # Set by each front, as for Exporter.
+    _load_backend: Callable[[], Backend]
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+        self._cond = threading.Condition()
+        self._busy = 0
+        b = self._backend = type(self)._load_backend()
+        status, handle = b.cancel_new()
+        if status:
+            raise Error.from_status(status, b.last_error())
+        self._handle = handle
+
+    @contextmanager
+    def _using(self) -> Iterator[Any]:
+        with self._cond:
+            if self._handle is None:
+                raise InvalidArgumentError(Status.ERR_INVALID_ARGUMENT, "the Cancel was closed")
+            self._busy += 1
+        try:
+            yield self._handle
+        finally:
+            with self._cond:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._cond.notify_all()
+
+    def trigger(self) -> None:
+        """Cancels the calls using this handle; later triggers (and after close) do nothing."""
+        with self._cond:
+            if self._handle is None:
+                return
+            self._busy += 1
+        try:
+            self._backend.call("otlpmetric_cancel_trigger", self._handle)
+        finally:
+            with self._cond:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._cond.notify_all()
+
+    def close(self) -> None:
+        """Frees the native handle; waits for calls using it. Idempotent."""
+        cond = getattr(self, "_cond", None)
+        if cond is None:  # __init__ failed early
+            return
+        with cond:
+            handle, self._handle = self._handle, None
+            while self._busy:
+                cond.wait()
+        if handle is not None:
+            self._backend.call("otlpmetric_cancel_free", handle)
+
+    def __enter__(self) -> "Cancel":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - nothing to report to at this point
+            pass
 
 
 def _free(backend: Backend, handle: Any, keepalive: List[Any]) -> None:
