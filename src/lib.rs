@@ -25,7 +25,9 @@ mod stats;
 mod transport;
 
 pub use cancel::Cancel;
-pub use config::{Compression, Config, Protocol, Settings, TlsMaterial};
+pub use config::{
+    AttemptHeaders, Compression, Config, HeaderCallback, Protocol, Settings, TlsMaterial,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use exporter::Exporter;
 pub use log::{LogFn, LogLevel, Logger};

@@ -5,6 +5,7 @@
 mod defaults;
 mod endpoint;
 mod env;
+mod headers;
 mod protocol;
 mod tls;
 
@@ -21,6 +22,7 @@ use crate::selectors::{AggregationSelector, Selections, TemporalitySelector};
 
 use endpoint::{parse_endpoint, with_metrics_path};
 use env::EnvSettings;
+pub use headers::{AttemptHeaders, HeaderCallback};
 pub use protocol::{Compression, Protocol};
 pub use tls::TlsMaterial;
 
@@ -32,6 +34,7 @@ pub struct Config {
     endpoint: Option<Uri>,
     protocol: Option<Protocol>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    header_callback: Option<HeaderCallback>,
     timeout: Option<Duration>,
     compression: Option<Compression>,
     tls: Option<TlsMaterial>,
@@ -54,6 +57,8 @@ pub struct Settings {
     pub protocol: Protocol,
     /// Extra headers (values are marked sensitive).
     pub headers: HeaderMap,
+    /// Adds headers to each attempt.
+    pub header_callback: Option<HeaderCallback>,
     /// The export timeout; `None` means no limit.
     pub timeout: Option<Duration>,
     /// Payload compression.
@@ -115,17 +120,14 @@ impl Config {
 
     /// Adds a header sent with every request (replacing one of the same name).
     pub fn add_header(&mut self, key: &str, value: &str) -> Result<()> {
-        let name = HeaderName::from_bytes(key.as_bytes()).map_err(|_| {
-            Error::invalid(format!("header key {key:?} is not a valid header name"))
-        })?;
-        let mut value = HeaderValue::from_str(value).map_err(|_| {
-            Error::invalid(format!(
-                "the value of header {key:?} has characters not allowed in a header"
-            ))
-        })?;
-        value.set_sensitive(true);
+        let (name, value) = headers::checked_header(key, value)?;
         put_header(&mut self.headers, name, value);
         Ok(())
+    }
+
+    /// Sets (or with `None` removes) the callback that adds headers to each attempt.
+    pub fn set_header_callback(&mut self, callback: Option<HeaderCallback>) {
+        self.header_callback = callback;
     }
 
     /// Sets the export timeout; zero means no limit.
@@ -266,6 +268,7 @@ impl Config {
             endpoint,
             protocol,
             headers,
+            header_callback: self.header_callback.clone(),
             timeout: (!timeout.is_zero()).then_some(timeout),
             compression: self.compression.or(env.compression).unwrap_or_default(),
             tls,

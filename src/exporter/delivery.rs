@@ -10,11 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use crate::cancel::{self, Cancel};
+use crate::config::AttemptHeaders;
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::split;
 use crate::retry::{Backoff, NextStep};
 use crate::stats::Stats;
-use crate::transport::{Accepted, Transport};
+use crate::transport::{Accepted, AttemptError, Transport};
 
 /// One transport, what deliveries report to, and the shutdown that stops them.
 pub(super) struct Delivery {
@@ -146,13 +147,24 @@ impl Delivery {
             if remaining == Some(Duration::ZERO) {
                 return Err(deadline_passed("none (no time left to try)"));
             }
-            let attempt = self.transport.send(body, remaining);
-            let outcome = match deadline {
-                Some(deadline) => match tokio::time::timeout_at(deadline.into(), attempt).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => return Err(deadline_passed("the receiver did not answer in time")),
-                },
-                None => attempt.await,
+            let outcome = match self.attempt_headers() {
+                Err(error) => Err(error),
+                Ok(extra) => {
+                    let attempt = self.transport.send(body, remaining, extra.as_ref());
+                    match deadline {
+                        Some(deadline) => {
+                            match tokio::time::timeout_at(deadline.into(), attempt).await {
+                                Ok(outcome) => outcome,
+                                Err(_) => {
+                                    return Err(deadline_passed(
+                                        "the receiver did not answer in time",
+                                    ))
+                                }
+                            }
+                        }
+                        None => attempt.await,
+                    }
+                }
             };
             let error = match outcome {
                 Ok(accepted) => return Ok(accepted),
@@ -189,6 +201,20 @@ impl Delivery {
                 }
             }
         }
+    }
+
+    /// What the header callback adds to the next attempt (on this thread); its failure
+    /// fails the attempt, retryably.
+    fn attempt_headers(&self) -> std::result::Result<Option<AttemptHeaders>, AttemptError> {
+        let Some(callback) = &self.shared.settings.header_callback else {
+            return Ok(None);
+        };
+        callback.headers().map(Some).map_err(|why| {
+            AttemptError::retryable(
+                format!("the header callback failed the attempt: {why}"),
+                None,
+            )
+        })
     }
 
     fn report_partial_success(&self, accepted: &Accepted) {

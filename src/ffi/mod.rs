@@ -13,10 +13,12 @@ mod boundary;
 mod cancel;
 mod config;
 mod exporter;
+mod headers;
 mod types;
 
 pub use boundary::{otlpmetric_last_error, otlpmetric_status_str, otlpmetric_version};
 pub use cancel::*;
 pub use config::*;
 pub use exporter::*;
+pub use headers::*;
 pub use types::*;

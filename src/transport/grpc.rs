@@ -31,7 +31,7 @@ use rustls::ClientConfig;
 use tonic::Code;
 
 use super::{error_chain, excerpt, gzip, tcp, Accepted, AttemptError, USER_AGENT};
-use crate::config::{Compression, Settings};
+use crate::config::{AttemptHeaders, Compression, Settings};
 use crate::error::{Error, Result};
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
@@ -113,6 +113,7 @@ impl GrpcClient {
         &self,
         message: &Bytes,
         timeout: Option<Duration>,
+        extra_headers: Option<&AttemptHeaders>,
     ) -> Result<Accepted, AttemptError> {
         let message = message.clone();
         let body = Full::new(message_prefix(self.gzip, message.len())?.chain(message));
@@ -120,6 +121,9 @@ impl GrpcClient {
         *call.method_mut() = Method::POST;
         *call.uri_mut() = self.uri.clone();
         *call.headers_mut() = self.headers.clone();
+        if let Some(extra) = extra_headers {
+            extra.apply_to(call.headers_mut());
+        }
         if let Some(timeout) = timeout {
             call.headers_mut()
                 .insert("grpc-timeout", grpc_timeout(timeout));
@@ -540,7 +544,7 @@ mod tests {
         let client = GrpcClient::new(&config.resolve().unwrap(), None).unwrap();
 
         let message = Bytes::new();
-        let call = client.send(&message, None);
+        let call = client.send(&message, None, None);
         assert!(tokio::time::timeout(Duration::from_millis(300), call)
             .await
             .is_err());

@@ -16,7 +16,7 @@ use prost::Message;
 use rustls::ClientConfig;
 
 use super::{error_chain, excerpt, gzip, tcp, Accepted, AttemptError, USER_AGENT};
-use crate::config::{Compression, Protocol, Settings};
+use crate::config::{AttemptHeaders, Compression, Protocol, Settings};
 use crate::error::Result;
 
 pub(crate) struct HttpClient {
@@ -70,11 +70,18 @@ impl HttpClient {
     }
 
     /// Sends a [request body](Self::wire_body).
-    pub(crate) async fn send(&self, body: &Bytes) -> Result<Accepted, AttemptError> {
+    pub(crate) async fn send(
+        &self,
+        body: &Bytes,
+        extra_headers: Option<&AttemptHeaders>,
+    ) -> Result<Accepted, AttemptError> {
         let mut call = Request::new(Full::new(body.clone()));
         *call.method_mut() = Method::POST;
         *call.uri_mut() = self.uri.clone();
         *call.headers_mut() = self.headers.clone();
+        if let Some(extra) = extra_headers {
+            extra.apply_to(call.headers_mut());
+        }
 
         let response = self.client.request(call).await.map_err(|e| {
             AttemptError::retryable(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::config::{Protocol, Settings};
+use crate::config::{AttemptHeaders, Protocol, Settings};
 use crate::error::Result;
 
 /// The User-Agent requests carry when the configured headers have none, as the OTLP
@@ -85,17 +85,19 @@ impl Transport {
         }
     }
 
-    /// Sends one request's [wire body](Self::wire_body). `timeout` is the time left, which
-    /// a gRPC call tells the receiver (`grpc-timeout`); the caller enforces it. Each client
+    /// Sends one request's [wire body](Self::wire_body) with the configured headers and
+    /// `extra_headers`. `timeout` is the time left, which a gRPC call tells the receiver
+    /// (`grpc-timeout`); the caller enforces it. Each client
     /// decides where its network part runs; dropping the future stops it.
     pub(crate) async fn send(
         &self,
         body: &Bytes,
         timeout: Option<Duration>,
+        extra_headers: Option<&AttemptHeaders>,
     ) -> Result<Accepted, AttemptError> {
         match self {
-            Transport::Grpc(client) => client.send(body, timeout).await,
-            Transport::Http(client) => client.send(body).await,
+            Transport::Grpc(client) => client.send(body, timeout, extra_headers).await,
+            Transport::Http(client) => client.send(body, extra_headers).await,
         }
     }
 }

@@ -1641,6 +1641,92 @@ done:
     return rc;
 }
 
+/* ---------------------------------------------------------------------------
+ * Tests: header callback
+ * ------------------------------------------------------------------------- */
+
+typedef struct header_state {
+    int calls;
+    int fail_first; /* the first calls that fail (non-zero return) */
+    otlpmetric_status bad_key, bad_value, reserved, null_key, null_headers;
+} header_state;
+
+static int32_t add_token_header(void *user_data, otlpmetric_headers *out) {
+    header_state *s = (header_state *)user_data;
+    char token[64];
+    s->calls++;
+    if (s->calls <= s->fail_first) return 7;
+    s->bad_key = otlpmetric_headers_add(out, "bad key", "v");
+    s->bad_value = otlpmetric_headers_add(out, "x-token", "line\nbreak-secret");
+    s->reserved = otlpmetric_headers_add(out, "content-type", "text/plain");
+    s->null_key = otlpmetric_headers_add(out, NULL, "v");
+    s->null_headers = otlpmetric_headers_add(NULL, "x-token", "v");
+    snprintf(token, sizeof token, "token-%d", s->calls);
+    return (int32_t)otlpmetric_headers_add(out, "x-token", token);
+}
+
+static int test_header_callback(void) {
+    int rc = FAIL;
+    const char *http;
+    otlpmetric_config *cfg = NULL;
+    otlpmetric_exporter *ex = NULL;
+    pb_buf rm = PB_BUF_INIT;
+    otlpmetric_stats stats;
+    header_state state;
+    memset(&state, 0, sizeof state);
+    state.fail_first = 2;
+    NEED_ENV(http, "OTLPM_TEST_HTTP_ENDPOINT");
+    EXPECT_ERR(otlpmetric_config_set_header_callback(NULL, add_token_header, &state), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, http, false);
+    CHECK(cfg != NULL);
+    EXPECT_OK(otlpmetric_config_set_retry(cfg, true, 10, 20, 5000));
+    EXPECT_OK(otlpmetric_config_set_header_callback(cfg, add_token_header, &state));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    CHECK(build_sample_rm(&rm, g_test_name, 1) == 0);
+
+    /* two failed attempts (nothing sent), then one that goes out */
+    EXPECT_OK(otlpmetric_exporter_upload(ex, rm.data, rm.len, good_timeout()));
+    CHECK(record_rm("http", "none", rm.data, rm.len) == 0);
+    CHECK(state.calls == 3);
+    EXPECT_OK(otlpmetric_exporter_stats(ex, &stats));
+    CHECK(stats.retries == 2 && stats.requests_sent == 1);
+    CHECK(state.bad_key == OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(state.bad_value == OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(state.reserved == OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(state.null_key == OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(state.null_headers == OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    otlpmetric_exporter_free(ex);
+    ex = NULL;
+
+    /* a callback that always fails: retried until the retry budget runs out, nothing sent */
+    memset(&state, 0, sizeof state);
+    state.fail_first = 1000000;
+    EXPECT_OK(otlpmetric_config_set_retry(cfg, true, 10, 20, 200));
+    EXPECT_OK(otlpmetric_config_set_header_callback(cfg, add_token_header, &state));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    EXPECT_ERR(otlpmetric_exporter_upload(ex, rm.data, rm.len, good_timeout()), OTLPMETRIC_ERR_EXPORT);
+    if (!strstr(g_err, "header callback returned 7")) FAILF("last_error: %s", g_err);
+    CHECK(state.calls > 1);
+    EXPECT_OK(otlpmetric_exporter_stats(ex, &stats));
+    CHECK(stats.requests_sent == 0 && stats.requests_failed == 1);
+    otlpmetric_exporter_free(ex);
+    ex = NULL;
+
+    /* NULL removes it */
+    memset(&state, 0, sizeof state);
+    EXPECT_OK(otlpmetric_config_set_header_callback(cfg, NULL, NULL));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    EXPECT_OK(otlpmetric_exporter_upload(ex, rm.data, rm.len, good_timeout()));
+    CHECK(record_rm("http", "none", rm.data, rm.len) == 0);
+    CHECK(state.calls == 0);
+    rc = PASS;
+done:
+    otlpmetric_exporter_free(ex);
+    otlpmetric_config_free(cfg);
+    pb_buf_free(&rm);
+    return rc;
+}
+
 /* Nothing listens: the retries (10 ms .. 50 ms, 300 ms in all) give up promptly.
    Also: a header value (a secret) appears in no message. */
 static int test_dead_endpoint_retry(void) {
@@ -2472,6 +2558,7 @@ static const test_case TESTS[] = {
     TEST(test_cancel_flush_waiting_for_hung_upload),
     TEST(test_cancel_before_the_call_and_null_handle),
     TEST(test_cancel_bad_inputs),
+    TEST(test_header_callback),
     TEST(test_selector_defaults),
     TEST(test_temporality_selector),
     TEST(test_aggregation_selector),

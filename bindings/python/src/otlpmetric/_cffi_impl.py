@@ -145,6 +145,13 @@ class Backend(_BackendBase):
 
         return ffi.callback("otlpmetric_log_callback", c_log, onerror=_ignore)
 
+    def header_callback(self, produce: Callable[[Any], int]) -> Any:
+        def c_headers(_user_data: Any, out: Any) -> int:
+            return produce(out)
+
+        # error=-1: should anything still escape, the attempt fails.
+        return self.ffi.callback("otlpmetric_header_callback", c_headers, error=-1, onerror=_ignore)
+
 
 def _ignore(exc_type: Any, exc: Any, tb: Any) -> None:
     """cffi's onerror: the Python side already reported it; never print, never raise."""

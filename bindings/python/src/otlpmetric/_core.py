@@ -93,6 +93,8 @@ class Backend:
         points to are appended to ``keep``."""
     def log_callback(self, log: Callable[[int, str], None]) -> Any:
         """A C ``otlpmetric_log_callback`` calling ``log(level, message)`` (which never raises)."""
+    def header_callback(self, produce: Callable[[Any], int]) -> Any:
+        """A C ``otlpmetric_header_callback`` returning ``produce(out)`` (which never raises)."""
 
 
 # Every exporter not yet freed, so that they are freed before the interpreter goes
@@ -157,6 +159,11 @@ class Exporter:
       called from any thread; by default they go to the :mod:`logging` logger
       ``"otlpmetric"`` at the matching level; ``False`` drops them.
     - ``max_request_bytes``, ``queue_bytes``: request split size and asynchronous queue bound.
+    - ``header_callback``: ``callable() -> mapping or pairs (or None)`` called before each
+      attempt (on the uploading thread, or the library's for :meth:`enqueue`); what it
+      returns is sent besides ``headers`` (replacing those of the same name), e.g. a
+      token that changes. Raising (or returning a header the library refuses) fails
+      that attempt, which is retried as the retry policy allows. Values are never logged.
 
     A Python exception raised by a selector makes the constructor raise it (its
     ``__cause__`` is the library's :class:`InvalidArgumentError`); one raised by the log
@@ -189,6 +196,7 @@ class Exporter:
         log: Union[Callable[[LogLevel, str], Any], bool, None] = None,
         max_request_bytes: Optional[int] = None,
         queue_bytes: Optional[int] = None,
+        header_callback: Optional[Callable[[], Any]] = None,
     ) -> None:
         self._handle: Any = None
         self._cond = threading.Condition()
@@ -197,6 +205,8 @@ class Exporter:
         self._keepalive: List[Any] = []
         self._temporalities: Dict[int, Temporality] = {}
         self._aggregations: Dict[int, Aggregation] = {}
+        if not (header_callback is None or callable(header_callback)):
+            raise TypeError(f"header_callback must be a callable or None, not {type(header_callback).__name__}")
         if not (log is None or isinstance(log, bool) or callable(log)):
             raise TypeError(f"log must be a callable, None or False, not {type(log).__name__}")
         b = self._backend = type(self)._load_backend()
@@ -268,6 +278,10 @@ class Exporter:
                 cb = b.aggregation_selector(_safe_aggregation(select_a, failures), self._keepalive)
                 self._keepalive.append(cb)
                 self._set(b.call("otlpmetric_config_set_aggregation_selector", config, cb, None))
+            if header_callback is not None:
+                cb = b.header_callback(_safe_headers(header_callback, b))
+                self._keepalive.append(cb)
+                self._set(b.call("otlpmetric_config_set_header_callback", config, cb, None))
             if log is not False:
                 cb = b.log_callback(_safe_log(_log_to_logging if log is None or log is True else log))
                 self._keepalive.append(cb)
@@ -633,6 +647,38 @@ def _aggregation_to_tuple(agg: Any) -> AggregationTuple:
         if not -(2**31) <= int(getattr(agg, name)) < 2**31:
             raise ValueError(f"Aggregation.{name} {getattr(agg, name)} is out of range")
     return (int(agg.kind), agg.boundaries, agg.record_min_max, int(agg.max_size), int(agg.max_scale))
+
+
+def _safe_headers(produce: Callable[[], Any], backend: Backend) -> Callable[[Any], int]:
+    """The header callback's body: adds what ``produce()`` returns to ``out``; any
+    failure fails the attempt (non-zero) and is logged without a header value."""
+
+    def trampoline(out: Any) -> int:
+        try:
+            pairs = produce()
+            if pairs is None:
+                return 0
+            items = pairs.items() if isinstance(pairs, Mapping) else pairs
+            for key, value in items:
+                status = backend.call(
+                    "otlpmetric_headers_add",
+                    out,
+                    _c_string("header name", key),
+                    _c_string("header value", value),
+                )
+                if status:
+                    logger.warning("otlpmetric: the header callback's header was refused: %s", backend.last_error())
+                    return int(status)
+            return 0
+        except BaseException as e:
+            # The exception's text may hold a header value: only its type is logged.
+            try:
+                logger.warning("otlpmetric: the Python header callback raised %s", type(e).__name__)
+            except BaseException:
+                pass
+            return -1
+
+    return trampoline
 
 
 def _report(what: str) -> None:

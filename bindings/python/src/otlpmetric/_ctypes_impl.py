@@ -47,10 +47,12 @@ class otlpmetric_stats(Structure):
 otlpmetric_temporality_selector = CFUNCTYPE(c_enum, c_void_p, c_enum)
 otlpmetric_aggregation_selector = CFUNCTYPE(None, c_void_p, c_enum, POINTER(otlpmetric_aggregation))
 otlpmetric_log_callback = CFUNCTYPE(None, c_void_p, c_enum, c_char_p)
+otlpmetric_header_callback = CFUNCTYPE(c_int32, c_void_p, c_void_p)
 
 _config = c_void_p
 _exporter = c_void_p
 _cancel = c_void_p
+_headers = c_void_p
 # Byte buffers are declared c_char_p: ctypes passes a bytes object's buffer as it is
 # (embedded NULs and all; the length travels separately).
 _buffer = c_char_p
@@ -92,6 +94,8 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "otlpmetric_cancel_free": (None, [_cancel]),
     "otlpmetric_exporter_upload_cancellable": (c_enum, [_exporter, _buffer, c_size_t, c_uint32, _cancel]),
     "otlpmetric_exporter_force_flush_cancellable": (c_enum, [_exporter, c_uint32, _cancel]),
+    "otlpmetric_config_set_header_callback": (c_enum, [_config, otlpmetric_header_callback, c_void_p]),
+    "otlpmetric_headers_add": (c_enum, [_headers, c_char_p, c_char_p]),
 }
 
 #: In the contract but maybe not yet in the library: bound when first called.
@@ -103,6 +107,8 @@ OPTIONAL_FUNCTIONS = frozenset(
         "otlpmetric_cancel_free",
         "otlpmetric_exporter_upload_cancellable",
         "otlpmetric_exporter_force_flush_cancellable",
+        "otlpmetric_config_set_header_callback",
+        "otlpmetric_headers_add",
     }
 )
 
@@ -111,6 +117,7 @@ _CALLBACKS = {
     "otlpmetric_temporality_selector": otlpmetric_temporality_selector,
     "otlpmetric_aggregation_selector": otlpmetric_aggregation_selector,
     "otlpmetric_log_callback": otlpmetric_log_callback,
+    "otlpmetric_header_callback": otlpmetric_header_callback,
 }
 
 
@@ -132,6 +139,7 @@ def _c_types() -> Dict[str, Any]:
         "otlpmetric_exporter **": POINTER(_exporter),
         "otlpmetric_cancel *": _cancel,
         "otlpmetric_cancel **": POINTER(_cancel),
+        "otlpmetric_headers *": _headers,
     }
     for enum_name, _prefix in C_ENUMS.values():
         types[enum_name] = c_enum
@@ -327,6 +335,15 @@ class Backend(_BackendBase):
                 pass
 
         return otlpmetric_log_callback(c_log)
+
+    def header_callback(self, produce: Callable[[Any], int]) -> Any:
+        def c_headers(_user_data: Any, out: Any) -> int:
+            try:
+                return produce(out)
+            except BaseException:
+                return -1
+
+        return otlpmetric_header_callback(c_headers)
 
 
 def _read_aggregation(agg: otlpmetric_aggregation) -> AggregationTuple:

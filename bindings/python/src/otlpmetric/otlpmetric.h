@@ -148,6 +148,10 @@ typedef struct otlpmetric_config otlpmetric_config;
 // `otlpmetric_exporter_free` once no other thread uses it.
 typedef struct otlpmetric_exporter otlpmetric_exporter;
 
+// The headers a header callback adds to one attempt. Valid only during the callback that
+// received it; add to it with `otlpmetric_headers_add`.
+typedef struct otlpmetric_headers otlpmetric_headers;
+
 // Chooses the temporality of an instrument kind. Called once per kind, on the thread
 // that calls `otlpmetric_exporter_new`, during that call only. Must return
 // `OTLPMETRIC_TEMPORALITY_DELTA` or `OTLPMETRIC_TEMPORALITY_CUMULATIVE`; anything else
@@ -207,6 +211,15 @@ typedef struct otlpmetric_stats {
   // Bytes waiting in the queue now.
   uint64_t queue_bytes;
 } otlpmetric_stats;
+
+// Adds headers to one attempt by calling `otlpmetric_headers_add(out, ...)`; returns 0
+// to send the attempt, anything else to fail it, retryably (the retry policy decides
+// whether another attempt, with another call, follows). Called before every attempt
+// (each retry and each piece of a split request), on the thread that makes it: the
+// caller's for `upload*`, the exporter's worker thread for `enqueue`, possibly several
+// threads at once. It should return quickly (the worker's other work waits), must not
+// keep `out`, and must not call back into the same exporter.
+typedef int32_t (*otlpmetric_header_callback)(void *user_data, struct otlpmetric_headers *out);
 
 #ifdef __cplusplus
 extern "C" {
@@ -485,6 +498,30 @@ enum otlpmetric_status otlpmetric_exporter_aggregation(const struct otlpmetric_e
 // # Safety
 // `exporter` is NULL or valid; `out` is NULL or writable.
 enum otlpmetric_status otlpmetric_exporter_stats(const struct otlpmetric_exporter *exporter, struct otlpmetric_stats *out);
+
+// Sets the callback that adds headers to each attempt (NULL removes it); they are sent
+// besides the configured headers, and replace a configured header of the same name for
+// that attempt. Their values, like the configured ones, never appear in a message or
+// log. `user_data` is passed to it as is and must stay valid, and usable from any
+// thread, until the exporter is freed.
+//
+// # Safety
+// `config` is NULL or valid; `callback` is NULL or a function as documented on its type,
+// callable with `user_data` from any thread until the exporter is freed.
+enum otlpmetric_status otlpmetric_config_set_header_callback(struct otlpmetric_config *config, otlpmetric_header_callback callback, void *user_data);
+
+// Adds a header to the attempt whose header callback received `headers`; only during
+// that callback. Keys are header names (case-insensitive; sent in lower case), values
+// visible ASCII (and tabs, spaces); both are copied. A name added twice is sent twice.
+// `OTLPMETRIC_ERR_INVALID_ARGUMENT` (the message names the key, never the value) for
+// NULL, non-UTF-8 or invalid keys and values, and for the headers the library sets for
+// the protocol itself: `content-type`, `content-encoding`, `content-length`,
+// `transfer-encoding`, `connection`, `host`, `te` and `grpc-*`.
+//
+// # Safety
+// `headers` is NULL or the pointer a running header callback received; `key` and
+// `value` are NULL or NUL-terminated strings.
+enum otlpmetric_status otlpmetric_headers_add(struct otlpmetric_headers *headers, const char *key, const char *value);
 
 #ifdef __cplusplus
 }  // extern "C"
