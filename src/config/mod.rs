@@ -44,6 +44,7 @@ pub struct Config {
     aggregation_selector: Option<AggregationSelector>,
     log: Option<LogFn>,
     max_request_bytes: Option<usize>,
+    max_response_bytes: Option<usize>,
     queue_max_bytes: Option<usize>,
     env: EnvSettings,
 }
@@ -71,6 +72,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// Largest request, in protobuf bytes before compression.
     pub max_request_bytes: usize,
+    /// Largest response body read into memory.
+    pub max_response_bytes: usize,
     /// Largest amount of bytes the asynchronous queue holds.
     pub queue_max_bytes: usize,
     /// Temporality and aggregation for every instrument kind.
@@ -88,8 +91,8 @@ pub const DEFAULT_QUEUE_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// The size above which a request is split: 4 MiB, what gRPC servers and the
 /// OpenTelemetry Collector accept by default.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
-/// The largest response body the library reads into memory.
-pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// The default largest response body the library reads into memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// The smallest `max_request_bytes` accepted: room for a small data point.
 pub const MIN_MAX_REQUEST_BYTES: usize = 256;
 
@@ -205,6 +208,15 @@ impl Config {
         Ok(())
     }
 
+    /// Sets the largest response body read into memory; a larger one fails the attempt.
+    pub fn set_max_response_bytes(&mut self, bytes: usize) -> Result<()> {
+        if bytes == 0 {
+            return Err(Error::invalid("max_response_bytes must be above 0"));
+        }
+        self.max_response_bytes = Some(bytes);
+        Ok(())
+    }
+
     /// Sets the byte bound of the asynchronous queue.
     pub fn set_queue(&mut self, max_bytes: usize) -> Result<()> {
         if max_bytes == 0 {
@@ -275,6 +287,9 @@ impl Config {
             insecure: insecure && protocol == Protocol::Grpc,
             retry: self.retry.unwrap_or_default(),
             max_request_bytes: self.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
+            max_response_bytes: self
+                .max_response_bytes
+                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
             queue_max_bytes: self.queue_max_bytes.unwrap_or(DEFAULT_QUEUE_MAX_BYTES),
             selections,
             logger: Logger::new(self.log.clone()),

@@ -14,6 +14,7 @@ mod cancel;
 mod config;
 mod exporter;
 mod headers;
+mod response;
 mod types;
 
 pub use boundary::{otlpmetric_last_error, otlpmetric_status_str, otlpmetric_version};
@@ -21,4 +22,5 @@ pub use cancel::*;
 pub use config::*;
 pub use exporter::*;
 pub use headers::*;
+pub use response::*;
 pub use types::*;

@@ -52,6 +52,7 @@ pub(crate) struct GrpcClient {
     uri: Uri,
     headers: HeaderMap,
     gzip: bool,
+    max_response_bytes: usize,
 }
 
 impl GrpcClient {
@@ -91,6 +92,7 @@ impl GrpcClient {
             uri,
             headers,
             gzip,
+            max_response_bytes: settings.max_response_bytes,
         })
     }
 
@@ -128,7 +130,7 @@ impl GrpcClient {
             call.headers_mut()
                 .insert("grpc-timeout", grpc_timeout(timeout));
         }
-        let task = tokio::spawn(exchange(self.client.clone(), call));
+        let task = tokio::spawn(exchange(self.client.clone(), call, self.max_response_bytes));
         let _abort = AbortOnDrop(task.abort_handle());
         task.await.unwrap_or_else(|error| {
             Err(AttemptError::permanent(if error.is_panic() {
@@ -150,7 +152,11 @@ impl Drop for AbortOnDrop {
 }
 
 /// One unary call on the wire: the request, then the response and its status.
-async fn exchange(client: HyperClient, call: Request<GrpcBody>) -> Result<Accepted, AttemptError> {
+async fn exchange(
+    client: HyperClient,
+    call: Request<GrpcBody>,
+    max_response_bytes: usize,
+) -> Result<Accepted, AttemptError> {
     let uri = call.uri().clone();
     let response = client.request(call).await.map_err(|e| {
         AttemptError::retryable(
@@ -161,15 +167,15 @@ async fn exchange(client: HyperClient, call: Request<GrpcBody>) -> Result<Accept
     let (parts, body) = response.into_parts();
     if let Some(status) = GrpcStatus::from_headers(&parts.headers) {
         // Trailers-only: the call ended before any message.
-        return status.into_result(None);
+        return status.into_result(None, max_response_bytes);
     }
     if parts.status != http::StatusCode::OK {
         return Err(http_status_error(parts.status));
     }
-    let collected = Limited::new(body, crate::config::MAX_RESPONSE_BYTES)
+    let collected = Limited::new(body, max_response_bytes)
         .collect()
         .await
-        .map_err(|e| body_error(&*e))?;
+        .map_err(|e| body_error(&*e, max_response_bytes))?;
     let status = collected
         .trailers()
         .and_then(GrpcStatus::from_headers)
@@ -180,7 +186,10 @@ async fn exchange(client: HyperClient, call: Request<GrpcBody>) -> Result<Accept
         .headers
         .get(GRPC_ENCODING)
         .is_some_and(|v| v.as_bytes() == b"gzip");
-    status.into_result(Some((collected.to_bytes(), compressed_with_gzip)))
+    status.into_result(
+        Some((collected.to_bytes(), compressed_with_gzip)),
+        max_response_bytes,
+    )
 }
 
 fn with_scheme(uri: Uri, scheme: Scheme) -> Result<Uri> {
@@ -246,11 +255,13 @@ fn http_status_error(status: http::StatusCode) -> AttemptError {
 }
 
 /// Reading the response body failed: over our size limit, or the stream broke.
-fn body_error(error: &(dyn std::error::Error + 'static)) -> AttemptError {
+fn body_error(
+    error: &(dyn std::error::Error + 'static),
+    max_response_bytes: usize,
+) -> AttemptError {
     if error.is::<http_body_util::LengthLimitError>() {
         return AttemptError::permanent(format!(
-            "the receiver's gRPC response is over {} bytes",
-            crate::config::MAX_RESPONSE_BYTES
+            "the receiver's gRPC response is over {max_response_bytes} bytes (max_response_bytes)"
         ));
     }
     AttemptError::retryable(
@@ -298,7 +309,11 @@ impl GrpcStatus {
     }
 
     /// OK with the response body (if the call had one), or the failure.
-    fn into_result(self, body: Option<(Bytes, bool)>) -> Result<Accepted, AttemptError> {
+    fn into_result(
+        self,
+        body: Option<(Bytes, bool)>,
+        max_response_bytes: usize,
+    ) -> Result<Accepted, AttemptError> {
         if self.code != Code::Ok {
             let throttle = self.details.as_deref().and_then(retry_delay);
             return Err(classify(self.code, &self.message, throttle));
@@ -306,7 +321,7 @@ impl GrpcStatus {
         let Some((body, gzip)) = body else {
             return Ok(Accepted::default());
         };
-        let response = response_message(body, gzip).map_err(|why| {
+        let response = response_message(body, gzip, max_response_bytes).map_err(|why| {
             AttemptError::permanent(format!(
                 "the receiver's gRPC response is not a valid ExportMetricsServiceResponse: {why}"
             ))
@@ -323,6 +338,7 @@ impl GrpcStatus {
 fn response_message(
     mut body: Bytes,
     gzip: bool,
+    max_response_bytes: usize,
 ) -> std::result::Result<ExportMetricsServiceResponse, String> {
     if body.is_empty() {
         return Ok(ExportMetricsServiceResponse::default());
@@ -340,7 +356,7 @@ fn response_message(
     }
     let message = match compressed {
         0 => body,
-        1 if gzip => gunzip(&body)?,
+        1 if gzip => gunzip(&body, max_response_bytes)?,
         1 => return Err("a compressed message without grpc-encoding: gzip".into()),
         flag => return Err(format!("invalid compressed flag {flag}")),
     };
@@ -348,16 +364,15 @@ fn response_message(
 }
 
 /// Decompresses within our response size limit.
-fn gunzip(compressed: &[u8]) -> std::result::Result<Bytes, String> {
+fn gunzip(compressed: &[u8], max_response_bytes: usize) -> std::result::Result<Bytes, String> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(compressed)
-        .take(crate::config::MAX_RESPONSE_BYTES as u64 + 1)
+        .take(max_response_bytes as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("gzip: {e}"))?;
-    if out.len() > crate::config::MAX_RESPONSE_BYTES {
+    if out.len() > max_response_bytes {
         return Err(format!(
-            "over {} bytes once decompressed",
-            crate::config::MAX_RESPONSE_BYTES
+            "over {max_response_bytes} bytes once decompressed (max_response_bytes)"
         ));
     }
     Ok(Bytes::from(out))
@@ -400,7 +415,15 @@ fn classify(code: Code, message: &str, throttle: Option<Duration>) -> AttemptErr
             code as i32,
             excerpt(message)
         ),
+        too_large: code == Code::ResourceExhausted && throttle.is_none() && says_too_large(message),
     }
+}
+
+/// Whether a RESOURCE_EXHAUSTED message is about the request's size, as grpc-go, grpc-java
+/// and the Collector word it ("received message larger than max", "message too large").
+fn says_too_large(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("larger than max") || message.contains("too large")
 }
 
 #[cfg(test)]
@@ -442,6 +465,27 @@ mod tests {
             "{}",
             e.message
         );
+        assert!(!e.too_large);
+    }
+
+    #[test]
+    fn resource_exhausted_about_size_without_retry_info_is_too_large() {
+        for message in [
+            "grpc: received message larger than max (5000000 vs. 4194304)",
+            "Message Too Large",
+            "request too large",
+        ] {
+            let e = classify(Code::ResourceExhausted, message, None);
+            assert!(e.too_large && !e.retryable, "{message}");
+        }
+        assert!(!classify(Code::ResourceExhausted, "quota exceeded", None).too_large);
+        let throttled = classify(
+            Code::ResourceExhausted,
+            "message too large",
+            Some(Duration::from_secs(1)),
+        );
+        assert!(!throttled.too_large && throttled.retryable);
+        assert!(!classify(Code::InvalidArgument, "message too large", None).too_large);
     }
 
     #[test]
@@ -470,7 +514,7 @@ mod tests {
         let status = GrpcStatus::from_headers(&headers).unwrap();
         assert_eq!(status.code, Code::ResourceExhausted);
         assert_eq!(status.message, "50% ü");
-        let e = status.into_result(None).unwrap_err();
+        let e = status.into_result(None, 1 << 20).unwrap_err();
         assert_eq!(e.throttle, Some(Duration::from_millis(1500)));
 
         headers.insert(GRPC_STATUS, HeaderValue::from_static("banana"));
@@ -496,13 +540,13 @@ mod tests {
         let response = ExportMetricsServiceResponse::default().encode_to_vec();
         let mut framed = vec![0, 0, 0, 0, response.len() as u8];
         framed.extend_from_slice(&response);
-        assert!(response_message(Bytes::from(framed.clone()), false).is_ok());
-        assert!(response_message(Bytes::new(), false).is_ok());
+        assert!(response_message(Bytes::from(framed.clone()), false, 1 << 20).is_ok());
+        assert!(response_message(Bytes::new(), false, 1 << 20).is_ok());
         framed[4] += 1;
-        assert!(response_message(Bytes::from(framed), false).is_err());
-        assert!(response_message(Bytes::from_static(&[0, 0]), false).is_err());
-        assert!(response_message(Bytes::from_static(&[1, 0, 0, 0, 0]), false).is_err());
-        assert!(response_message(Bytes::from_static(&[7, 0, 0, 0, 0]), false).is_err());
+        assert!(response_message(Bytes::from(framed), false, 1 << 20).is_err());
+        assert!(response_message(Bytes::from_static(&[0, 0]), false, 1 << 20).is_err());
+        assert!(response_message(Bytes::from_static(&[1, 0, 0, 0, 0]), false, 1 << 20).is_err());
+        assert!(response_message(Bytes::from_static(&[7, 0, 0, 0, 0]), false, 1 << 20).is_err());
     }
 
     /// Sends on `done` when dropped.

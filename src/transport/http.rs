@@ -25,6 +25,7 @@ pub(crate) struct HttpClient {
     headers: HeaderMap,
     json: bool,
     gzip: bool,
+    max_response_bytes: usize,
 }
 
 impl HttpClient {
@@ -56,6 +57,7 @@ impl HttpClient {
             headers,
             json,
             gzip,
+            max_response_bytes: settings.max_response_bytes,
         })
     }
 
@@ -99,7 +101,7 @@ impl HttpClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = Limited::new(response.into_body(), crate::config::MAX_RESPONSE_BYTES)
+        let body = Limited::new(response.into_body(), self.max_response_bytes)
             .collect()
             .await
             .map(|c| c.to_bytes());
@@ -107,8 +109,8 @@ impl HttpClient {
         if status.is_success() {
             let body = body.map_err(|e| {
                 AttemptError::permanent(format!(
-                    "HTTP {status}: the response body could not be read (over {} bytes or broken): {e}",
-                    crate::config::MAX_RESPONSE_BYTES
+                    "HTTP {status}: the response body could not be read (over {} bytes, max_response_bytes, or broken): {e}",
+                    self.max_response_bytes
                 ))
             })?;
             return self.decode_response(status, &body);
@@ -119,6 +121,8 @@ impl HttpClient {
         let message = format!("HTTP status {}{detail}", status.as_u16());
         if matches!(status.as_u16(), 429 | 502 | 503 | 504) {
             Err(AttemptError::retryable(message, throttle))
+        } else if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Err(AttemptError::too_large(message))
         } else {
             Err(AttemptError::permanent(message))
         }

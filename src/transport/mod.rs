@@ -36,6 +36,9 @@ pub(crate) struct AttemptError {
     pub throttle: Option<Duration>,
     /// What happened: the code or status and the receiver's message.
     pub message: String,
+    /// The receiver refused the request for its size (HTTP 413, gRPC RESOURCE_EXHAUSTED
+    /// saying so): smaller requests may pass.
+    pub too_large: bool,
 }
 
 impl AttemptError {
@@ -44,6 +47,7 @@ impl AttemptError {
             retryable: false,
             throttle: None,
             message: message.into(),
+            too_large: false,
         }
     }
 
@@ -52,6 +56,15 @@ impl AttemptError {
             retryable: true,
             throttle,
             message: message.into(),
+            too_large: false,
+        }
+    }
+
+    /// A refusal of the request for its size.
+    pub(crate) fn too_large(message: impl Into<String>) -> Self {
+        AttemptError {
+            too_large: true,
+            ..AttemptError::permanent(message)
         }
     }
 }

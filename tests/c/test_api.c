@@ -646,6 +646,7 @@ static int test_null_pointers(void) {
                OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_config_set_log_callback(NULL, noop_log, NULL), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_config_set_max_request_bytes(NULL, 1024), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_max_response_bytes(NULL, 1024), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_config_set_queue(NULL, 1024), OTLPMETRIC_ERR_INVALID_ARGUMENT);
 
     /* NULL strings on a real config */
@@ -804,6 +805,9 @@ static int test_config_setters(void) {
     EXPECT_OK(otlpmetric_config_set_retry(cfg, true, 10, 50, 300));
     EXPECT_OK(otlpmetric_config_set_retry(cfg, false, 100, 1000, 1000));
     EXPECT_OK(otlpmetric_config_set_max_request_bytes(cfg, 1024 * 1024));
+    EXPECT_OK(otlpmetric_config_set_max_response_bytes(cfg, 64 * 1024));
+    EXPECT_ERR(otlpmetric_config_set_max_response_bytes(cfg, 0), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (!strstr(g_err, "max_response_bytes")) FAILF("last_error: %s", g_err);
     EXPECT_OK(otlpmetric_config_set_queue(cfg, 1024 * 1024));
     EXPECT_OK(otlpmetric_config_set_log_callback(cfg, noop_log, NULL));
     EXPECT_OK(otlpmetric_config_set_log_callback(cfg, NULL, NULL)); /* a NULL callback is accepted */

@@ -635,6 +635,14 @@ public:
                              otlpmetric_config_set_max_request_bytes(handle(), max_bytes));
     }
 
+    /// The largest response body read into memory (default 4 MiB, above 0); a larger
+    /// answer fails that attempt.
+    Config &set_max_response_bytes(std::size_t max_bytes) { return done(try_set_max_response_bytes(max_bytes)); }
+    Result try_set_max_response_bytes(std::size_t max_bytes) {
+        return detail::check("otlpmetric_config_set_max_response_bytes",
+                             otlpmetric_config_set_max_response_bytes(handle(), max_bytes));
+    }
+
     /// The byte bound of the asynchronous queue used by Exporter::enqueue (default 16 MiB).
     Config &set_queue(std::size_t max_bytes) { return done(try_set_queue(max_bytes)); }
     Result try_set_queue(std::size_t max_bytes) {

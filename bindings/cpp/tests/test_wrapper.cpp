@@ -196,8 +196,9 @@ void test_log_callback_and_environment() {
 
 void test_config_errors() {
     om::Config c = http_config();
-    om::Config &same = c.set_insecure(false).set_max_request_bytes(1 << 20).set_queue(1 << 20);
+    om::Config &same = c.set_insecure(false).set_max_request_bytes(1 << 20).set_queue(1 << 20).set_max_response_bytes(1 << 16);
     check(&same == &c, "setters are fluent (return *this)");
+    expect_result(c.try_set_max_response_bytes(0), om::Status::InvalidArgument, "try_set_max_response_bytes(0)");
 
     std::string m = expect_error(om::Status::InvalidArgument, "set_endpoint(\"not a url\")",
                                  [&] { c.set_endpoint("not a url"); });

@@ -53,3 +53,12 @@ def test_header_callback_must_be_callable(front: Any) -> None:
 
     with pytest.raises(TypeError):
         front.Exporter(header_callback="token")
+
+
+def test_max_response_bytes(front: Any, make_exporter: Any) -> None:
+    import pytest
+
+    make_exporter(max_response_bytes=1 << 16)
+    with pytest.raises(front.InvalidArgumentError) as info:
+        make_exporter(max_response_bytes=0)
+    assert "max_response_bytes" in info.value.message

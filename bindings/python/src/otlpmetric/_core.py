@@ -159,6 +159,7 @@ class Exporter:
       called from any thread; by default they go to the :mod:`logging` logger
       ``"otlpmetric"`` at the matching level; ``False`` drops them.
     - ``max_request_bytes``, ``queue_bytes``: request split size and asynchronous queue bound.
+    - ``max_response_bytes``: the largest response body read (default 4 MiB).
     - ``header_callback``: ``callable() -> mapping or pairs (or None)`` called before each
       attempt (on the uploading thread, or the library's for :meth:`enqueue`); what it
       returns is sent besides ``headers`` (replacing those of the same name), e.g. a
@@ -197,6 +198,7 @@ class Exporter:
         max_request_bytes: Optional[int] = None,
         queue_bytes: Optional[int] = None,
         header_callback: Optional[Callable[[], Any]] = None,
+        max_response_bytes: Optional[int] = None,
     ) -> None:
         self._handle: Any = None
         self._cond = threading.Condition()
@@ -268,6 +270,9 @@ class Exporter:
                 )
             if queue_bytes is not None:
                 self._set(b.call("otlpmetric_config_set_queue", config, _size("queue_bytes", queue_bytes)))
+            if max_response_bytes is not None:
+                size = _size("max_response_bytes", max_response_bytes)
+                self._set(b.call("otlpmetric_config_set_max_response_bytes", config, size))
             if temporality is not None:
                 select_t = self._temporality_function(temporality, config)
                 cb = b.temporality_selector(_safe_temporality(select_t, failures))

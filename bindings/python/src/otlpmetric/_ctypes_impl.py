@@ -96,6 +96,7 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "otlpmetric_exporter_force_flush_cancellable": (c_enum, [_exporter, c_uint32, _cancel]),
     "otlpmetric_config_set_header_callback": (c_enum, [_config, otlpmetric_header_callback, c_void_p]),
     "otlpmetric_headers_add": (c_enum, [_headers, c_char_p, c_char_p]),
+    "otlpmetric_config_set_max_response_bytes": (c_enum, [_config, c_size_t]),
 }
 
 #: In the contract but maybe not yet in the library: bound when first called.
@@ -109,6 +110,7 @@ OPTIONAL_FUNCTIONS = frozenset(
         "otlpmetric_exporter_force_flush_cancellable",
         "otlpmetric_config_set_header_callback",
         "otlpmetric_headers_add",
+        "otlpmetric_config_set_max_response_bytes",
     }
 )
 

@@ -523,6 +523,15 @@ enum otlpmetric_status otlpmetric_config_set_header_callback(struct otlpmetric_c
 // `value` are NULL or NUL-terminated strings.
 enum otlpmetric_status otlpmetric_headers_add(struct otlpmetric_headers *headers, const char *key, const char *value);
 
+// Sets the largest response body read into memory (default 4 MiB; above 0), after
+// decompression. A receiver's answer over it fails that attempt, for good
+// (`OTLPMETRIC_ERR_EXPORT` naming the limit): the data may have arrived, and sending it
+// again could duplicate it. An error answer over it is reported without its text.
+//
+// # Safety
+// `config` is NULL or valid.
+enum otlpmetric_status otlpmetric_config_set_max_response_bytes(struct otlpmetric_config *config, size_t max_bytes);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
