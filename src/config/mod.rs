@@ -25,6 +25,7 @@ use env::EnvSettings;
 pub use headers::{AttemptHeaders, HeaderCallback};
 pub use protocol::{Compression, Protocol};
 pub use tls::TlsMaterial;
+pub(crate) use tls::{ClientIdentity, PemCertificates};
 
 /// An exporter's configuration, built step by step and then given to
 /// [`crate::Exporter::new`]. Setters check their value at once; a refused value leaves
