@@ -253,7 +253,7 @@ enum otlpmetric_status otlpmetric_cancel_new(struct otlpmetric_cancel **out);
 //
 // # Safety
 // `cancel` is NULL or valid.
-void otlpmetric_cancel_trigger(const struct otlpmetric_cancel *cancel);
+void otlpmetric_cancel_trigger(struct otlpmetric_cancel *cancel);
 
 // Frees a cancellation handle. NULL is fine. Not while a call still uses it.
 //

@@ -48,7 +48,7 @@ pub unsafe extern "C" fn otlpmetric_cancel_new(
 /// # Safety
 /// `cancel` is NULL or valid.
 #[no_mangle]
-pub unsafe extern "C" fn otlpmetric_cancel_trigger(cancel: *const otlpmetric_cancel) {
+pub unsafe extern "C" fn otlpmetric_cancel_trigger(cancel: *mut otlpmetric_cancel) {
     // No `boundary`: nothing here can panic, and it must not allocate in a signal handler.
     if let Some(cancel) = unsafe { cancel.as_ref() } {
         cancel.inner.trigger();
