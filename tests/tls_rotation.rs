@@ -27,8 +27,24 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
 /// A fresh directory with a CA, a server certificate for 127.0.0.1 and a client pair.
-fn certificates(name: &str) -> PathBuf {
+fn certificates(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!(
         "otlpmetric-tls-rotation-{name}-{}",
         std::process::id()
@@ -43,7 +59,7 @@ fn certificates(name: &str) -> PathBuf {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    dir
+    TempDir(dir)
 }
 
 fn first_cert(path: &Path) -> Vec<u8> {
@@ -180,7 +196,7 @@ fn exporter_for(receiver: &TlsReceiver, live: &Path) -> (Exporter, Logs) {
 }
 
 /// A directory holding copies of `from`'s CA and client pair: the files the exporter uses.
-fn live_copy(from: &Path, name: &str) -> PathBuf {
+fn live_copy(from: &Path, name: &str) -> TempDir {
     let live = from.with_file_name(format!(
         "{}-live-{name}",
         from.file_name().unwrap().to_string_lossy()
@@ -190,7 +206,7 @@ fn live_copy(from: &Path, name: &str) -> PathBuf {
     for file in ["ca.crt", "client.crt", "client.key"] {
         std::fs::copy(from.join(file), live.join(file)).unwrap();
     }
-    live
+    TempDir(live)
 }
 
 fn upload(exporter: &Exporter) -> otlpmetric::Result<()> {

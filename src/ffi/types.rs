@@ -174,7 +174,8 @@ pub struct otlpmetric_stats {
     pub requests_sent: u64,
     /// Export requests that failed for good.
     pub requests_failed: u64,
-    /// Retry attempts.
+    /// Retry attempts, and requests the receiver refused as too large and that were
+    /// sent again split in smaller ones (one per split).
     pub retries: u64,
     /// Protobuf bytes of accepted requests, before compression.
     pub bytes_sent: u64,

@@ -200,7 +200,8 @@ typedef struct otlpmetric_stats {
   uint64_t requests_sent;
   // Export requests that failed for good.
   uint64_t requests_failed;
-  // Retry attempts.
+  // Retry attempts, and requests the receiver refused as too large and that were
+  // sent again split in smaller ones (one per split).
   uint64_t retries;
   // Protobuf bytes of accepted requests, before compression.
   uint64_t bytes_sent;
