@@ -32,7 +32,8 @@
  * - Callbacks are std::function. No C++ exception ever crosses the C library: a
  *   selector that throws makes exporter creation fail, and the Exporter constructor
  *   rethrows that exception (try_create reports it as Status::InvalidArgument); an
- *   exception from the log callback is swallowed.
+ *   exception from the log callback is swallowed; one from the header callback fails
+ *   that attempt (retryably).
  * - Selectors run only inside exporter creation, on the creating thread. The log
  *   callback may run on the library's threads, concurrently, until the exporter is
  *   destroyed: each Exporter co-owns the log function it was created with, so the
@@ -321,6 +322,29 @@ private:
     std::size_t size_ = 0;
 };
 
+/// The headers a header callback adds to one attempt (otlpmetric_headers); valid only
+/// during the callback.
+class Headers {
+public:
+    explicit Headers(otlpmetric_headers *headers) noexcept : headers_(headers) {}
+
+    /// otlpmetric_headers_add(): refused (Status::InvalidArgument) for invalid names or
+    /// values and the headers the library sets for the protocol (content-type, grpc-*...).
+    Headers &add(std::string_view key, std::string_view value) {
+        try_add(key, value).throw_if_error();
+        return *this;
+    }
+    Result try_add(std::string_view key, std::string_view value);
+
+private:
+    otlpmetric_headers *headers_;
+};
+
+/// Adds headers to each attempt; returning false (or throwing) fails that attempt,
+/// retryably. Called before every attempt, on the thread that makes it (the uploading
+/// one, or the library's for Exporter::enqueue), possibly on several at once.
+using HeaderCallback = std::function<bool(Headers &)>;
+
 // ---------------------------------------------------------------------------------
 // Implementation details (not part of the API)
 // ---------------------------------------------------------------------------------
@@ -441,6 +465,17 @@ inline void log_trampoline(void *user_data, otlpmetric_log_level level, const ch
     }
 }
 
+inline std::int32_t header_trampoline(void *user_data, otlpmetric_headers *out) noexcept {
+    const auto *callback = static_cast<const HeaderCallback *>(user_data);
+    if (callback == nullptr || !*callback) return 0;
+    try {
+        Headers headers(out);
+        return (*callback)(headers) ? 0 : 1;
+    } catch (...) {
+        return -1;  // an exception must not unwind into the library: the attempt fails
+    }
+}
+
 struct ConfigDeleter {
     void operator()(otlpmetric_config *c) const noexcept { otlpmetric_config_free(c); }
 };
@@ -478,6 +513,7 @@ public:
         if (this != &other) {
             handle_ = std::move(other.handle_);  // frees ours first: it points into our state
             log_ = std::move(other.log_);
+            header_callback_ = std::move(other.header_callback_);
             selectors_ = std::move(other.selectors_);
         }
         return *this;
@@ -627,6 +663,22 @@ public:
         return r;
     }
 
+    /// Adds headers to each attempt (an empty function removes it), e.g. a token that
+    /// changes; see HeaderCallback. Each Exporter co-owns the callback it was created with.
+    Config &set_header_callback(HeaderCallback callback) {
+        return done(try_set_header_callback(std::move(callback)));
+    }
+    Result try_set_header_callback(HeaderCallback callback) {
+        std::shared_ptr<const HeaderCallback> owned;
+        if (callback) owned = std::make_shared<const HeaderCallback>(std::move(callback));
+        Result r = detail::check(
+            "otlpmetric_config_set_header_callback",
+            otlpmetric_config_set_header_callback(handle(), owned ? &detail::header_trampoline : nullptr,
+                                                  const_cast<HeaderCallback *>(owned.get())));
+        if (r.ok()) header_callback_ = std::move(owned);
+        return r;
+    }
+
     /// The largest request in protobuf bytes (default 4 MiB, at least 256); larger
     /// uploads are split.
     Config &set_max_request_bytes(std::size_t max_bytes) { return done(try_set_max_request_bytes(max_bytes)); }
@@ -660,6 +712,7 @@ private:
     // Declaration order matters: handle_ is destroyed first, as it points at the others.
     std::unique_ptr<detail::SelectorState> selectors_;
     std::shared_ptr<const LogCallback> log_;
+    std::shared_ptr<const HeaderCallback> header_callback_;
     std::unique_ptr<otlpmetric_config, detail::ConfigDeleter> handle_;
 };
 
@@ -747,6 +800,7 @@ public:
             reset();
             handle_ = std::move(other.handle_);
             log_ = std::move(other.log_);
+            header_callback_ = std::move(other.header_callback_);
         }
         return *this;
     }
@@ -758,6 +812,7 @@ public:
     void reset() noexcept {
         handle_.reset();  // the library may log until otlpmetric_exporter_free returns
         log_.reset();
+        header_callback_.reset();
     }
 
     /// The C handle (NULL when empty); still owned by this object.
@@ -949,6 +1004,7 @@ private:
         if (!created) return Result{Status::Internal, "otlpmetric_exporter_new returned no exporter", "otlpmetric_exporter_new"};
         out.reset();
         out.log_ = config.log_;  // before the handle: the exporter may log at any time
+        out.header_callback_ = config.header_callback_;
         out.handle_ = std::move(created);
         return r;
     }
@@ -956,8 +1012,16 @@ private:
     // Declaration order matters: handle_ is destroyed first (the library may call the
     // log callback until otlpmetric_exporter_free returns).
     std::shared_ptr<const LogCallback> log_;
+    std::shared_ptr<const HeaderCallback> header_callback_;
     std::unique_ptr<otlpmetric_exporter, detail::ExporterDeleter> handle_;
 };
+
+inline Result Headers::try_add(std::string_view key, std::string_view value) {
+    if (key.find('\0') != std::string_view::npos || value.find('\0') != std::string_view::npos)
+        return detail::invalid("otlpmetric_headers_add", "a header name or value contains a NUL byte");
+    const std::string k(key), v(value);
+    return detail::check("otlpmetric_headers_add", otlpmetric_headers_add(headers_, k.c_str(), v.c_str()));
+}
 
 }  // namespace otlpmetric
 

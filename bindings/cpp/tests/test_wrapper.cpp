@@ -623,6 +623,27 @@ void test_cancel() {
     check(after < 1000ms, "a hung upload returns promptly after the trigger", std::to_string(after.count()) + " ms");
 }
 
+void test_header_callback() {
+    std::atomic<int> calls{0};
+    std::atomic<int> refused{0};
+    om::Config c = http_config();
+    c.set_retry(true, 10ms, 20ms, 2s).set_header_callback([&](om::Headers &headers) {
+        const int n = ++calls;
+        if (!headers.try_add("content-type", "text/plain").ok()) refused++;
+        if (!headers.try_add(std::string_view("x-bad\0key", 9), "v").ok()) refused++;
+        if (n == 1) return false;                                    // fails the attempt
+        if (n == 2) throw std::runtime_error("token not ready");     // so does this
+        headers.add("x-token", "token-" + std::to_string(n));
+        return true;
+    });
+    om::Exporter exporter(c);
+    c.set_header_callback(nullptr);  // the exporter keeps its own
+    exporter.upload_json(test::gauge_json(g.metric("header-callback"), 1));
+    check(calls.load() == 3, "the header callback runs before each attempt", std::to_string(calls.load()));
+    check(refused.load() == 6, "headers the library sets, and NUL bytes, are refused");
+    check(exporter.stats().retries == 2, "a failing header callback fails its attempt, retryably");
+}
+
 void test_second_tu() {
     check(second_tu::log_trampoline_address() == &om::detail::log_trampoline,
           "inline functions have one address across translation units");
@@ -665,6 +686,7 @@ int main() {
     run("moves", test_moves);
     run("threads", test_threads);
     run("cancel", test_cancel);
+    run("header callback", test_header_callback);
     run("second translation unit", test_second_tu);
 
     if (const char *out = std::getenv("OTLPMETRIC_TEST_MARKERS_OUT"); out && *out) {
