@@ -30,8 +30,8 @@ fn config_for(receiver: &Receiver) -> Config {
 }
 
 /// What the receiver answers to a request over its size limit.
-fn too_large(receiver: &Receiver, grpc_message: &str) -> Reply {
-    match receiver.protocol() {
+fn too_large(protocol: support::Protocol, grpc_message: &str) -> Reply {
+    match protocol {
         support::Protocol::Grpc => Reply::grpc_status(grpc_code::RESOURCE_EXHAUSTED, grpc_message),
         support::Protocol::Http => Reply::http_status(413),
     }
@@ -50,18 +50,29 @@ fn capture_logs(config: &mut Config) -> Logs {
 
 #[test]
 fn a_request_refused_as_too_large_is_halved_until_every_piece_passes() {
-    let grpc_messages = [
-        "grpc: received message larger than max (9000 vs. 3000)",
-        "Message Too Large",
+    let (grpc, http) = (support::Protocol::Grpc, support::Protocol::Http);
+    let answers = [
+        too_large(
+            grpc,
+            "grpc: received message larger than max (9000 vs. 3000)",
+        ),
+        too_large(grpc, "Message Too Large"),
+        // A proxy in front of a gRPC receiver: HTTP 413 and no gRPC status.
+        Reply::http_status(413),
+        too_large(http, ""),
     ];
-    for (receiver, grpc_message) in [
-        (Receiver::grpc(), grpc_messages[0]),
-        (Receiver::grpc(), grpc_messages[1]),
-        (Receiver::http(), ""),
-    ] {
+    for (receiver, answer) in [
+        Receiver::grpc(),
+        Receiver::grpc(),
+        Receiver::grpc(),
+        Receiver::http(),
+    ]
+    .into_iter()
+    .zip(answers)
+    {
         let rm = sample_resource_metrics(90).encode_to_vec();
         let limit = rm.len() / 5;
-        receiver.refuse_requests_over(limit, too_large(&receiver, grpc_message));
+        receiver.refuse_requests_over(limit, answer.clone());
         let mut config = config_for(&receiver);
         let logs = capture_logs(&mut config);
         let exporter = Exporter::new(&config).unwrap();
@@ -108,7 +119,7 @@ fn one_data_point_too_large_fails_naming_its_metric_and_the_rest_arrives() {
         let rm = sample_resource_metrics(9).encode_to_vec();
         // Room for a request of one number data point (under 500 bytes), not for one
         // of a histogram point (over 650).
-        receiver.refuse_requests_over(600, too_large(&receiver, "message too large"));
+        receiver.refuse_requests_over(600, too_large(receiver.protocol(), "message too large"));
         let exporter = Exporter::new(&config_for(&receiver)).unwrap();
         let err = exporter.upload(&rm, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Export);

@@ -247,11 +247,12 @@ fn http_status_error(status: http::StatusCode) -> AttemptError {
         429 | 502 | 503 | 504 => Code::Unavailable,
         _ => Code::Unknown,
     };
-    classify(
-        code,
-        &format!("HTTP status {} without a gRPC status", status.as_u16()),
-        None,
-    )
+    let message = format!("HTTP status {} without a gRPC status", status.as_u16());
+    if status == http::StatusCode::PAYLOAD_TOO_LARGE {
+        // A proxy in front of the receiver refusing the request for its size.
+        return AttemptError::too_large(format!("gRPC status Unknown (2): {message}"));
+    }
+    classify(code, &message, None)
 }
 
 /// Reading the response body failed: over our size limit, or the stream broke.
@@ -486,6 +487,13 @@ mod tests {
         );
         assert!(!throttled.too_large && throttled.retryable);
         assert!(!classify(Code::InvalidArgument, "message too large", None).too_large);
+        let proxy = http_status_error(http::StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(
+            proxy.too_large && proxy.message.contains("HTTP status 413"),
+            "{}",
+            proxy.message
+        );
+        assert!(!http_status_error(http::StatusCode::BAD_REQUEST).too_large);
     }
 
     #[test]
