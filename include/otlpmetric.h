@@ -57,6 +57,8 @@ typedef enum otlpmetric_status {
   OTLPMETRIC_ERR_QUEUE_FULL = 6,
   // A bug inside the library (a caught panic); the process goes on.
   OTLPMETRIC_ERR_INTERNAL = 7,
+  // The call's cancellation handle was triggered (`otlpmetric_cancel_trigger`).
+  OTLPMETRIC_ERR_CANCELLED = 8,
 } otlpmetric_status;
 
 // The instrument kinds of the OpenTelemetry metrics API.
@@ -131,6 +133,13 @@ typedef enum otlpmetric_aggregation_kind {
   OTLPMETRIC_AGGREGATION_BASE2_EXPONENTIAL_HISTOGRAM = 5,
 } otlpmetric_aggregation_kind;
 
+// A cancellation handle: triggering it makes the calls that use it return
+// `OTLPMETRIC_ERR_CANCELLED` promptly. Thread-safe; one handle may be used by any number
+// of calls at once, and stays triggered. Create with `otlpmetric_cancel_new`, free with
+// `otlpmetric_cancel_free` once no call uses it. Each handle holds two file descriptors
+// (a close-on-exec pipe).
+typedef struct otlpmetric_cancel otlpmetric_cancel;
+
 // An exporter configuration being built. Use it from one thread at a time. Create with
 // `otlpmetric_config_new`, free with `otlpmetric_config_free`; it may be freed as soon
 // as `otlpmetric_exporter_new` returns.
@@ -140,6 +149,10 @@ typedef struct otlpmetric_config otlpmetric_config;
 // uploads run concurrently. Create with `otlpmetric_exporter_new`, free with
 // `otlpmetric_exporter_free` once no other thread uses it.
 typedef struct otlpmetric_exporter otlpmetric_exporter;
+
+// The headers a header callback adds to one attempt. Valid only during the callback that
+// received it; add to it with `otlpmetric_headers_add`.
+typedef struct otlpmetric_headers otlpmetric_headers;
 
 // Chooses the temporality of an instrument kind. Called once per kind, on the thread
 // that calls `otlpmetric_exporter_new`, during that call only. Must return
@@ -189,7 +202,8 @@ typedef struct otlpmetric_stats {
   uint64_t requests_sent;
   // Export requests that failed for good.
   uint64_t requests_failed;
-  // Retry attempts.
+  // Retry attempts, and requests the receiver refused as too large and that were
+  // sent again split in smaller ones (one per split).
   uint64_t retries;
   // Protobuf bytes of accepted requests, before compression.
   uint64_t bytes_sent;
@@ -200,6 +214,15 @@ typedef struct otlpmetric_stats {
   // Bytes waiting in the queue now.
   uint64_t queue_bytes;
 } otlpmetric_stats;
+
+// Adds headers to one attempt by calling `otlpmetric_headers_add(out, ...)`; returns 0
+// to send the attempt, anything else to fail it, retryably (the retry policy decides
+// whether another attempt, with another call, follows). Called before every attempt
+// (each retry and each piece of a split request), on the thread that makes it: the
+// caller's for `upload*`, the exporter's worker thread for `enqueue`, possibly several
+// threads at once. It should return quickly (the worker's other work waits), must not
+// keep `out`, and must not call back into the same exporter.
+typedef int32_t (*otlpmetric_header_callback)(void *user_data, struct otlpmetric_headers *out);
 
 #ifdef __cplusplus
 extern "C" {
@@ -217,6 +240,48 @@ const char *otlpmetric_last_error(void);
 // The library's semantic version, e.g. `"0.1.0"`; matches the `OTLPMETRIC_VERSION_*`
 // macros of the header it was built with. Static and never NULL.
 const char *otlpmetric_version(void);
+
+// Creates an untriggered cancellation handle and writes it to `*out`.
+// `OTLPMETRIC_ERR_INTERNAL` when the process has no file descriptor left.
+//
+// # Safety
+// `out` is NULL or writable.
+enum otlpmetric_status otlpmetric_cancel_new(struct otlpmetric_cancel **out);
+
+// Triggers the handle: every call using it, now or later, returns
+// `OTLPMETRIC_ERR_CANCELLED` promptly (what was already sent may still arrive). Any
+// thread, any number of times; NULL is fine. Async-signal-safe: it only sets an atomic
+// flag and, the first time, `write(2)`s one byte, so a `SIGINT` handler may call it. It
+// leaves the thread's last error as it was.
+//
+// # Safety
+// `cancel` is NULL or valid.
+void otlpmetric_cancel_trigger(struct otlpmetric_cancel *cancel);
+
+// Frees a cancellation handle. NULL is fine. Not while a call still uses it.
+//
+// # Safety
+// `cancel` is NULL or came from `otlpmetric_cancel_new` and is not used afterwards.
+void otlpmetric_cancel_free(struct otlpmetric_cancel *cancel);
+
+// As `otlpmetric_exporter_upload`, and `OTLPMETRIC_ERR_CANCELLED` as soon as `cancel`
+// is triggered: at once, before validation or sending, when it was triggered before the
+// call; promptly during it, whether the call is connecting, waiting for an answer or
+// waiting to retry (what was already sent may still arrive). NULL `cancel` is a call that
+// cannot be cancelled, exactly `otlpmetric_exporter_upload`.
+//
+// # Safety
+// `exporter` is NULL or valid; `data` is NULL or points to `len` readable bytes;
+// `cancel` is NULL or valid for the whole call.
+enum otlpmetric_status otlpmetric_exporter_upload_cancellable(struct otlpmetric_exporter *exporter, const uint8_t *data, size_t len, uint32_t timeout_ms, const struct otlpmetric_cancel *cancel);
+
+// As `otlpmetric_exporter_force_flush`, and `OTLPMETRIC_ERR_CANCELLED` as soon as
+// `cancel` is triggered (at once when it was triggered before the call); the uploads it
+// waited for go on. NULL `cancel` is exactly `otlpmetric_exporter_force_flush`.
+//
+// # Safety
+// `exporter` is NULL or valid; `cancel` is NULL or valid for the whole call.
+enum otlpmetric_status otlpmetric_exporter_force_flush_cancellable(struct otlpmetric_exporter *exporter, uint32_t timeout_ms, const struct otlpmetric_cancel *cancel);
 
 // Creates a configuration that starts from the `OTEL_EXPORTER_OTLP_*` environment and
 // the proxy variables `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (read now). Returns NULL only if memory runs out or on an internal error (see
@@ -265,7 +330,11 @@ enum otlpmetric_status otlpmetric_config_set_compression(struct otlpmetric_confi
 
 // Reads TLS files now (any may be NULL): a PEM CA bundle that replaces the system roots
 // for `https://` endpoints, and a PEM client certificate and key for mutual TLS (both or
-// neither). An unreadable file is an error naming it.
+// neither). An unreadable file is an error naming it. The files (these, or those the
+// environment names) are read again when they change (modification time, size or inode,
+// through symlinks), checked once per new connection, so a certificate rotation needs no
+// new exporter; a reload that fails keeps the material in use and logs a warning naming
+// the file. Open connections keep their material; TLS sessions are not resumed.
 //
 // # Safety
 // `config` is NULL or valid; each path is NULL or a NUL-terminated string.
@@ -479,6 +548,39 @@ enum otlpmetric_status otlpmetric_config_set_proxy(struct otlpmetric_config *con
 // # Safety
 // `config` is NULL or valid; `path` is NULL or a NUL-terminated string.
 enum otlpmetric_status otlpmetric_config_set_unix_socket(struct otlpmetric_config *config, const char *path);
+
+// Sets the callback that adds headers to each attempt (NULL removes it); they are sent
+// besides the configured headers, and replace a configured header of the same name for
+// that attempt. Their values, like the configured ones, never appear in a message or
+// log. `user_data` is passed to it as is and must stay valid, and usable from any
+// thread, until the exporter is freed.
+//
+// # Safety
+// `config` is NULL or valid; `callback` is NULL or a function as documented on its type,
+// callable with `user_data` from any thread until the exporter is freed.
+enum otlpmetric_status otlpmetric_config_set_header_callback(struct otlpmetric_config *config, otlpmetric_header_callback callback, void *user_data);
+
+// Adds a header to the attempt whose header callback received `headers`; only during
+// that callback. Keys are header names (case-insensitive; sent in lower case), values
+// visible ASCII (and tabs, spaces); both are copied. A name added twice is sent twice.
+// `OTLPMETRIC_ERR_INVALID_ARGUMENT` (the message names the key, never the value) for
+// NULL, non-UTF-8 or invalid keys and values, and for the headers the library sets for
+// the protocol itself: `content-type`, `content-encoding`, `content-length`,
+// `transfer-encoding`, `connection`, `host`, `te` and `grpc-*`.
+//
+// # Safety
+// `headers` is NULL or the pointer a running header callback received; `key` and
+// `value` are NULL or NUL-terminated strings.
+enum otlpmetric_status otlpmetric_headers_add(struct otlpmetric_headers *headers, const char *key, const char *value);
+
+// Sets the largest response body read into memory (default 4 MiB; above 0), after
+// decompression. A receiver's answer over it fails that attempt, for good
+// (`OTLPMETRIC_ERR_EXPORT` naming the limit): the data may have arrived, and sending it
+// again could duplicate it. An error answer over it is reported without its text.
+//
+// # Safety
+// `config` is NULL or valid.
+enum otlpmetric_status otlpmetric_config_set_max_response_bytes(struct otlpmetric_config *config, size_t max_bytes);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -40,9 +40,28 @@ WARN=(-Wall -Wextra -Werror -pedantic)
 # The header alone under the warnings users turn on, and as C++20.
 printf '#include "otlpmetric.hpp"\nint main() { otlpmetric::Config c; otlpmetric::Exporter e; (void)c; (void)e; }\n' \
   > "$WORK/header_only.cpp"
+# C++20 only: the std::stop_token overloads; a stop requested before the call cancels it.
+cat >"$WORK/stop_token.cpp" <<'EOF_CPP'
+#include "otlpmetric.hpp"
+int main() {
+    otlpmetric::Config c;
+    c.set_endpoint("http://127.0.0.1:9/v1/metrics");
+    otlpmetric::Exporter e(c);
+    std::stop_source stop;
+    stop.request_stop();
+    const unsigned char empty = 0;
+    const bool upload = e.try_upload(otlpmetric::ByteView(&empty, 0), stop.get_token()).status == otlpmetric::Status::Cancelled;
+    const bool flush = e.try_force_flush(stop.get_token()).status == otlpmetric::Status::Cancelled;
+    const bool uncancellable = e.try_force_flush(std::stop_token{}).ok();
+    return upload && flush && uncancellable ? 0 : 1;
+}
+EOF_CPP
 "$CXX" -std=c++17 "${WARN[@]}" -Wshadow -Wconversion -Wsign-conversion -Wold-style-cast -Wnon-virtual-dtor \
   -Wzero-as-null-pointer-constant -I include -I bindings/cpp/include -fsyntax-only "$WORK/header_only.cpp"
 "$CXX" -std=c++20 "${WARN[@]}" -I include -I bindings/cpp/include -fsyntax-only "$WORK/header_only.cpp"
+"$CXX" -std=c++20 "${WARN[@]}" -pthread -I include -I bindings/cpp/include "$WORK/stop_token.cpp" -o "$WORK/stop_token" \
+  -L target/debug -Wl,-rpath,"$ROOT/target/debug" -lotlpmetric
+"$WORK/stop_token" || { echo "cpp-tests: the C++20 std::stop_token overloads do not cancel" >&2; exit 1; }
 
 # 2. A Collector on free loopback ports.
 eval "$(OTELCOL_GRPC_PORT=auto OTELCOL_HTTP_PORT=auto OTELCOL_RUN_DIR="$WORK/collector" tools/otelcol/run.sh)"

@@ -19,6 +19,8 @@ pub enum ErrorKind {
     QueueFull,
     /// A bug inside the library.
     Internal,
+    /// The call's cancellation signal was triggered.
+    Cancelled,
 }
 
 /// An error with a message that says what was wrong and where. Messages never contain

@@ -12,6 +12,7 @@
 //! The C contract lives in `include/otlpmetric.h`, generated from [`ffi`] by cbindgen.
 #![warn(missing_docs)]
 
+mod cancel;
 mod config;
 mod error;
 mod exporter;
@@ -23,7 +24,10 @@ mod selectors;
 mod stats;
 mod transport;
 
-pub use config::{Compression, Config, Protocol, Proxy, Settings, TlsMaterial};
+pub use cancel::Cancel;
+pub use config::{
+    AttemptHeaders, Compression, Config, HeaderCallback, Protocol, Proxy, Settings, TlsMaterial,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use exporter::Exporter;
 pub use log::{LogFn, LogLevel, Logger};

@@ -126,6 +126,7 @@ struct Harness {
     grpc: Receiver,
     http: Receiver,
     _hang: Receiver,
+    _grpc_hang: Receiver,
     env: Vec<(String, String)>,
     out_dir: PathBuf,
 }
@@ -134,11 +135,14 @@ impl Harness {
     fn new(name: &str) -> Harness {
         let (grpc, http, hang) = (Receiver::grpc(), Receiver::http(), Receiver::http());
         hang.set_default_reply(Reply::Hang);
+        let grpc_hang = Receiver::grpc();
+        grpc_hang.set_default_reply(Reply::Hang);
         let out_dir = scratch(name);
         let env = vec![
             ("OTLPM_TEST_GRPC_ENDPOINT".into(), grpc.endpoint()),
             ("OTLPM_TEST_HTTP_ENDPOINT".into(), http.endpoint()),
             ("OTLPM_TEST_HANG_ENDPOINT".into(), hang.endpoint()),
+            ("OTLPM_TEST_GRPC_HANG_ENDPOINT".into(), grpc_hang.endpoint()),
             ("OTLPM_TEST_DEAD_ENDPOINT".into(), support::dead_endpoint()),
             ("OTLPM_TEST_OUT_DIR".into(), out_dir.display().to_string()),
             ("OTLPM_TEST_NO_SKIP".into(), "1".into()),
@@ -147,6 +151,7 @@ impl Harness {
             grpc,
             http,
             _hang: hang,
+            _grpc_hang: grpc_hang,
             env,
             out_dir,
         }

@@ -5,6 +5,7 @@
 mod defaults;
 mod endpoint;
 mod env;
+mod headers;
 mod network;
 mod protocol;
 mod tls;
@@ -22,10 +23,12 @@ use crate::selectors::{AggregationSelector, Selections, TemporalitySelector};
 
 use endpoint::{with_metrics_path, Target};
 use env::EnvSettings;
+pub use headers::{AttemptHeaders, HeaderCallback};
 pub use network::Proxy;
 use network::{check_unix_socket_path, parse_proxy_url, resolve_proxy, ProxyChoice};
 pub use protocol::{Compression, Protocol};
 pub use tls::TlsMaterial;
+pub(crate) use tls::{ClientIdentity, PemCertificates};
 
 /// An exporter's configuration, built step by step and then given to
 /// [`crate::Exporter::new`]. Setters check their value at once; a refused value leaves
@@ -37,6 +40,7 @@ pub struct Config {
     unix_socket: Option<PathBuf>,
     protocol: Option<Protocol>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    header_callback: Option<HeaderCallback>,
     timeout: Option<Duration>,
     compression: Option<Compression>,
     tls: Option<TlsMaterial>,
@@ -46,6 +50,7 @@ pub struct Config {
     aggregation_selector: Option<AggregationSelector>,
     log: Option<LogFn>,
     max_request_bytes: Option<usize>,
+    max_response_bytes: Option<usize>,
     queue_max_bytes: Option<usize>,
     env: EnvSettings,
 }
@@ -64,6 +69,8 @@ pub struct Settings {
     pub protocol: Protocol,
     /// Extra headers (values are marked sensitive).
     pub headers: HeaderMap,
+    /// Adds headers to each attempt.
+    pub header_callback: Option<HeaderCallback>,
     /// The export timeout; `None` means no limit.
     pub timeout: Option<Duration>,
     /// Payload compression.
@@ -76,6 +83,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// Largest request, in protobuf bytes before compression.
     pub max_request_bytes: usize,
+    /// Largest response body read into memory.
+    pub max_response_bytes: usize,
     /// Largest amount of bytes the asynchronous queue holds.
     pub queue_max_bytes: usize,
     /// Temporality and aggregation for every instrument kind.
@@ -93,8 +102,8 @@ pub const DEFAULT_QUEUE_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// The size above which a request is split: 4 MiB, what gRPC servers and the
 /// OpenTelemetry Collector accept by default.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
-/// The largest response body the library reads into memory.
-pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// The default largest response body the library reads into memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// The smallest `max_request_bytes` accepted: room for a small data point.
 pub const MIN_MAX_REQUEST_BYTES: usize = 256;
 
@@ -146,17 +155,14 @@ impl Config {
 
     /// Adds a header sent with every request (replacing one of the same name).
     pub fn add_header(&mut self, key: &str, value: &str) -> Result<()> {
-        let name = HeaderName::from_bytes(key.as_bytes()).map_err(|_| {
-            Error::invalid(format!("header key {key:?} is not a valid header name"))
-        })?;
-        let mut value = HeaderValue::from_str(value).map_err(|_| {
-            Error::invalid(format!(
-                "the value of header {key:?} has characters not allowed in a header"
-            ))
-        })?;
-        value.set_sensitive(true);
+        let (name, value) = headers::checked_header(key, value)?;
         put_header(&mut self.headers, name, value);
         Ok(())
+    }
+
+    /// Sets (or with `None` removes) the callback that adds headers to each attempt.
+    pub fn set_header_callback(&mut self, callback: Option<HeaderCallback>) {
+        self.header_callback = callback;
     }
 
     /// Sets the export timeout; zero means no limit.
@@ -231,6 +237,15 @@ impl Config {
             )));
         }
         self.max_request_bytes = Some(bytes);
+        Ok(())
+    }
+
+    /// Sets the largest response body read into memory; a larger one fails the attempt.
+    pub fn set_max_response_bytes(&mut self, bytes: usize) -> Result<()> {
+        if bytes == 0 {
+            return Err(Error::invalid("max_response_bytes must be above 0"));
+        }
+        self.max_response_bytes = Some(bytes);
         Ok(())
     }
 
@@ -322,12 +337,16 @@ impl Config {
             proxy,
             protocol,
             headers,
+            header_callback: self.header_callback.clone(),
             timeout: (!timeout.is_zero()).then_some(timeout),
             compression: self.compression.or(env.compression).unwrap_or_default(),
             tls,
             insecure: insecure && protocol == Protocol::Grpc,
             retry: self.retry.unwrap_or_default(),
             max_request_bytes: self.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
+            max_response_bytes: self
+                .max_response_bytes
+                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
             queue_max_bytes: self.queue_max_bytes.unwrap_or(DEFAULT_QUEUE_MAX_BYTES),
             selections,
             logger: Logger::new(self.log.clone()),

@@ -96,7 +96,15 @@ impl TlsMaterial {
     }
 }
 
+/// What messages about a file read again start with.
+const RELOAD: &str = "TLS reload";
+
 impl PemCertificates {
+    /// The CA file at `path` read and checked again (the file changed).
+    pub(crate) fn reload_ca(path: &Path) -> Result<Self> {
+        Self::load_ca(RELOAD, path)
+    }
+
     /// CA certificates: each must be usable as a trust anchor.
     fn load_ca(what: &str, path: &Path) -> Result<Self> {
         let ca = Self::load(what, "CA", path)?;
@@ -137,6 +145,11 @@ impl PemCertificates {
 }
 
 impl ClientIdentity {
+    /// The certificate and key files read and checked again (one of them changed).
+    pub(crate) fn reload(&self) -> Result<Self> {
+        Self::load(RELOAD, &self.cert.path, &self.key.path)
+    }
+
     fn load(what: &str, cert_file: &Path, key_file: &Path) -> Result<Self> {
         let cert = PemCertificates::load(what, "client certificate", cert_file)?;
         let pem = read_file(what, "client key", key_file)?;

@@ -9,11 +9,13 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use crate::cancel::{self, Cancel};
+use crate::config::AttemptHeaders;
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::split;
 use crate::retry::{Backoff, NextStep};
 use crate::stats::Stats;
-use crate::transport::{Accepted, Transport};
+use crate::transport::{Accepted, AttemptError, Transport};
 
 /// One transport, what deliveries report to, and the shutdown that stops them.
 pub(super) struct Delivery {
@@ -27,8 +29,23 @@ pub(super) struct Delivery {
 struct Prepared {
     /// What goes on the wire ([`Transport::wire_body`]).
     body: Bytes,
-    /// The size of the serialized request (what `bytes_sent` counts).
-    request_len: usize,
+    /// The serialized request, split again if the receiver finds it too large; its
+    /// length is what `bytes_sent` counts.
+    request: Bytes,
+}
+
+/// Why one request was not delivered.
+enum Undelivered {
+    /// For good (or for this call): the error to report.
+    Failed(Error),
+    /// The receiver refused it for its size (its message): smaller requests may pass.
+    TooLarge(String),
+}
+
+impl From<Error> for Undelivered {
+    fn from(error: Error) -> Self {
+        Undelivered::Failed(error)
+    }
 }
 
 /// How the requests of one delivery ended: the failures and the first error.
@@ -64,31 +81,35 @@ impl Delivery {
     /// gzip) is done before the first await, so on the thread that polls this first.
     ///
     /// The first failure is the result; the other pieces are still tried. A piece too
-    /// large to send is reported after the pieces' own failures. Shutdown cancels the
-    /// delivery ([`ErrorKind::Shutdown`]).
-    pub(super) async fn deliver(&self, request: Bytes, deadline: Option<Instant>) -> Result<()> {
+    /// large to send is reported after the pieces' own failures. A piece the receiver
+    /// refuses as too large is split in two and the halves sent in its place, down to
+    /// one data point (each split counts as a retry). Shutdown cancels the
+    /// delivery ([`ErrorKind::Shutdown`]), and so does the call's `cancel` signal
+    /// ([`ErrorKind::Cancelled`]).
+    pub(super) async fn deliver(
+        &self,
+        request: Bytes,
+        deadline: Option<Instant>,
+        cancel: Option<&Cancel>,
+    ) -> Result<()> {
         let max_request_bytes = self.shared.settings.max_request_bytes;
         let split = split::split_request(request, max_request_bytes);
         let prepared: Vec<Result<Prepared>> = split
             .requests
-            .iter()
-            .map(|request| {
-                Ok(Prepared {
-                    body: self.transport.wire_body(request)?,
-                    request_len: request.len(),
-                })
-            })
+            .into_iter()
+            .map(|request| self.prepare(request))
             .collect();
 
         let mut outcome = Outcome::default();
-        let cancelled = tokio::select! {
+        let stopped_by = tokio::select! {
             biased;
-            _ = self.cancel.cancelled() => true,
-            _ = self.send_all(prepared, deadline, &mut outcome) => false,
+            _ = self.cancel.cancelled() => Some(upload_cancelled()),
+            _ = cancel::triggered(cancel) => Some(cancel::cancelled()),
+            _ = self.send_all(prepared, deadline, &mut outcome) => None,
         };
-        let result = if cancelled {
+        let result = if let Some(error) = stopped_by {
             outcome.failed += 1;
-            Err(upload_cancelled())
+            Err(error)
         } else {
             if !split.oversized.is_empty() {
                 outcome.fail(oversized_error(&split.oversized, max_request_bytes));
@@ -99,34 +120,95 @@ impl Delivery {
         result
     }
 
-    /// Sends the pieces in turn, recording each failure in `outcome`.
+    /// A serialized request and its wire body.
+    fn prepare(&self, request: Bytes) -> Result<Prepared> {
+        Ok(Prepared {
+            body: self.transport.wire_body(&request)?,
+            request,
+        })
+    }
+
+    /// Sends the pieces in order, recording each failure in `outcome`; a piece refused
+    /// as too large is replaced by its halves.
     async fn send_all(
         &self,
         prepared: Vec<Result<Prepared>>,
         deadline: Option<Instant>,
         outcome: &mut Outcome,
     ) {
-        for piece in prepared {
-            let sent = match piece {
-                Ok(piece) => self.send_one(&piece, deadline).await,
-                Err(error) => Err(error),
+        // A stack, next piece last, so that halves go out in their place.
+        let mut pending: Vec<Result<Prepared>> = prepared.into_iter().rev().collect();
+        while let Some(piece) = pending.pop() {
+            let piece = match piece {
+                Ok(piece) => piece,
+                Err(error) => {
+                    outcome.fail(error);
+                    continue;
+                }
             };
-            if let Err(error) = sent {
-                outcome.fail(error);
+            match self.send_one(&piece, deadline).await {
+                Ok(()) => {}
+                Err(Undelivered::Failed(error)) => outcome.fail(error),
+                Err(Undelivered::TooLarge(message)) => {
+                    let (halves, unsplittable) = self.halve(&piece, &message);
+                    if let Some(error) = unsplittable {
+                        outcome.fail(error);
+                    }
+                    pending.extend(halves.into_iter().rev());
+                }
             }
         }
     }
 
+    /// A piece the receiver refused as too large (`message`), split at message boundaries
+    /// into about two halves; what cannot be made smaller (one data point) is the error.
+    fn halve(&self, piece: &Prepared, message: &str) -> (Vec<Result<Prepared>>, Option<Error>) {
+        let len = piece.request.len();
+        let mut split = split::split_request(piece.request.clone(), (len / 2).max(1));
+        if !split.oversized.is_empty() {
+            // A part over half the size: split only as far as needed to set it apart.
+            split = split::split_request(piece.request.clone(), len.saturating_sub(1).max(1));
+        }
+        let unsplittable = (!split.oversized.is_empty()).then(|| {
+            Error::export(format!(
+                "the receiver refused a request as too large ({message}) and {} cannot be split further: {}",
+                if split.oversized.len() == 1 { "this part" } else { "these parts" },
+                summarize(&split.oversized)
+            ))
+        });
+        if !split.requests.is_empty() {
+            Stats::add(&self.shared.stats.retries, 1);
+            self.shared.settings.logger.warn(&format!(
+                "the receiver refused a request of {len} bytes as too large ({message}); sending it in {} smaller requests",
+                split.requests.len()
+            ));
+        }
+        let halves = split
+            .requests
+            .into_iter()
+            .map(|request| self.prepare(request))
+            .collect();
+        (halves, unsplittable)
+    }
+
     /// Sends one request with the retry policy, within `deadline`; counts its success.
-    async fn send_one(&self, piece: &Prepared, deadline: Option<Instant>) -> Result<()> {
+    async fn send_one(
+        &self,
+        piece: &Prepared,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<(), Undelivered> {
         let accepted = self.send_with_retry(&piece.body, deadline).await?;
         Stats::add(&self.shared.stats.requests_sent, 1);
-        Stats::add(&self.shared.stats.bytes_sent, piece.request_len as u64);
+        Stats::add(&self.shared.stats.bytes_sent, piece.request.len() as u64);
         self.report_partial_success(&accepted);
         Ok(())
     }
 
-    async fn send_with_retry(&self, body: &Bytes, deadline: Option<Instant>) -> Result<Accepted> {
+    async fn send_with_retry(
+        &self,
+        body: &Bytes,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<Accepted, Undelivered> {
         let mut backoff = Backoff::new(self.shared.settings.retry);
         let deadline_passed = |last: &str| {
             Error::timeout(format!(
@@ -136,42 +218,58 @@ impl Delivery {
         loop {
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if remaining == Some(Duration::ZERO) {
-                return Err(deadline_passed("none (no time left to try)"));
+                return Err(deadline_passed("none (no time left to try)").into());
             }
-            let attempt = self.transport.send(body, remaining);
-            let outcome = match deadline {
-                Some(deadline) => match tokio::time::timeout_at(deadline.into(), attempt).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => return Err(deadline_passed("the receiver did not answer in time")),
-                },
-                None => attempt.await,
+            let outcome = match self.attempt_headers() {
+                Err(error) => Err(error),
+                Ok(extra) => {
+                    let attempt = self.transport.send(body, remaining, extra.as_ref());
+                    match deadline {
+                        Some(deadline) => {
+                            match tokio::time::timeout_at(deadline.into(), attempt).await {
+                                Ok(outcome) => outcome,
+                                Err(_) => {
+                                    return Err(deadline_passed(
+                                        "the receiver did not answer in time",
+                                    )
+                                    .into())
+                                }
+                            }
+                        }
+                        None => attempt.await,
+                    }
+                }
             };
             let error = match outcome {
                 Ok(accepted) => return Ok(accepted),
                 Err(error) => error,
             };
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(deadline_passed(&error.message));
+                return Err(deadline_passed(&error.message).into());
+            }
+            if error.too_large {
+                return Err(Undelivered::TooLarge(error.message));
             }
             if !error.retryable {
                 return Err(Error::export(format!(
                     "the receiver refused the data: {}",
                     error.message
-                )));
+                ))
+                .into());
             }
             match backoff.next(error.throttle) {
                 NextStep::GiveUp(why) => {
-                    return Err(Error::export(format!(
-                        "{why}; last error: {}",
-                        error.message
-                    )))
+                    return Err(
+                        Error::export(format!("{why}; last error: {}", error.message)).into(),
+                    )
                 }
                 NextStep::Wait(wait) => {
                     if deadline.is_some_and(|d| Instant::now() + wait > d) {
                         return Err(Error::timeout(format!(
                             "the next retry (in {wait:?}) would come after the deadline; last error: {}",
                             error.message
-                        )));
+                        ))
+                        .into());
                     }
                     self.shared.settings.logger.debug(|| {
                         format!("export failed, retrying in {wait:?}: {}", error.message)
@@ -181,6 +279,20 @@ impl Delivery {
                 }
             }
         }
+    }
+
+    /// What the header callback adds to the next attempt (on this thread); its failure
+    /// fails the attempt, retryably.
+    fn attempt_headers(&self) -> std::result::Result<Option<AttemptHeaders>, AttemptError> {
+        let Some(callback) = &self.shared.settings.header_callback else {
+            return Ok(None);
+        };
+        callback.headers().map(Some).map_err(|why| {
+            AttemptError::retryable(
+                format!("the header callback failed the attempt: {why}"),
+                None,
+            )
+        })
     }
 
     fn report_partial_success(&self, accepted: &Accepted) {

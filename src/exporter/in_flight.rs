@@ -5,13 +5,19 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
+use tokio::sync::Notify;
+
 use super::lock;
+use crate::cancel::{self, Cancel};
+use crate::error::Result;
 
 /// The uploads in progress, so that flush can wait for those that started before it.
 #[derive(Default)]
 pub(super) struct InFlight {
     state: Mutex<InFlightState>,
     finished: Condvar,
+    /// Woken with `finished`, for waiters on the runtime (which a Condvar would block).
+    finished_async: Notify,
 }
 
 #[derive(Default)]
@@ -63,11 +69,51 @@ impl InFlight {
             };
         }
     }
+
+    /// As [`InFlight::wait_for_earlier`], on the runtime, and
+    /// [`crate::ErrorKind::Cancelled`] as soon as `cancel` is triggered.
+    pub(super) async fn wait_for_earlier_cancellable(
+        &self,
+        deadline: Option<Instant>,
+        cancel: &Cancel,
+    ) -> Result<bool> {
+        let boundary = lock(&self.state).next_id;
+        let deadline_passed = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(deadline_passed);
+        loop {
+            let finished = self.finished_async.notified();
+            tokio::pin!(finished);
+            // Registered before the check, so a ticket dropped in between still wakes us.
+            finished.as_mut().enable();
+            if !self.has_earlier_than(boundary) {
+                return Ok(true);
+            }
+            tokio::select! {
+                biased;
+                _ = cancel.triggered() => return Err(cancel::cancelled()),
+                _ = &mut deadline_passed => return Ok(false),
+                _ = finished => {}
+            }
+        }
+    }
+
+    fn has_earlier_than(&self, boundary: u64) -> bool {
+        lock(&self.state)
+            .active
+            .first()
+            .is_some_and(|&oldest| oldest < boundary)
+    }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         lock(&self.in_flight.state).active.remove(&self.id);
         self.in_flight.finished.notify_all();
+        self.in_flight.finished_async.notify_waiters();
     }
 }

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use tokio::runtime::{Handle, Runtime};
 use tokio_util::sync::CancellationToken;
 
+use crate::cancel::Cancel;
 use crate::config::{Config, Settings, DEFAULT_TIMEOUT};
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{json, validate};
@@ -133,22 +134,34 @@ impl Exporter {
     /// Uploads one serialized `ResourceMetrics`; blocks until the receiver accepted it,
     /// refused it for good, or `timeout` (`None`: the configured export timeout) ran out.
     pub fn upload(&self, resource_metrics: &[u8], timeout: Option<Duration>) -> Result<()> {
+        self.upload_cancellable(resource_metrics, timeout, None)
+    }
+
+    /// As [`Exporter::upload`]; when `cancel` is triggered (before or during the call)
+    /// it returns [`ErrorKind::Cancelled`] at once (what was sent may still arrive).
+    pub fn upload_cancellable(
+        &self,
+        resource_metrics: &[u8],
+        timeout: Option<Duration>,
+        cancel: Option<&Cancel>,
+    ) -> Result<()> {
         self.check_running()?;
+        cancel.map_or(Ok(()), Cancel::check)?;
         let request = validate::checked_resource_metrics_request(resource_metrics)?;
-        self.export(request, timeout)
+        self.export(request, timeout, cancel)
     }
 
     /// Uploads one serialized `ExportMetricsServiceRequest`, as [`Exporter::upload`].
     pub fn upload_request(&self, request: &[u8], timeout: Option<Duration>) -> Result<()> {
         self.check_running()?;
         let request = validate::checked_export_request(request)?;
-        self.export(request, timeout)
+        self.export(request, timeout, None)
     }
 
     /// Uploads an `ExportMetricsServiceRequest` in the OTLP/JSON encoding.
     pub fn upload_json(&self, json: &[u8], timeout: Option<Duration>) -> Result<()> {
         self.check_running()?;
-        self.export(Bytes::from(json::to_protobuf(json)?), timeout)
+        self.export(Bytes::from(json::to_protobuf(json)?), timeout, None)
     }
 
     /// Checks and copies one serialized `ResourceMetrics` into the bounded queue and
@@ -165,9 +178,31 @@ impl Exporter {
 
     /// Returns once every upload accepted (or enqueued) before this call has finished.
     pub fn force_flush(&self, timeout: Option<Duration>) -> Result<()> {
+        self.force_flush_cancellable(timeout, None)
+    }
+
+    /// As [`Exporter::force_flush`]; when `cancel` is triggered (before or during the
+    /// call) it returns [`ErrorKind::Cancelled`] at once.
+    pub fn force_flush_cancellable(
+        &self,
+        timeout: Option<Duration>,
+        cancel: Option<&Cancel>,
+    ) -> Result<()> {
         self.check_running()?;
         let deadline = self.deadline(timeout);
-        if self.engine()?.in_flight.wait_for_earlier(deadline) {
+        let engine = self.engine()?;
+        let flushed = match cancel {
+            None => engine.in_flight.wait_for_earlier(deadline),
+            Some(cancel) => {
+                cancel.check()?;
+                engine.handle()?.block_on(
+                    engine
+                        .in_flight
+                        .wait_for_earlier_cancellable(deadline, cancel),
+                )?
+            }
+        };
+        if flushed {
             Ok(())
         } else {
             Err(Error::timeout(
@@ -279,12 +314,17 @@ impl Exporter {
 
     /// A synchronous upload: the delivery pipeline driven on the caller's thread, so
     /// that its CPU work (split, JSON, gzip) runs here.
-    fn export(&self, request: Bytes, timeout: Option<Duration>) -> Result<()> {
+    fn export(
+        &self,
+        request: Bytes,
+        timeout: Option<Duration>,
+        cancel: Option<&Cancel>,
+    ) -> Result<()> {
         let deadline = self.deadline(timeout);
         let engine = self.engine()?;
         let _ticket = engine.in_flight.begin();
         let handle = engine.handle()?;
-        handle.block_on(engine.delivery.deliver(request, deadline))
+        handle.block_on(engine.delivery.deliver(request, deadline, cancel))
     }
 }
 

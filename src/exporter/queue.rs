@@ -100,7 +100,7 @@ pub(super) async fn run(delivery: Arc<Delivery>, queue: Arc<Queue>, cancel: Canc
             }
         };
         let deadline = shared.settings.timeout.map(|t| Instant::now() + t);
-        match delivery.deliver(item.request.clone(), deadline).await {
+        match delivery.deliver(item.request.clone(), deadline, None).await {
             Ok(()) => {}
             Err(error) if error.kind() == ErrorKind::Shutdown => {
                 // Cancelled by shutdown: the upload is dropped with the rest of the queue.

@@ -124,6 +124,7 @@ impl From<ErrorKind> for otlpmetric_status {
             ErrorKind::Export => otlpmetric_status::OTLPMETRIC_ERR_EXPORT,
             ErrorKind::QueueFull => otlpmetric_status::OTLPMETRIC_ERR_QUEUE_FULL,
             ErrorKind::Internal => otlpmetric_status::OTLPMETRIC_ERR_INTERNAL,
+            ErrorKind::Cancelled => otlpmetric_status::OTLPMETRIC_ERR_CANCELLED,
         }
     }
 }
@@ -141,6 +142,7 @@ pub extern "C" fn otlpmetric_status_str(status: StatusValue) -> *const c_char {
         5 => c"OTLPMETRIC_ERR_EXPORT",
         6 => c"OTLPMETRIC_ERR_QUEUE_FULL",
         7 => c"OTLPMETRIC_ERR_INTERNAL",
+        8 => c"OTLPMETRIC_ERR_CANCELLED",
         _ => c"OTLPMETRIC_UNKNOWN_STATUS",
     };
     name.as_ptr()

@@ -146,7 +146,11 @@ pub unsafe extern "C" fn otlpmetric_config_set_compression(
 
 /// Reads TLS files now (any may be NULL): a PEM CA bundle that replaces the system roots
 /// for `https://` endpoints, and a PEM client certificate and key for mutual TLS (both or
-/// neither). An unreadable file is an error naming it.
+/// neither). An unreadable file is an error naming it. The files (these, or those the
+/// environment names) are read again when they change (modification time, size or inode,
+/// through symlinks), checked once per new connection, so a certificate rotation needs no
+/// new exporter; a reload that fails keeps the material in use and logs a warning naming
+/// the file. Open connections keep their material; TLS sessions are not resumed.
 ///
 /// # Safety
 /// `config` is NULL or valid; each path is NULL or a NUL-terminated string.

@@ -12,11 +12,11 @@ use crate::Exporter;
 /// uploads run concurrently. Create with `otlpmetric_exporter_new`, free with
 /// `otlpmetric_exporter_free` once no other thread uses it.
 pub struct otlpmetric_exporter {
-    inner: Exporter,
+    pub(super) inner: Exporter,
 }
 
 /// A call's `timeout_ms`: 0 means the configured export timeout.
-fn call_timeout(timeout_ms: u32) -> Option<Duration> {
+pub(super) fn call_timeout(timeout_ms: u32) -> Option<Duration> {
     (timeout_ms != 0).then(|| Duration::from_millis(timeout_ms.into()))
 }
 

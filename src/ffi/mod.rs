@@ -10,13 +10,19 @@
 #![allow(non_camel_case_types)]
 
 mod boundary;
+mod cancel;
 mod config;
 mod exporter;
+mod headers;
 mod network;
+mod response;
 mod types;
 
 pub use boundary::{otlpmetric_last_error, otlpmetric_status_str, otlpmetric_version};
+pub use cancel::*;
 pub use config::*;
 pub use exporter::*;
+pub use headers::*;
 pub use network::*;
+pub use response::*;
 pub use types::*;

@@ -35,6 +35,8 @@ pub enum otlpmetric_status {
     OTLPMETRIC_ERR_QUEUE_FULL = 6,
     /// A bug inside the library (a caught panic); the process goes on.
     OTLPMETRIC_ERR_INTERNAL = 7,
+    /// The call's cancellation handle was triggered (`otlpmetric_cancel_trigger`).
+    OTLPMETRIC_ERR_CANCELLED = 8,
 }
 
 /// The OTLP transport protocol.
@@ -174,7 +176,8 @@ pub struct otlpmetric_stats {
     pub requests_sent: u64,
     /// Export requests that failed for good.
     pub requests_failed: u64,
-    /// Retry attempts.
+    /// Retry attempts, and requests the receiver refused as too large and that were
+    /// sent again split in smaller ones (one per split).
     pub retries: u64,
     /// Protobuf bytes of accepted requests, before compression.
     pub bytes_sent: u64,

@@ -29,7 +29,7 @@ use rustls::ClientConfig;
 use tonic::Code;
 
 use super::{compress, connect, error_chain, excerpt, Accepted, AttemptError, USER_AGENT};
-use crate::config::{Compression, Settings};
+use crate::config::{AttemptHeaders, Compression, Settings};
 use crate::error::{Error, Result};
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
@@ -50,6 +50,7 @@ pub(crate) struct GrpcClient {
     uri: Uri,
     headers: HeaderMap,
     compression: Compression,
+    max_response_bytes: usize,
 }
 
 impl GrpcClient {
@@ -88,6 +89,7 @@ impl GrpcClient {
             uri,
             headers,
             compression: settings.compression,
+            max_response_bytes: settings.max_response_bytes,
         })
     }
 
@@ -106,6 +108,7 @@ impl GrpcClient {
         &self,
         message: &Bytes,
         timeout: Option<Duration>,
+        extra_headers: Option<&AttemptHeaders>,
     ) -> Result<Accepted, AttemptError> {
         let message = message.clone();
         let body = Full::new(
@@ -115,11 +118,14 @@ impl GrpcClient {
         *call.method_mut() = Method::POST;
         *call.uri_mut() = self.uri.clone();
         *call.headers_mut() = self.headers.clone();
+        if let Some(extra) = extra_headers {
+            extra.apply_to(call.headers_mut());
+        }
         if let Some(timeout) = timeout {
             call.headers_mut()
                 .insert("grpc-timeout", grpc_timeout(timeout));
         }
-        let task = tokio::spawn(exchange(self.client.clone(), call));
+        let task = tokio::spawn(exchange(self.client.clone(), call, self.max_response_bytes));
         let _abort = AbortOnDrop(task.abort_handle());
         task.await.unwrap_or_else(|error| {
             Err(AttemptError::permanent(if error.is_panic() {
@@ -141,7 +147,11 @@ impl Drop for AbortOnDrop {
 }
 
 /// One unary call on the wire: the request, then the response and its status.
-async fn exchange(client: HyperClient, call: Request<GrpcBody>) -> Result<Accepted, AttemptError> {
+async fn exchange(
+    client: HyperClient,
+    call: Request<GrpcBody>,
+    max_response_bytes: usize,
+) -> Result<Accepted, AttemptError> {
     let uri = call.uri().clone();
     let response = client.request(call).await.map_err(|e| {
         AttemptError::retryable(
@@ -152,15 +162,15 @@ async fn exchange(client: HyperClient, call: Request<GrpcBody>) -> Result<Accept
     let (parts, body) = response.into_parts();
     if let Some(status) = GrpcStatus::from_headers(&parts.headers) {
         // Trailers-only: the call ended before any message.
-        return status.into_result(None);
+        return status.into_result(None, max_response_bytes);
     }
     if parts.status != http::StatusCode::OK {
         return Err(http_status_error(parts.status));
     }
-    let collected = Limited::new(body, crate::config::MAX_RESPONSE_BYTES)
+    let collected = Limited::new(body, max_response_bytes)
         .collect()
         .await
-        .map_err(|e| body_error(&*e))?;
+        .map_err(|e| body_error(&*e, max_response_bytes))?;
     let status = collected
         .trailers()
         .and_then(GrpcStatus::from_headers)
@@ -173,7 +183,7 @@ async fn exchange(client: HyperClient, call: Request<GrpcBody>) -> Result<Accept
         .get(GRPC_ENCODING)
         .and_then(|v| v.to_str().ok())
         .and_then(Compression::parse);
-    status.into_result(Some((collected.to_bytes(), encoding)))
+    status.into_result(Some((collected.to_bytes(), encoding)), max_response_bytes)
 }
 
 fn with_scheme(uri: Uri, scheme: Scheme) -> Result<Uri> {
@@ -231,19 +241,22 @@ fn http_status_error(status: http::StatusCode) -> AttemptError {
         429 | 502 | 503 | 504 => Code::Unavailable,
         _ => Code::Unknown,
     };
-    classify(
-        code,
-        &format!("HTTP status {} without a gRPC status", status.as_u16()),
-        None,
-    )
+    let message = format!("HTTP status {} without a gRPC status", status.as_u16());
+    if status == http::StatusCode::PAYLOAD_TOO_LARGE {
+        // A proxy in front of the receiver refusing the request for its size.
+        return AttemptError::too_large(format!("gRPC status Unknown (2): {message}"));
+    }
+    classify(code, &message, None)
 }
 
 /// Reading the response body failed: over our size limit, or the stream broke.
-fn body_error(error: &(dyn std::error::Error + 'static)) -> AttemptError {
+fn body_error(
+    error: &(dyn std::error::Error + 'static),
+    max_response_bytes: usize,
+) -> AttemptError {
     if error.is::<http_body_util::LengthLimitError>() {
         return AttemptError::permanent(format!(
-            "the receiver's gRPC response is over {} bytes",
-            crate::config::MAX_RESPONSE_BYTES
+            "the receiver's gRPC response is over {max_response_bytes} bytes (max_response_bytes)"
         ));
     }
     AttemptError::retryable(
@@ -294,6 +307,7 @@ impl GrpcStatus {
     fn into_result(
         self,
         body: Option<(Bytes, Option<Compression>)>,
+        max_response_bytes: usize,
     ) -> Result<Accepted, AttemptError> {
         if self.code != Code::Ok {
             let throttle = self.details.as_deref().and_then(retry_delay);
@@ -302,7 +316,7 @@ impl GrpcStatus {
         let Some((body, encoding)) = body else {
             return Ok(Accepted::default());
         };
-        let response = response_message(body, encoding).map_err(|why| {
+        let response = response_message(body, encoding, max_response_bytes).map_err(|why| {
             AttemptError::permanent(format!(
                 "the receiver's gRPC response is not a valid ExportMetricsServiceResponse: {why}"
             ))
@@ -319,6 +333,7 @@ impl GrpcStatus {
 fn response_message(
     mut body: Bytes,
     encoding: Option<Compression>,
+    max_response_bytes: usize,
 ) -> std::result::Result<ExportMetricsServiceResponse, String> {
     if body.is_empty() {
         return Ok(ExportMetricsServiceResponse::default());
@@ -338,7 +353,7 @@ fn response_message(
         0 => body,
         1 => match encoding {
             Some(encoding @ (Compression::Gzip | Compression::Zstd)) => {
-                decompress(encoding, &body)?
+                decompress(encoding, &body, max_response_bytes)?
             }
             Some(Compression::None) | None => {
                 return Err("a compressed message without grpc-encoding: gzip or zstd".into())
@@ -350,7 +365,11 @@ fn response_message(
 }
 
 /// Decompresses within our response size limit.
-fn decompress(encoding: Compression, compressed: &[u8]) -> std::result::Result<Bytes, String> {
+fn decompress(
+    encoding: Compression,
+    compressed: &[u8],
+    max_response_bytes: usize,
+) -> std::result::Result<Bytes, String> {
     let name = encoding.encoding().unwrap_or("identity");
     let decoder: Box<dyn Read + '_> = match encoding {
         Compression::Gzip => Box::new(flate2::read::GzDecoder::new(compressed)),
@@ -361,13 +380,12 @@ fn decompress(encoding: Compression, compressed: &[u8]) -> std::result::Result<B
     };
     let mut out = Vec::new();
     decoder
-        .take(crate::config::MAX_RESPONSE_BYTES as u64 + 1)
+        .take(max_response_bytes as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("{name}: {e}"))?;
-    if out.len() > crate::config::MAX_RESPONSE_BYTES {
+    if out.len() > max_response_bytes {
         return Err(format!(
-            "over {} bytes once decompressed",
-            crate::config::MAX_RESPONSE_BYTES
+            "over {max_response_bytes} bytes once decompressed (max_response_bytes)"
         ));
     }
     Ok(Bytes::from(out))
@@ -410,7 +428,15 @@ fn classify(code: Code, message: &str, throttle: Option<Duration>) -> AttemptErr
             code as i32,
             excerpt(message)
         ),
+        too_large: code == Code::ResourceExhausted && throttle.is_none() && says_too_large(message),
     }
+}
+
+/// Whether a RESOURCE_EXHAUSTED message is about the request's size, as grpc-go, grpc-java
+/// and the Collector word it ("received message larger than max", "message too large").
+fn says_too_large(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("larger than max") || message.contains("too large")
 }
 
 #[cfg(test)]
@@ -452,6 +478,34 @@ mod tests {
             "{}",
             e.message
         );
+        assert!(!e.too_large);
+    }
+
+    #[test]
+    fn resource_exhausted_about_size_without_retry_info_is_too_large() {
+        for message in [
+            "grpc: received message larger than max (5000000 vs. 4194304)",
+            "Message Too Large",
+            "request too large",
+        ] {
+            let e = classify(Code::ResourceExhausted, message, None);
+            assert!(e.too_large && !e.retryable, "{message}");
+        }
+        assert!(!classify(Code::ResourceExhausted, "quota exceeded", None).too_large);
+        let throttled = classify(
+            Code::ResourceExhausted,
+            "message too large",
+            Some(Duration::from_secs(1)),
+        );
+        assert!(!throttled.too_large && throttled.retryable);
+        assert!(!classify(Code::InvalidArgument, "message too large", None).too_large);
+        let proxy = http_status_error(http::StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(
+            proxy.too_large && proxy.message.contains("HTTP status 413"),
+            "{}",
+            proxy.message
+        );
+        assert!(!http_status_error(http::StatusCode::BAD_REQUEST).too_large);
     }
 
     #[test]
@@ -480,7 +534,7 @@ mod tests {
         let status = GrpcStatus::from_headers(&headers).unwrap();
         assert_eq!(status.code, Code::ResourceExhausted);
         assert_eq!(status.message, "50% ü");
-        let e = status.into_result(None).unwrap_err();
+        let e = status.into_result(None, 1 << 20).unwrap_err();
         assert_eq!(e.throttle, Some(Duration::from_millis(1500)));
 
         headers.insert(GRPC_STATUS, HeaderValue::from_static("banana"));
@@ -506,13 +560,13 @@ mod tests {
         let response = ExportMetricsServiceResponse::default().encode_to_vec();
         let mut framed = vec![0, 0, 0, 0, response.len() as u8];
         framed.extend_from_slice(&response);
-        assert!(response_message(Bytes::from(framed.clone()), None).is_ok());
-        assert!(response_message(Bytes::new(), None).is_ok());
+        assert!(response_message(Bytes::from(framed.clone()), None, 1 << 20).is_ok());
+        assert!(response_message(Bytes::new(), None, 1 << 20).is_ok());
         framed[4] += 1;
-        assert!(response_message(Bytes::from(framed), None).is_err());
-        assert!(response_message(Bytes::from_static(&[0, 0]), None).is_err());
-        assert!(response_message(Bytes::from_static(&[1, 0, 0, 0, 0]), None).is_err());
-        assert!(response_message(Bytes::from_static(&[7, 0, 0, 0, 0]), None).is_err());
+        assert!(response_message(Bytes::from(framed), None, 1 << 20).is_err());
+        assert!(response_message(Bytes::from_static(&[0, 0]), None, 1 << 20).is_err());
+        assert!(response_message(Bytes::from_static(&[1, 0, 0, 0, 0]), None, 1 << 20).is_err());
+        assert!(response_message(Bytes::from_static(&[7, 0, 0, 0, 0]), None, 1 << 20).is_err());
     }
 
     /// Sends on `done` when dropped.
@@ -554,7 +608,7 @@ mod tests {
         let client = GrpcClient::new(&config.resolve().unwrap(), None).unwrap();
 
         let message = Bytes::new();
-        let call = client.send(&message, None);
+        let call = client.send(&message, None, None);
         assert!(tokio::time::timeout(Duration::from_millis(300), call)
             .await
             .is_err());

@@ -14,7 +14,7 @@ use prost::Message;
 use rustls::ClientConfig;
 
 use super::{compress, connect, error_chain, excerpt, Accepted, AttemptError, USER_AGENT};
-use crate::config::{Compression, Protocol, Settings};
+use crate::config::{AttemptHeaders, Compression, Protocol, Settings};
 use crate::error::Result;
 
 pub(crate) struct HttpClient {
@@ -23,6 +23,7 @@ pub(crate) struct HttpClient {
     headers: HeaderMap,
     json: bool,
     compression: Compression,
+    max_response_bytes: usize,
 }
 
 impl HttpClient {
@@ -53,6 +54,7 @@ impl HttpClient {
             headers,
             json,
             compression: settings.compression,
+            max_response_bytes: settings.max_response_bytes,
         })
     }
 
@@ -67,11 +69,18 @@ impl HttpClient {
     }
 
     /// Sends a [request body](Self::wire_body).
-    pub(crate) async fn send(&self, body: &Bytes) -> Result<Accepted, AttemptError> {
+    pub(crate) async fn send(
+        &self,
+        body: &Bytes,
+        extra_headers: Option<&AttemptHeaders>,
+    ) -> Result<Accepted, AttemptError> {
         let mut call = Request::new(Full::new(body.clone()));
         *call.method_mut() = Method::POST;
         *call.uri_mut() = self.uri.clone();
         *call.headers_mut() = self.headers.clone();
+        if let Some(extra) = extra_headers {
+            extra.apply_to(call.headers_mut());
+        }
 
         let response = self.client.request(call).await.map_err(|e| {
             AttemptError::retryable(
@@ -89,7 +98,7 @@ impl HttpClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = Limited::new(response.into_body(), crate::config::MAX_RESPONSE_BYTES)
+        let body = Limited::new(response.into_body(), self.max_response_bytes)
             .collect()
             .await
             .map(|c| c.to_bytes());
@@ -97,8 +106,8 @@ impl HttpClient {
         if status.is_success() {
             let body = body.map_err(|e| {
                 AttemptError::permanent(format!(
-                    "HTTP {status}: the response body could not be read (over {} bytes or broken): {e}",
-                    crate::config::MAX_RESPONSE_BYTES
+                    "HTTP {status}: the response body could not be read (over {} bytes, max_response_bytes, or broken): {e}",
+                    self.max_response_bytes
                 ))
             })?;
             return self.decode_response(status, &body);
@@ -109,6 +118,8 @@ impl HttpClient {
         let message = format!("HTTP status {}{detail}", status.as_u16());
         if matches!(status.as_u16(), 429 | 502 | 503 | 504) {
             Err(AttemptError::retryable(message, throttle))
+        } else if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Err(AttemptError::too_large(message))
         } else {
             Err(AttemptError::permanent(message))
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::config::{Compression, Protocol, Settings};
+use crate::config::{AttemptHeaders, Compression, Protocol, Settings};
 use crate::error::Result;
 
 /// The User-Agent requests carry when the configured headers have none, as the OTLP
@@ -36,6 +36,9 @@ pub(crate) struct AttemptError {
     pub throttle: Option<Duration>,
     /// What happened: the code or status and the receiver's message.
     pub message: String,
+    /// The receiver refused the request for its size (HTTP 413, gRPC RESOURCE_EXHAUSTED
+    /// saying so): smaller requests may pass.
+    pub too_large: bool,
 }
 
 impl AttemptError {
@@ -44,6 +47,7 @@ impl AttemptError {
             retryable: false,
             throttle: None,
             message: message.into(),
+            too_large: false,
         }
     }
 
@@ -52,6 +56,15 @@ impl AttemptError {
             retryable: true,
             throttle,
             message: message.into(),
+            too_large: false,
+        }
+    }
+
+    /// A refusal of the request for its size.
+    pub(crate) fn too_large(message: impl Into<String>) -> Self {
+        AttemptError {
+            too_large: true,
+            ..AttemptError::permanent(message)
         }
     }
 }
@@ -85,17 +98,19 @@ impl Transport {
         }
     }
 
-    /// Sends one request's [wire body](Self::wire_body). `timeout` is the time left, which
-    /// a gRPC call tells the receiver (`grpc-timeout`); the caller enforces it. Each client
+    /// Sends one request's [wire body](Self::wire_body) with the configured headers and
+    /// `extra_headers`. `timeout` is the time left, which a gRPC call tells the receiver
+    /// (`grpc-timeout`); the caller enforces it. Each client
     /// decides where its network part runs; dropping the future stops it.
     pub(crate) async fn send(
         &self,
         body: &Bytes,
         timeout: Option<Duration>,
+        extra_headers: Option<&AttemptHeaders>,
     ) -> Result<Accepted, AttemptError> {
         match self {
-            Transport::Grpc(client) => client.send(body, timeout).await,
-            Transport::Http(client) => client.send(body).await,
+            Transport::Grpc(client) => client.send(body, timeout, extra_headers).await,
+            Transport::Http(client) => client.send(body, extra_headers).await,
         }
     }
 }

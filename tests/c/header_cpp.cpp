@@ -14,6 +14,7 @@
 static_assert(OTLPMETRIC_OK == 0, "status values are the contract's");
 static_assert(OTLPMETRIC_ERR_TIMEOUT == 4, "status values are the contract's");
 static_assert(OTLPMETRIC_ERR_INTERNAL == 7, "status values are the contract's");
+static_assert(OTLPMETRIC_ERR_CANCELLED == 8, "status values are the contract's");
 static_assert(OTLPMETRIC_TEMPORALITY_CUMULATIVE == 2, "OTLP wire numbers");
 static_assert(sizeof(otlpmetric_status) == 4, "an int32_t-sized enum");
 

@@ -14,6 +14,7 @@
  *   OTLPM_TEST_GRPC_ENDPOINT  http://127.0.0.1:PORT            accepts everything (gRPC)
  *   OTLPM_TEST_HTTP_ENDPOINT  http://127.0.0.1:PORT/v1/metrics accepts everything (HTTP/protobuf)
  *   OTLPM_TEST_HANG_ENDPOINT  http://127.0.0.1:PORT/v1/metrics accepts connections, never answers
+ *   OTLPM_TEST_GRPC_HANG_ENDPOINT http://127.0.0.1:PORT        the same, for gRPC
  *   OTLPM_TEST_DEAD_ENDPOINT  http://127.0.0.1:PORT[/...]      nothing listens
  *   OTLPM_TEST_OUT_DIR        where the files below are written
  *   OTLPM_TEST_TIME_SCALE     optional multiplier (>= 1) for the "returns within" bounds;
@@ -470,6 +471,7 @@ static int test_status_values(void) {
     CHECK(OTLPMETRIC_ERR_EXPORT == 5);
     CHECK(OTLPMETRIC_ERR_QUEUE_FULL == 6);
     CHECK(OTLPMETRIC_ERR_INTERNAL == 7);
+    CHECK(OTLPMETRIC_ERR_CANCELLED == 8);
     rc = PASS;
 done:
     return rc;
@@ -521,8 +523,9 @@ static int test_status_str(void) {
         {OTLPMETRIC_ERR_EXPORT, "export"},
         {OTLPMETRIC_ERR_QUEUE_FULL, "queue"},
         {OTLPMETRIC_ERR_INTERNAL, "internal"},
+        {OTLPMETRIC_ERR_CANCELLED, "cancel"},
     };
-    static const int unknown[] = {8, 9, 42, -1, 2147483647, -2147483647 - 1};
+    static const int unknown[] = {9, 10, 42, -1, 2147483647, -2147483647 - 1};
     int rc = FAIL;
     size_t i, j;
     for (i = 0; i < sizeof known / sizeof known[0]; i++) {
@@ -644,6 +647,7 @@ static int test_null_pointers(void) {
                OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_config_set_log_callback(NULL, noop_log, NULL), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_config_set_max_request_bytes(NULL, 1024), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_max_response_bytes(NULL, 1024), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_config_set_queue(NULL, 1024), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_config_set_proxy(NULL, "http://127.0.0.1:3128"), OTLPMETRIC_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(otlpmetric_config_set_proxy(NULL, NULL), OTLPMETRIC_ERR_INVALID_ARGUMENT);
@@ -807,6 +811,9 @@ static int test_config_setters(void) {
     EXPECT_OK(otlpmetric_config_set_retry(cfg, true, 10, 50, 300));
     EXPECT_OK(otlpmetric_config_set_retry(cfg, false, 100, 1000, 1000));
     EXPECT_OK(otlpmetric_config_set_max_request_bytes(cfg, 1024 * 1024));
+    EXPECT_OK(otlpmetric_config_set_max_response_bytes(cfg, 64 * 1024));
+    EXPECT_ERR(otlpmetric_config_set_max_response_bytes(cfg, 0), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    if (!strstr(g_err, "max_response_bytes")) FAILF("last_error: %s", g_err);
     EXPECT_OK(otlpmetric_config_set_queue(cfg, 1024 * 1024));
     EXPECT_OK(otlpmetric_config_set_log_callback(cfg, noop_log, NULL));
     EXPECT_OK(otlpmetric_config_set_log_callback(cfg, NULL, NULL)); /* a NULL callback is accepted */
@@ -1514,6 +1521,296 @@ done:
     otlpmetric_config_free(cfg);
     pb_buf_free(&rm);
     pthread_mutex_destroy(&job.mu);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * Tests: cancellation
+ * ------------------------------------------------------------------------- */
+
+typedef struct cancel_job {
+    otlpmetric_exporter *ex;
+    const otlpmetric_cancel *cancel;
+    const uint8_t *data; /* NULL: force_flush_cancellable instead of upload_cancellable */
+    size_t len;
+    otlpmetric_status st;
+    double returned_at;
+    char err[512];
+} cancel_job;
+
+static void *cancel_job_thread(void *arg) {
+    cancel_job *j = (cancel_job *)arg;
+    if (j->data)
+        j->st = otlpmetric_exporter_upload_cancellable(j->ex, j->data, j->len, 10000, j->cancel);
+    else
+        j->st = otlpmetric_exporter_force_flush_cancellable(j->ex, 10000, j->cancel);
+    snprintf(j->err, sizeof j->err, "%s", otlpmetric_last_error());
+    j->returned_at = now_ms();
+    return NULL;
+}
+
+/* Starts `job` on a thread, triggers `cancel` once the call waits, and checks that it
+   returned ERR_CANCELLED promptly after the trigger. */
+static int expect_prompt_cancel(cancel_job *job, otlpmetric_cancel *cancel, const char *what) {
+    int rc = FAIL;
+    pthread_t th;
+    double triggered_at;
+    job->cancel = cancel;
+    CHECK(pthread_create(&th, NULL, cancel_job_thread, job) == 0);
+    sleep_ms((long)within(200)); /* let the call reach the receiver */
+    triggered_at = now_ms();
+    otlpmetric_cancel_trigger(cancel);
+    pthread_join(th, NULL);
+    if (job->st != OTLPMETRIC_ERR_CANCELLED)
+        FAILF("%s returned %s, expected OTLPMETRIC_ERR_CANCELLED (%s)", what, status_name(job->st), job->err);
+    if (job->err[0] == '\0') FAILF("%s: last_error is empty", what);
+    if (job->returned_at - triggered_at > within(100))
+        FAILF("%s returned %.1f ms after the trigger", what, job->returned_at - triggered_at);
+    rc = PASS;
+done:
+    return rc;
+}
+
+static int test_cancel_hanging_upload(void) {
+    const char *vars[2] = {"OTLPM_TEST_HANG_ENDPOINT", "OTLPM_TEST_GRPC_HANG_ENDPOINT"};
+    const otlpmetric_protocol protocols[2] = {OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, OTLPMETRIC_PROTOCOL_GRPC};
+    int rc = FAIL;
+    int i;
+    const char *hang;
+    otlpmetric_exporter *ex = NULL;
+    otlpmetric_cancel *cancel = NULL;
+    pb_buf rm = PB_BUF_INIT;
+    cancel_job job;
+    otlpmetric_stats stats;
+    CHECK(build_sample_rm(&rm, g_test_name, 1) == 0);
+    for (i = 0; i < 2; i++) {
+        NEED_ENV(hang, vars[i]);
+        ex = make_exporter(protocols[i], hang, true);
+        CHECK(ex != NULL);
+        EXPECT_OK(otlpmetric_cancel_new(&cancel));
+        memset(&job, 0, sizeof job);
+        job.ex = ex;
+        job.data = rm.data;
+        job.len = rm.len;
+        if (expect_prompt_cancel(&job, cancel, vars[i]) != PASS) goto done;
+        /* triggered stays triggered: the next call returns at once */
+        EXPECT_ERR(otlpmetric_exporter_upload_cancellable(ex, rm.data, rm.len, 10000, cancel),
+                   OTLPMETRIC_ERR_CANCELLED);
+        otlpmetric_cancel_trigger(cancel);
+        EXPECT_OK(otlpmetric_exporter_stats(ex, &stats));
+        CHECK(stats.requests_failed == 1);
+        otlpmetric_cancel_free(cancel);
+        cancel = NULL;
+        otlpmetric_exporter_free(ex);
+        ex = NULL;
+    }
+    rc = PASS;
+done:
+    otlpmetric_cancel_free(cancel);
+    otlpmetric_exporter_free(ex);
+    pb_buf_free(&rm);
+    return rc;
+}
+
+static int test_cancel_flush_waiting_for_hung_upload(void) {
+    int rc = FAIL;
+    const char *hang;
+    otlpmetric_config *cfg = NULL;
+    otlpmetric_exporter *ex = NULL;
+    otlpmetric_cancel *cancel = NULL;
+    pb_buf rm = PB_BUF_INIT;
+    cancel_job upload, flush;
+    pthread_t th;
+    int joined = 1;
+    memset(&upload, 0, sizeof upload);
+    memset(&flush, 0, sizeof flush);
+    NEED_ENV(hang, "OTLPM_TEST_HANG_ENDPOINT");
+    cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, hang, false);
+    CHECK(cfg != NULL);
+    EXPECT_OK(otlpmetric_config_set_timeout_ms(cfg, 2000));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    CHECK(build_sample_rm(&rm, g_test_name, 1) == 0);
+    EXPECT_OK(otlpmetric_cancel_new(&cancel));
+    /* an upload nobody cancels (NULL handle), ended by the exporter's free */
+    upload.ex = ex;
+    upload.data = rm.data;
+    upload.len = rm.len;
+    CHECK(pthread_create(&th, NULL, cancel_job_thread, &upload) == 0);
+    joined = 0;
+    sleep_ms((long)within(100));
+    flush.ex = ex;
+    if (expect_prompt_cancel(&flush, cancel, "force_flush_cancellable") != PASS) goto done;
+    EXPECT_ERR(otlpmetric_exporter_force_flush_cancellable(ex, 10000, cancel), OTLPMETRIC_ERR_CANCELLED);
+    EXPECT_ERR(otlpmetric_exporter_shutdown(ex, 100), OTLPMETRIC_ERR_TIMEOUT);
+    pthread_join(th, NULL);
+    joined = 1;
+    if (upload.st == OTLPMETRIC_OK || upload.st == OTLPMETRIC_ERR_CANCELLED)
+        FAILF("the upload without a handle returned %s", status_name(upload.st));
+    rc = PASS;
+done:
+    if (!joined) pthread_join(th, NULL);
+    otlpmetric_cancel_free(cancel);
+    otlpmetric_exporter_free(ex);
+    otlpmetric_config_free(cfg);
+    pb_buf_free(&rm);
+    return rc;
+}
+
+static otlpmetric_cancel *volatile g_signal_cancel;
+
+static void trigger_on_signal(int sig) {
+    (void)sig;
+    otlpmetric_cancel_trigger(g_signal_cancel);
+}
+
+/* A handle triggered before the call (here from a signal handler) makes it return at
+   once and send nothing; a NULL handle is an ordinary upload. */
+static int test_cancel_before_the_call_and_null_handle(void) {
+    int rc = FAIL;
+    const char *http;
+    otlpmetric_exporter *ex = NULL;
+    otlpmetric_cancel *cancel = NULL;
+    pb_buf rm = PB_BUF_INIT;
+    otlpmetric_stats stats;
+    struct sigaction action, previous;
+    int installed = 0;
+    double t0;
+    NEED_ENV(http, "OTLPM_TEST_HTTP_ENDPOINT");
+    ex = make_exporter(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, http, true);
+    CHECK(ex != NULL);
+    CHECK(build_sample_rm(&rm, g_test_name, 1) == 0);
+    EXPECT_OK(otlpmetric_cancel_new(&cancel));
+
+    g_signal_cancel = cancel;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = trigger_on_signal;
+    sigemptyset(&action.sa_mask);
+    CHECK(sigaction(SIGUSR1, &action, &previous) == 0);
+    installed = 1;
+    CHECK(raise(SIGUSR1) == 0);
+
+    t0 = now_ms();
+    EXPECT_ERR(otlpmetric_exporter_upload_cancellable(ex, rm.data, rm.len, 10000, cancel), OTLPMETRIC_ERR_CANCELLED);
+    EXPECT_ERR(otlpmetric_exporter_force_flush_cancellable(ex, 10000, cancel), OTLPMETRIC_ERR_CANCELLED);
+    if (now_ms() - t0 > within(50)) FAILF("pre-triggered calls took %.1f ms", now_ms() - t0);
+    EXPECT_OK(otlpmetric_exporter_stats(ex, &stats));
+    CHECK(stats.requests_sent == 0);
+
+    EXPECT_OK(otlpmetric_exporter_upload_cancellable(ex, rm.data, rm.len, good_timeout(), NULL));
+    CHECK(record_rm("http", "none", rm.data, rm.len) == 0);
+    EXPECT_OK(otlpmetric_exporter_force_flush_cancellable(ex, good_timeout(), NULL));
+    rc = PASS;
+done:
+    if (installed) sigaction(SIGUSR1, &previous, NULL);
+    g_signal_cancel = NULL;
+    otlpmetric_cancel_free(cancel);
+    otlpmetric_exporter_free(ex);
+    pb_buf_free(&rm);
+    return rc;
+}
+
+static int test_cancel_bad_inputs(void) {
+    int rc = FAIL;
+    otlpmetric_cancel *cancel = NULL;
+    static const uint8_t byte = 0;
+    EXPECT_ERR(otlpmetric_cancel_new(NULL), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_OK(otlpmetric_cancel_new(&cancel));
+    EXPECT_ERR(otlpmetric_exporter_upload_cancellable(NULL, &byte, 0, 0, cancel), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(g_err, "exporter is NULL") != NULL);
+    EXPECT_ERR(otlpmetric_exporter_force_flush_cancellable(NULL, 0, cancel), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    otlpmetric_cancel_trigger(NULL); /* fine */
+    otlpmetric_cancel_free(NULL);    /* fine */
+    otlpmetric_cancel_trigger(cancel);
+    otlpmetric_cancel_trigger(cancel);
+    rc = PASS;
+done:
+    otlpmetric_cancel_free(cancel);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * Tests: header callback
+ * ------------------------------------------------------------------------- */
+
+typedef struct header_state {
+    int calls;
+    int fail_first; /* the first calls that fail (non-zero return) */
+    otlpmetric_status bad_key, bad_value, reserved, null_key, null_headers;
+} header_state;
+
+static int32_t add_token_header(void *user_data, otlpmetric_headers *out) {
+    header_state *s = (header_state *)user_data;
+    char token[64];
+    s->calls++;
+    if (s->calls <= s->fail_first) return 7;
+    s->bad_key = otlpmetric_headers_add(out, "bad key", "v");
+    s->bad_value = otlpmetric_headers_add(out, "x-token", "line\nbreak-secret");
+    s->reserved = otlpmetric_headers_add(out, "content-type", "text/plain");
+    s->null_key = otlpmetric_headers_add(out, NULL, "v");
+    s->null_headers = otlpmetric_headers_add(NULL, "x-token", "v");
+    snprintf(token, sizeof token, "token-%d", s->calls);
+    return (int32_t)otlpmetric_headers_add(out, "x-token", token);
+}
+
+static int test_header_callback(void) {
+    int rc = FAIL;
+    const char *http;
+    otlpmetric_config *cfg = NULL;
+    otlpmetric_exporter *ex = NULL;
+    pb_buf rm = PB_BUF_INIT;
+    otlpmetric_stats stats;
+    header_state state;
+    memset(&state, 0, sizeof state);
+    state.fail_first = 2;
+    NEED_ENV(http, "OTLPM_TEST_HTTP_ENDPOINT");
+    EXPECT_ERR(otlpmetric_config_set_header_callback(NULL, add_token_header, &state), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, http, false);
+    CHECK(cfg != NULL);
+    EXPECT_OK(otlpmetric_config_set_retry(cfg, true, 10, 20, 5000));
+    EXPECT_OK(otlpmetric_config_set_header_callback(cfg, add_token_header, &state));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    CHECK(build_sample_rm(&rm, g_test_name, 1) == 0);
+
+    /* two failed attempts (nothing sent), then one that goes out */
+    EXPECT_OK(otlpmetric_exporter_upload(ex, rm.data, rm.len, good_timeout()));
+    CHECK(record_rm("http", "none", rm.data, rm.len) == 0);
+    CHECK(state.calls == 3);
+    EXPECT_OK(otlpmetric_exporter_stats(ex, &stats));
+    CHECK(stats.retries == 2 && stats.requests_sent == 1);
+    CHECK(state.bad_key == OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(state.bad_value == OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(state.reserved == OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(state.null_key == OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(state.null_headers == OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    otlpmetric_exporter_free(ex);
+    ex = NULL;
+
+    /* a callback that always fails: retried until the retry budget runs out, nothing sent */
+    memset(&state, 0, sizeof state);
+    state.fail_first = 1000000;
+    EXPECT_OK(otlpmetric_config_set_retry(cfg, true, 10, 20, 200));
+    EXPECT_OK(otlpmetric_config_set_header_callback(cfg, add_token_header, &state));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    EXPECT_ERR(otlpmetric_exporter_upload(ex, rm.data, rm.len, good_timeout()), OTLPMETRIC_ERR_EXPORT);
+    if (!strstr(g_err, "header callback returned 7")) FAILF("last_error: %s", g_err);
+    CHECK(state.calls > 1);
+    EXPECT_OK(otlpmetric_exporter_stats(ex, &stats));
+    CHECK(stats.requests_sent == 0 && stats.requests_failed == 1);
+    otlpmetric_exporter_free(ex);
+    ex = NULL;
+
+    /* NULL removes it */
+    memset(&state, 0, sizeof state);
+    EXPECT_OK(otlpmetric_config_set_header_callback(cfg, NULL, NULL));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    EXPECT_OK(otlpmetric_exporter_upload(ex, rm.data, rm.len, good_timeout()));
+    CHECK(record_rm("http", "none", rm.data, rm.len) == 0);
+    CHECK(state.calls == 0);
+    rc = PASS;
+done:
+    otlpmetric_exporter_free(ex);
+    otlpmetric_config_free(cfg);
+    pb_buf_free(&rm);
     return rc;
 }
 
@@ -2347,6 +2644,11 @@ static const test_case TESTS[] = {
     TEST(test_deadline_upload_hang),
     TEST(test_shutdown_races_hanging_upload),
     TEST(test_dead_endpoint_retry),
+    TEST(test_cancel_hanging_upload),
+    TEST(test_cancel_flush_waiting_for_hung_upload),
+    TEST(test_cancel_before_the_call_and_null_handle),
+    TEST(test_cancel_bad_inputs),
+    TEST(test_header_callback),
     TEST(test_selector_defaults),
     TEST(test_temporality_selector),
     TEST(test_aggregation_selector),

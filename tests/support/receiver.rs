@@ -222,6 +222,8 @@ struct State {
     script: VecDeque<Reply>,
     default_reply: Reply,
     requests: Vec<Recorded>,
+    /// Requests whose payload is over this many bytes get this reply, script untouched.
+    size_limit: Option<(usize, Reply)>,
 }
 
 struct Shared {
@@ -292,6 +294,7 @@ impl Receiver {
                 script: VecDeque::new(),
                 default_reply: Reply::Ok,
                 requests: Vec::new(),
+                size_limit: None,
             }),
             arrived: Condvar::new(),
         });
@@ -372,6 +375,13 @@ impl Receiver {
     /// The reply used when the script is empty (initially `Reply::Ok`).
     pub fn set_default_reply(&self, reply: Reply) {
         self.shared.lock().default_reply = reply;
+    }
+
+    /// Answers `reply` to every request whose payload (the serialized request, after
+    /// unframing and decompression) is over `bytes`, without taking a scripted reply;
+    /// such requests are recorded with `rejected` set.
+    pub fn refuse_requests_over(&self, bytes: usize, reply: Reply) {
+        self.shared.lock().size_limit = Some((bytes, reply));
     }
 
     /// How many scripted replies are still unused.
@@ -806,9 +816,17 @@ async fn handle(ctx: ConnCtx, req: Request<Incoming>) -> Response<ReplyBody> {
         Protocol::Grpc => decode_grpc(&parts.method, parts.uri.path(), &parts.headers, &raw),
         Protocol::Http => decode_http(&parts.method, &parts.headers, &raw),
     };
-    let (fixed_reply, rejected) = match decoded.rejection {
-        Some((reply, why)) => (Some(reply), Some(why)),
-        None => (None, None),
+    let size_limit = ctx.shared.lock().size_limit.clone();
+    let (fixed_reply, rejected) = match (decoded.rejection, size_limit) {
+        (Some((reply, why)), _) => (Some(reply), Some(why)),
+        (None, Some((limit, reply))) if decoded.body.len() > limit => (
+            Some(reply),
+            Some(format!(
+                "{} bytes, over the size limit of {limit}",
+                decoded.body.len()
+            )),
+        ),
+        (None, _) => (None, None),
     };
     let recorded = Recorded {
         path: parts.uri.path().to_string(),

@@ -32,7 +32,8 @@
  * - Callbacks are std::function. No C++ exception ever crosses the C library: a
  *   selector that throws makes exporter creation fail, and the Exporter constructor
  *   rethrows that exception (try_create reports it as Status::InvalidArgument); an
- *   exception from the log callback is swallowed.
+ *   exception from the log callback is swallowed; one from the header callback fails
+ *   that attempt (retryably).
  * - Selectors run only inside exporter creation, on the creating thread. The log
  *   callback may run on the library's threads, concurrently, until the exporter is
  *   destroyed: each Exporter co-owns the log function it was created with, so the
@@ -43,6 +44,9 @@
  *   at once; moving, assigning, reset() and destruction need exclusive access.
  * - Enum arguments are passed to the C API as their integer values, which the library
  *   checks (an unknown value is Status::InvalidArgument).
+ * - Cancellation: upload() and force_flush() take an otlpmetric::Cancel (trigger() it
+ *   from any thread, or a signal handler) and, in C++20, a std::stop_token; a cancelled
+ *   call fails with Status::Cancelled.
  */
 #ifndef OTLPMETRIC_HPP
 #define OTLPMETRIC_HPP
@@ -64,6 +68,9 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+#if __cplusplus >= 202002L
+#include <stop_token>
+#endif
 
 #if !defined(__cplusplus) || (__cplusplus < 201703L && !(defined(_MSVC_LANG) && _MSVC_LANG >= 201703L))
 #error "otlpmetric.hpp needs C++17 or later"
@@ -85,6 +92,7 @@ enum class Status : std::int32_t {
     Export = OTLPMETRIC_ERR_EXPORT,
     QueueFull = OTLPMETRIC_ERR_QUEUE_FULL,
     Internal = OTLPMETRIC_ERR_INTERNAL,
+    Cancelled = OTLPMETRIC_ERR_CANCELLED,
 };
 
 /// The OTLP transport.
@@ -183,7 +191,7 @@ inline std::string_view version() noexcept { return otlpmetric_version(); }
 /// "OTLPMETRIC_ERR_DECODE" etc.; "OTLPMETRIC_UNKNOWN_STATUS" for other values.
 inline const char *status_str(Status status) noexcept {
     const auto v = static_cast<std::int32_t>(status);
-    if (v < OTLPMETRIC_OK || v > OTLPMETRIC_ERR_INTERNAL) return "OTLPMETRIC_UNKNOWN_STATUS";
+    if (v < OTLPMETRIC_OK || v > OTLPMETRIC_ERR_CANCELLED) return "OTLPMETRIC_UNKNOWN_STATUS";
     return otlpmetric_status_str(static_cast<otlpmetric_status>(v));
 }
 
@@ -315,6 +323,29 @@ private:
     std::size_t size_ = 0;
 };
 
+/// The headers a header callback adds to one attempt (otlpmetric_headers); valid only
+/// during the callback.
+class Headers {
+public:
+    explicit Headers(otlpmetric_headers *headers) noexcept : headers_(headers) {}
+
+    /// otlpmetric_headers_add(): refused (Status::InvalidArgument) for invalid names or
+    /// values and the headers the library sets for the protocol (content-type, grpc-*...).
+    Headers &add(std::string_view key, std::string_view value) {
+        try_add(key, value).throw_if_error();
+        return *this;
+    }
+    Result try_add(std::string_view key, std::string_view value);
+
+private:
+    otlpmetric_headers *headers_;
+};
+
+/// Adds headers to each attempt; returning false (or throwing) fails that attempt,
+/// retryably. Called before every attempt, on the thread that makes it (the uploading
+/// one, or the library's for Exporter::enqueue), possibly on several at once.
+using HeaderCallback = std::function<bool(Headers &)>;
+
 // ---------------------------------------------------------------------------------
 // Implementation details (not part of the API)
 // ---------------------------------------------------------------------------------
@@ -435,6 +466,17 @@ inline void log_trampoline(void *user_data, otlpmetric_log_level level, const ch
     }
 }
 
+inline std::int32_t header_trampoline(void *user_data, otlpmetric_headers *out) noexcept {
+    const auto *callback = static_cast<const HeaderCallback *>(user_data);
+    if (callback == nullptr || !*callback) return 0;
+    try {
+        Headers headers(out);
+        return (*callback)(headers) ? 0 : 1;
+    } catch (...) {
+        return -1;  // an exception must not unwind into the library: the attempt fails
+    }
+}
+
 struct ConfigDeleter {
     void operator()(otlpmetric_config *c) const noexcept { otlpmetric_config_free(c); }
 };
@@ -472,6 +514,7 @@ public:
         if (this != &other) {
             handle_ = std::move(other.handle_);  // frees ours first: it points into our state
             log_ = std::move(other.log_);
+            header_callback_ = std::move(other.header_callback_);
             selectors_ = std::move(other.selectors_);
         }
         return *this;
@@ -645,12 +688,36 @@ public:
         return r;
     }
 
+    /// Adds headers to each attempt (an empty function removes it), e.g. a token that
+    /// changes; see HeaderCallback. Each Exporter co-owns the callback it was created with.
+    Config &set_header_callback(HeaderCallback callback) {
+        return done(try_set_header_callback(std::move(callback)));
+    }
+    Result try_set_header_callback(HeaderCallback callback) {
+        std::shared_ptr<const HeaderCallback> owned;
+        if (callback) owned = std::make_shared<const HeaderCallback>(std::move(callback));
+        Result r = detail::check(
+            "otlpmetric_config_set_header_callback",
+            otlpmetric_config_set_header_callback(handle(), owned ? &detail::header_trampoline : nullptr,
+                                                  const_cast<HeaderCallback *>(owned.get())));
+        if (r.ok()) header_callback_ = std::move(owned);
+        return r;
+    }
+
     /// The largest request in protobuf bytes (default 4 MiB, at least 256); larger
     /// uploads are split.
     Config &set_max_request_bytes(std::size_t max_bytes) { return done(try_set_max_request_bytes(max_bytes)); }
     Result try_set_max_request_bytes(std::size_t max_bytes) {
         return detail::check("otlpmetric_config_set_max_request_bytes",
                              otlpmetric_config_set_max_request_bytes(handle(), max_bytes));
+    }
+
+    /// The largest response body read into memory (default 4 MiB, above 0); a larger
+    /// answer fails that attempt.
+    Config &set_max_response_bytes(std::size_t max_bytes) { return done(try_set_max_response_bytes(max_bytes)); }
+    Result try_set_max_response_bytes(std::size_t max_bytes) {
+        return detail::check("otlpmetric_config_set_max_response_bytes",
+                             otlpmetric_config_set_max_response_bytes(handle(), max_bytes));
     }
 
     /// The byte bound of the asynchronous queue used by Exporter::enqueue (default 16 MiB).
@@ -670,12 +737,50 @@ private:
     // Declaration order matters: handle_ is destroyed first, as it points at the others.
     std::unique_ptr<detail::SelectorState> selectors_;
     std::shared_ptr<const LogCallback> log_;
+    std::shared_ptr<const HeaderCallback> header_callback_;
     std::unique_ptr<otlpmetric_config, detail::ConfigDeleter> handle_;
 };
 
 // ---------------------------------------------------------------------------------
 // Exporter
 // ---------------------------------------------------------------------------------
+
+/// A cancellation handle (otlpmetric_cancel), move-only. trigger() makes the calls that
+/// use it fail with Status::Cancelled promptly, now and later; it may be called from any
+/// thread, any number of times, and from a signal handler (async-signal-safe). Destroy
+/// it only once no call uses it.
+class Cancel {
+public:
+    /// otlpmetric_cancel_new(). Throws Error (when the process has no file descriptor left).
+    Cancel() { try_create(*this).throw_if_error(); }
+    /// Holds nothing, like a moved-from Cancel: a call given it cannot be cancelled.
+    explicit Cancel(std::nullptr_t) noexcept {}
+
+    /// As the constructor, without throwing; `out` is replaced on success only.
+    static Result try_create(Cancel &out) {
+        otlpmetric_cancel *raw = nullptr;
+        Result r = detail::check("otlpmetric_cancel_new", otlpmetric_cancel_new(&raw));
+        if (r.ok()) out.handle_.reset(raw);
+        return r;
+    }
+    Cancel(Cancel &&) noexcept = default;
+    Cancel &operator=(Cancel &&) noexcept = default;
+    Cancel(const Cancel &) = delete;
+    Cancel &operator=(const Cancel &) = delete;
+    ~Cancel() = default;
+
+    /// Triggers the handle; a moved-from Cancel does nothing.
+    void trigger() const noexcept { otlpmetric_cancel_trigger(handle_.get()); }
+
+    /// The C handle (NULL when moved from); still owned by this object.
+    const otlpmetric_cancel *handle() const noexcept { return handle_.get(); }
+
+private:
+    struct Deleter {
+        void operator()(otlpmetric_cancel *c) const noexcept { otlpmetric_cancel_free(c); }
+    };
+    std::unique_ptr<otlpmetric_cancel, Deleter> handle_;
+};
 
 /// An OTLP metrics exporter (otlpmetric_exporter). Its methods may be called from any
 /// number of threads at once. Destroying it shuts it down first if needed (within the
@@ -720,6 +825,7 @@ public:
             reset();
             handle_ = std::move(other.handle_);
             log_ = std::move(other.log_);
+            header_callback_ = std::move(other.header_callback_);
         }
         return *this;
     }
@@ -731,6 +837,7 @@ public:
     void reset() noexcept {
         handle_.reset();  // the library may log until otlpmetric_exporter_free returns
         log_.reset();
+        header_callback_.reset();
     }
 
     /// The C handle (NULL when empty); still owned by this object.
@@ -754,6 +861,37 @@ public:
     Result try_upload(const void *data, std::size_t size, std::chrono::milliseconds timeout = configured_timeout) {
         return try_upload(ByteView(data, size), timeout);
     }
+
+    /// As upload(), and Status::Cancelled as soon as `cancel` is triggered (at once when
+    /// it was triggered before the call).
+    void upload(ByteView resource_metrics, const Cancel &cancel,
+                std::chrono::milliseconds timeout = configured_timeout) {
+        try_upload(resource_metrics, cancel, timeout).throw_if_error();
+    }
+    Result try_upload(ByteView resource_metrics, const Cancel &cancel,
+                      std::chrono::milliseconds timeout = configured_timeout) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(timeout, ms))
+            return detail::invalid("otlpmetric_exporter_upload_cancellable", "timeout is negative");
+        return detail::check("otlpmetric_exporter_upload_cancellable",
+                             otlpmetric_exporter_upload_cancellable(handle(), resource_metrics.data(),
+                                                                    resource_metrics.size(), ms, cancel.handle()));
+    }
+#if __cplusplus >= 202002L
+    /// As upload(), and Status::Cancelled once a stop is requested through `stop`.
+    void upload(ByteView resource_metrics, std::stop_token stop,
+                std::chrono::milliseconds timeout = configured_timeout) {
+        try_upload(resource_metrics, std::move(stop), timeout).throw_if_error();
+    }
+    Result try_upload(ByteView resource_metrics, std::stop_token stop,
+                      std::chrono::milliseconds timeout = configured_timeout) {
+        if (!stop.stop_possible()) return try_upload(resource_metrics, timeout);
+        Cancel cancel(nullptr);
+        if (Result r = Cancel::try_create(cancel); !r) return r;
+        std::stop_callback on_stop(stop, [&cancel] { cancel.trigger(); });
+        return try_upload(resource_metrics, cancel, timeout);
+    }
+#endif
 
     /// As upload(), for one serialized
     /// opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest.
@@ -805,6 +943,32 @@ public:
         if (!detail::to_ms(timeout, ms)) return detail::invalid("otlpmetric_exporter_force_flush", "timeout is negative");
         return detail::check("otlpmetric_exporter_force_flush", otlpmetric_exporter_force_flush(handle(), ms));
     }
+
+    /// As force_flush(), and Status::Cancelled as soon as `cancel` is triggered; the
+    /// uploads it waited for go on.
+    void force_flush(const Cancel &cancel, std::chrono::milliseconds timeout = configured_timeout) {
+        try_force_flush(cancel, timeout).throw_if_error();
+    }
+    Result try_force_flush(const Cancel &cancel, std::chrono::milliseconds timeout = configured_timeout) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(timeout, ms))
+            return detail::invalid("otlpmetric_exporter_force_flush_cancellable", "timeout is negative");
+        return detail::check("otlpmetric_exporter_force_flush_cancellable",
+                             otlpmetric_exporter_force_flush_cancellable(handle(), ms, cancel.handle()));
+    }
+#if __cplusplus >= 202002L
+    /// As force_flush(), and Status::Cancelled once a stop is requested through `stop`.
+    void force_flush(std::stop_token stop, std::chrono::milliseconds timeout = configured_timeout) {
+        try_force_flush(std::move(stop), timeout).throw_if_error();
+    }
+    Result try_force_flush(std::stop_token stop, std::chrono::milliseconds timeout = configured_timeout) {
+        if (!stop.stop_possible()) return try_force_flush(timeout);
+        Cancel cancel(nullptr);
+        if (Result r = Cancel::try_create(cancel); !r) return r;
+        std::stop_callback on_stop(stop, [&cancel] { cancel.trigger(); });
+        return try_force_flush(cancel, timeout);
+    }
+#endif
 
     /// Flushes, closes connections, stops the threads. Acts once: later uploads,
     /// flushes and shutdowns fail with Status::Shutdown.
@@ -865,6 +1029,7 @@ private:
         if (!created) return Result{Status::Internal, "otlpmetric_exporter_new returned no exporter", "otlpmetric_exporter_new"};
         out.reset();
         out.log_ = config.log_;  // before the handle: the exporter may log at any time
+        out.header_callback_ = config.header_callback_;
         out.handle_ = std::move(created);
         return r;
     }
@@ -872,8 +1037,16 @@ private:
     // Declaration order matters: handle_ is destroyed first (the library may call the
     // log callback until otlpmetric_exporter_free returns).
     std::shared_ptr<const LogCallback> log_;
+    std::shared_ptr<const HeaderCallback> header_callback_;
     std::unique_ptr<otlpmetric_exporter, detail::ExporterDeleter> handle_;
 };
+
+inline Result Headers::try_add(std::string_view key, std::string_view value) {
+    if (key.find('\0') != std::string_view::npos || value.find('\0') != std::string_view::npos)
+        return detail::invalid("otlpmetric_headers_add", "a header name or value contains a NUL byte");
+    const std::string k(key), v(value);
+    return detail::check("otlpmetric_headers_add", otlpmetric_headers_add(headers_, k.c_str(), v.c_str()));
+}
 
 }  // namespace otlpmetric
 

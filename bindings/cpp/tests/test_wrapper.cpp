@@ -31,6 +31,11 @@
 #include <utility>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace om = otlpmetric;
 using namespace std::chrono_literals;
 using test::check;
@@ -42,6 +47,7 @@ static_assert(std::is_nothrow_move_constructible_v<om::Config> && std::is_nothro
 static_assert(!std::is_copy_constructible_v<om::Exporter> && !std::is_copy_assignable_v<om::Exporter>);
 static_assert(std::is_nothrow_move_constructible_v<om::Exporter> && std::is_nothrow_move_assignable_v<om::Exporter>);
 static_assert(std::is_nothrow_default_constructible_v<om::Exporter>);
+static_assert(!std::is_copy_constructible_v<om::Cancel> && std::is_nothrow_move_constructible_v<om::Cancel>);
 // Bytes come as any contiguous container of bytes, never as a bare char pointer or array.
 static_assert(std::is_convertible_v<std::vector<std::uint8_t>, om::ByteView>);
 static_assert(std::is_convertible_v<std::string, om::ByteView>);
@@ -52,6 +58,7 @@ static_assert(!std::is_convertible_v<const char (&)[4], om::ByteView>);
 static_assert(!std::is_convertible_v<std::vector<int>, om::ByteView>);
 // The C++ enums carry the C values.
 static_assert(static_cast<int>(om::Status::QueueFull) == OTLPMETRIC_ERR_QUEUE_FULL);
+static_assert(static_cast<int>(om::Status::Cancelled) == OTLPMETRIC_ERR_CANCELLED);
 static_assert(static_cast<int>(om::Temporality::Cumulative) == OTLPMETRIC_TEMPORALITY_CUMULATIVE);
 static_assert(static_cast<int>(om::InstrumentKind::ObservableGauge) == OTLPMETRIC_INSTRUMENT_OBSERVABLE_GAUGE);
 static_assert(static_cast<int>(om::AggregationKind::Base2ExponentialHistogram) ==
@@ -189,8 +196,9 @@ void test_log_callback_and_environment() {
 
 void test_config_errors() {
     om::Config c = http_config();
-    om::Config &same = c.set_insecure(false).set_max_request_bytes(1 << 20).set_queue(1 << 20);
+    om::Config &same = c.set_insecure(false).set_max_request_bytes(1 << 20).set_queue(1 << 20).set_max_response_bytes(1 << 16);
     check(&same == &c, "setters are fluent (return *this)");
+    expect_result(c.try_set_max_response_bytes(0), om::Status::InvalidArgument, "try_set_max_response_bytes(0)");
 
     std::string m = expect_error(om::Status::InvalidArgument, "set_endpoint(\"not a url\")",
                                  [&] { c.set_endpoint("not a url"); });
@@ -563,6 +571,89 @@ void test_threads() {
           std::to_string(exporter.stats().requests_sent));
 }
 
+// A loopback port that takes connections (the kernel's backlog) and never answers.
+struct SilentListener {
+    int fd = -1;
+    int port = 0;
+    SilentListener() {
+        fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr *>(&addr), len) == 0 && ::listen(fd, 16) == 0 &&
+            ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0)
+            port = ntohs(addr.sin_port);
+    }
+    ~SilentListener() {
+        if (fd >= 0) ::close(fd);
+    }
+    SilentListener(const SilentListener &) = delete;
+    SilentListener &operator=(const SilentListener &) = delete;
+};
+
+void test_cancel() {
+    check(status_name(om::Status::Cancelled) == "OTLPMETRIC_ERR_CANCELLED", "status_str(Cancelled)");
+    const auto bytes = test::resource_metrics(g.metric("cancel"), 1, 1.0);
+
+    om::Exporter exporter(http_config());
+    om::Cancel triggered;
+    triggered.trigger();
+    triggered.trigger();
+    check(exporter.try_upload(bytes, triggered).status == om::Status::Cancelled, "a triggered Cancel: upload");
+    check(exporter.try_force_flush(triggered).status == om::Status::Cancelled, "a triggered Cancel: force_flush");
+    try {
+        exporter.upload(bytes, triggered);
+        check(false, "upload(bytes, triggered) throws");
+    } catch (const om::Error &e) {
+        check(e.status() == om::Status::Cancelled, "upload(bytes, triggered) throws Status::Cancelled");
+    }
+    const om::Cancel none(nullptr);
+    none.trigger();  // does nothing
+    check(exporter.try_upload(bytes, none).ok(), "an empty Cancel: an upload that cannot be cancelled");
+    check(exporter.try_force_flush(none).ok(), "an empty Cancel: force_flush");
+
+    SilentListener silent;
+    if (!check(silent.port != 0, "a silent loopback listener")) return;
+    om::Config c;
+    c.set_endpoint("http://127.0.0.1:" + std::to_string(silent.port) + "/v1/metrics").set_retry(false);
+    om::Exporter hung(c);
+    om::Cancel cancel;
+    std::chrono::steady_clock::time_point triggered_at;
+    std::thread trigger([&] {
+        std::this_thread::sleep_for(200ms);
+        triggered_at = std::chrono::steady_clock::now();
+        cancel.trigger();
+    });
+    const om::Result r = hung.try_upload(bytes, cancel, 10s);
+    const auto returned_at = std::chrono::steady_clock::now();
+    trigger.join();
+    check(r.status == om::Status::Cancelled, "a hung upload is cancelled", r.message);
+    const auto after = std::chrono::duration_cast<std::chrono::milliseconds>(returned_at - triggered_at);
+    check(after < 1000ms, "a hung upload returns promptly after the trigger", std::to_string(after.count()) + " ms");
+}
+
+void test_header_callback() {
+    std::atomic<int> calls{0};
+    std::atomic<int> refused{0};
+    om::Config c = http_config();
+    c.set_retry(true, 10ms, 20ms, 2s).set_header_callback([&](om::Headers &headers) {
+        const int n = ++calls;
+        if (!headers.try_add("content-type", "text/plain").ok()) refused++;
+        if (!headers.try_add(std::string_view("x-bad\0key", 9), "v").ok()) refused++;
+        if (n == 1) return false;                                    // fails the attempt
+        if (n == 2) throw std::runtime_error("token not ready");     // so does this
+        headers.add("x-token", "token-" + std::to_string(n));
+        return true;
+    });
+    om::Exporter exporter(c);
+    c.set_header_callback(nullptr);  // the exporter keeps its own
+    exporter.upload_json(test::gauge_json(g.metric("header-callback"), 1));
+    check(calls.load() == 3, "the header callback runs before each attempt", std::to_string(calls.load()));
+    check(refused.load() == 6, "headers the library sets, and NUL bytes, are refused");
+    check(exporter.stats().retries == 2, "a failing header callback fails its attempt, retryably");
+}
+
 void test_second_tu() {
     check(second_tu::log_trampoline_address() == &om::detail::log_trampoline,
           "inline functions have one address across translation units");
@@ -604,6 +695,8 @@ int main() {
     run("log callback lifetime", test_log_lifetime);
     run("moves", test_moves);
     run("threads", test_threads);
+    run("cancel", test_cancel);
+    run("header callback", test_header_callback);
     run("second translation unit", test_second_tu);
 
     if (const char *out = std::getenv("OTLPMETRIC_TEST_MARKERS_OUT"); out && *out) {

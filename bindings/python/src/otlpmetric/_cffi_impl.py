@@ -68,7 +68,12 @@ class Backend(_BackendBase):
     def exporter_free(self, exporter: Any) -> None:
         self.lib.otlpmetric_exporter_free(exporter)
 
-    def send(self, function: str, exporter: Any, data: bytes, *rest: int) -> int:
+    def cancel_new(self) -> Tuple[int, Any]:
+        out = self.ffi.new("otlpmetric_cancel **")
+        status = self.lib.otlpmetric_cancel_new(out)
+        return status, (out[0] if status == 0 else None)
+
+    def send(self, function: str, exporter: Any, data: bytes, *rest: Any) -> int:
         fn = getattr(self.lib, function)
         param_type = self._buffer_types.get(function)
         if param_type is None:  # the parameter's type: uint8_t * or char *
@@ -78,7 +83,7 @@ class Backend(_BackendBase):
             buffer = self.ffi.from_buffer(param_type.item.cname + "[]", data)
         else:
             buffer = self.ffi.cast(param_type, self._no_bytes)
-        return fn(exporter, buffer, len(data), *rest)
+        return fn(exporter, buffer, len(data), *[self._NULL if a is None else a for a in rest])
 
     def aggregation(self, exporter: Any, kind: int) -> Tuple[int, Optional[AggregationTuple]]:
         out = self.ffi.new("otlpmetric_aggregation *")
@@ -139,6 +144,13 @@ class Backend(_BackendBase):
             log(level, "" if message == ffi.NULL else ffi.string(message).decode("utf-8", "replace"))
 
         return ffi.callback("otlpmetric_log_callback", c_log, onerror=_ignore)
+
+    def header_callback(self, produce: Callable[[Any], int]) -> Any:
+        def c_headers(_user_data: Any, out: Any) -> int:
+            return produce(out)
+
+        # error=-1: should anything still escape, the attempt fails.
+        return self.ffi.callback("otlpmetric_header_callback", c_headers, error=-1, onerror=_ignore)
 
 
 def _ignore(exc_type: Any, exc: Any, tb: Any) -> None:

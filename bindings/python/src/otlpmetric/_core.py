@@ -78,6 +78,7 @@ class Backend:
     def config_free(self, config: Any) -> None: ...
     def exporter_new(self, config: Any) -> Tuple[int, Any]: ...
     def exporter_free(self, exporter: Any) -> None: ...
+    def cancel_new(self) -> Tuple[int, Any]: ...
     def send(self, function: str, exporter: Any, data: bytes, *rest: int) -> int:
         """Calls ``function(exporter, data, len(data), *rest)``."""
     def aggregation(self, exporter: Any, kind: int) -> Tuple[int, Optional[AggregationTuple]]: ...
@@ -92,6 +93,8 @@ class Backend:
         points to are appended to ``keep``."""
     def log_callback(self, log: Callable[[int, str], None]) -> Any:
         """A C ``otlpmetric_log_callback`` calling ``log(level, message)`` (which never raises)."""
+    def header_callback(self, produce: Callable[[Any], int]) -> Any:
+        """A C ``otlpmetric_header_callback`` returning ``produce(out)`` (which never raises)."""
 
 
 # Every exporter not yet freed, so that they are freed before the interpreter goes
@@ -160,6 +163,12 @@ class Exporter:
       called from any thread; by default they go to the :mod:`logging` logger
       ``"otlpmetric"`` at the matching level; ``False`` drops them.
     - ``max_request_bytes``, ``queue_bytes``: request split size and asynchronous queue bound.
+    - ``max_response_bytes``: the largest response body read (default 4 MiB).
+    - ``header_callback``: ``callable() -> mapping or pairs (or None)`` called before each
+      attempt (on the uploading thread, or the library's for :meth:`enqueue`); what it
+      returns is sent besides ``headers`` (replacing those of the same name), e.g. a
+      token that changes. Raising (or returning a header the library refuses) fails
+      that attempt, which is retried as the retry policy allows. Values are never logged.
 
     A Python exception raised by a selector makes the constructor raise it (its
     ``__cause__`` is the library's :class:`InvalidArgumentError`); one raised by the log
@@ -194,6 +203,8 @@ class Exporter:
         log: Union[Callable[[LogLevel, str], Any], bool, None] = None,
         max_request_bytes: Optional[int] = None,
         queue_bytes: Optional[int] = None,
+        header_callback: Optional[Callable[[], Any]] = None,
+        max_response_bytes: Optional[int] = None,
     ) -> None:
         self._handle: Any = None
         self._cond = threading.Condition()
@@ -202,6 +213,8 @@ class Exporter:
         self._keepalive: List[Any] = []
         self._temporalities: Dict[int, Temporality] = {}
         self._aggregations: Dict[int, Aggregation] = {}
+        if not (header_callback is None or callable(header_callback)):
+            raise TypeError(f"header_callback must be a callable or None, not {type(header_callback).__name__}")
         if not (log is None or isinstance(log, bool) or callable(log)):
             raise TypeError(f"log must be a callable, None or False, not {type(log).__name__}")
         b = self._backend = type(self)._load_backend()
@@ -267,6 +280,9 @@ class Exporter:
                 )
             if queue_bytes is not None:
                 self._set(b.call("otlpmetric_config_set_queue", config, _size("queue_bytes", queue_bytes)))
+            if max_response_bytes is not None:
+                size = _size("max_response_bytes", max_response_bytes)
+                self._set(b.call("otlpmetric_config_set_max_response_bytes", config, size))
             if temporality is not None:
                 select_t = self._temporality_function(temporality, config)
                 cb = b.temporality_selector(_safe_temporality(select_t, failures))
@@ -277,6 +293,10 @@ class Exporter:
                 cb = b.aggregation_selector(_safe_aggregation(select_a, failures), self._keepalive)
                 self._keepalive.append(cb)
                 self._set(b.call("otlpmetric_config_set_aggregation_selector", config, cb, None))
+            if header_callback is not None:
+                cb = b.header_callback(_safe_headers(header_callback, b))
+                self._keepalive.append(cb)
+                self._set(b.call("otlpmetric_config_set_header_callback", config, cb, None))
             if log is not False:
                 cb = b.log_callback(_safe_log(_log_to_logging if log is None or log is True else log))
                 self._keepalive.append(cb)
@@ -367,7 +387,16 @@ class Exporter:
                 if self._busy == 0:
                     self._cond.notify_all()
 
-    def _send(self, function: str, data: bytes, *rest: int) -> None:
+    @contextmanager
+    def _using_cancel(self, cancel: "Cancel") -> Iterator[Any]:
+        if not isinstance(cancel, Cancel):
+            raise TypeError(f"cancel must be an otlpmetric.Cancel, not {type(cancel).__name__}")
+        if cancel._backend is not self._backend:
+            raise TypeError("cancel was made by the other front (ctypes or cffi) than this exporter")
+        with cancel._using() as cancel_handle:
+            yield cancel_handle
+
+    def _send(self, function: str, data: bytes, *rest: Any) -> None:
         with self._using() as handle:
             status = self._backend.send(function, handle, data, *rest)
             if status:
@@ -380,13 +409,19 @@ class Exporter:
         """True once :meth:`close` freed the native exporter."""
         return self._handle is None
 
-    def upload(self, resource_metrics: bytes, timeout_ms: int = 0) -> None:
+    def upload(self, resource_metrics: bytes, timeout_ms: int = 0, cancel: Optional["Cancel"] = None) -> None:
         """Uploads one serialized ``opentelemetry.proto.metrics.v1.ResourceMetrics``.
         Blocks until the receiver accepted it (a partial success too: it is logged);
         raises :class:`Error` (a subclass per status) otherwise. ``timeout_ms`` 0 means
-        the configured export timeout."""
+        the configured export timeout. With a :class:`Cancel`, raises
+        :class:`ExportCancelledError` as soon as it is triggered (from another thread)."""
         data = _as_bytes("resource_metrics", resource_metrics)
-        self._send("otlpmetric_exporter_upload", data, _u32("timeout_ms", timeout_ms))
+        timeout = _u32("timeout_ms", timeout_ms)
+        if cancel is None:
+            self._send("otlpmetric_exporter_upload", data, timeout)
+            return
+        with self._using_cancel(cancel) as cancel_handle:
+            self._send("otlpmetric_exporter_upload_cancellable", data, timeout, cancel_handle)
 
     def upload_request(self, export_request: bytes, timeout_ms: int = 0) -> None:
         """As :meth:`upload`, for a serialized ``ExportMetricsServiceRequest``."""
@@ -412,11 +447,17 @@ class Exporter:
             )
         self._send("otlpmetric_exporter_enqueue", data)
 
-    def force_flush(self, timeout_ms: int = 0) -> None:
-        """Waits for every upload (and enqueued data) accepted before the call."""
+    def force_flush(self, timeout_ms: int = 0, cancel: Optional["Cancel"] = None) -> None:
+        """Waits for every upload (and enqueued data) accepted before the call. With a
+        :class:`Cancel`, raises :class:`ExportCancelledError` as soon as it is triggered."""
         timeout = _u32("timeout_ms", timeout_ms)
-        with self._using() as handle:
-            self._set(self._backend.call("otlpmetric_exporter_force_flush", handle, timeout))
+        if cancel is None:
+            with self._using() as handle:
+                self._set(self._backend.call("otlpmetric_exporter_force_flush", handle, timeout))
+            return
+        with self._using_cancel(cancel) as cancel_handle, self._using() as handle:
+            status = self._backend.call("otlpmetric_exporter_force_flush_cancellable", handle, timeout, cancel_handle)
+            self._set(status)
 
     def shutdown(self, timeout_ms: int = 0) -> None:
         """Flushes and stops the exporter; acts once (later calls raise ShutdownError).
@@ -503,6 +544,78 @@ class Exporter:
         return f"<{type(self).__module__}.{type(self).__name__} ({backend}) {state}>"
 
 
+class Cancel:
+    """A cancellation handle for :meth:`Exporter.upload` and :meth:`Exporter.force_flush`:
+    :meth:`trigger` (from any thread, any number of times) makes the calls given it raise
+    :class:`ExportCancelledError` promptly, now and later. :meth:`close` (or leaving a
+    ``with`` block) frees it once no call uses it."""
+
+    # Set by each front, as for Exporter.
+    _load_backend: Callable[[], Backend]
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+        self._cond = threading.Condition()
+        self._busy = 0
+        b = self._backend = type(self)._load_backend()
+        status, handle = b.cancel_new()
+        if status:
+            raise Error.from_status(status, b.last_error())
+        self._handle = handle
+
+    @contextmanager
+    def _using(self) -> Iterator[Any]:
+        with self._cond:
+            if self._handle is None:
+                raise InvalidArgumentError(Status.ERR_INVALID_ARGUMENT, "the Cancel was closed")
+            self._busy += 1
+        try:
+            yield self._handle
+        finally:
+            with self._cond:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._cond.notify_all()
+
+    def trigger(self) -> None:
+        """Cancels the calls using this handle; later triggers (and after close) do nothing."""
+        with self._cond:
+            if self._handle is None:
+                return
+            self._busy += 1
+        try:
+            self._backend.call("otlpmetric_cancel_trigger", self._handle)
+        finally:
+            with self._cond:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._cond.notify_all()
+
+    def close(self) -> None:
+        """Frees the native handle; waits for calls using it. Idempotent."""
+        cond = getattr(self, "_cond", None)
+        if cond is None:  # __init__ failed early
+            return
+        with cond:
+            handle, self._handle = self._handle, None
+            while self._busy:
+                cond.wait()
+        if handle is not None:
+            self._backend.call("otlpmetric_cancel_free", handle)
+
+    def __enter__(self) -> "Cancel":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - nothing to report to at this point
+            pass
+
+
 def _free(backend: Backend, handle: Any, keepalive: List[Any]) -> None:
     backend.exporter_free(handle)
     # Only now that the library holds none of the callbacks may they go.
@@ -549,6 +662,38 @@ def _aggregation_to_tuple(agg: Any) -> AggregationTuple:
         if not -(2**31) <= int(getattr(agg, name)) < 2**31:
             raise ValueError(f"Aggregation.{name} {getattr(agg, name)} is out of range")
     return (int(agg.kind), agg.boundaries, agg.record_min_max, int(agg.max_size), int(agg.max_scale))
+
+
+def _safe_headers(produce: Callable[[], Any], backend: Backend) -> Callable[[Any], int]:
+    """The header callback's body: adds what ``produce()`` returns to ``out``; any
+    failure fails the attempt (non-zero) and is logged without a header value."""
+
+    def trampoline(out: Any) -> int:
+        try:
+            pairs = produce()
+            if pairs is None:
+                return 0
+            items = pairs.items() if isinstance(pairs, Mapping) else pairs
+            for key, value in items:
+                status = backend.call(
+                    "otlpmetric_headers_add",
+                    out,
+                    _c_string("header name", key),
+                    _c_string("header value", value),
+                )
+                if status:
+                    logger.warning("otlpmetric: the header callback's header was refused: %s", backend.last_error())
+                    return int(status)
+            return 0
+        except BaseException as e:
+            # The exception's text may hold a header value: only its type is logged.
+            try:
+                logger.warning("otlpmetric: the Python header callback raised %s", type(e).__name__)
+            except BaseException:
+                pass
+            return -1
+
+    return trampoline
 
 
 def _report(what: str) -> None:

@@ -47,9 +47,12 @@ class otlpmetric_stats(Structure):
 otlpmetric_temporality_selector = CFUNCTYPE(c_enum, c_void_p, c_enum)
 otlpmetric_aggregation_selector = CFUNCTYPE(None, c_void_p, c_enum, POINTER(otlpmetric_aggregation))
 otlpmetric_log_callback = CFUNCTYPE(None, c_void_p, c_enum, c_char_p)
+otlpmetric_header_callback = CFUNCTYPE(c_int32, c_void_p, c_void_p)
 
 _config = c_void_p
 _exporter = c_void_p
+_cancel = c_void_p
+_headers = c_void_p
 # Byte buffers are declared c_char_p: ctypes passes a bytes object's buffer as it is
 # (embedded NULs and all; the length travels separately).
 _buffer = c_char_p
@@ -88,16 +91,37 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "otlpmetric_exporter_aggregation": (c_enum, [_exporter, c_enum, POINTER(otlpmetric_aggregation)]),
     "otlpmetric_exporter_stats": (c_enum, [_exporter, POINTER(otlpmetric_stats)]),
     "otlpmetric_exporter_enqueue": (c_enum, [_exporter, _buffer, c_size_t]),
+    "otlpmetric_cancel_new": (c_enum, [POINTER(_cancel)]),
+    "otlpmetric_cancel_trigger": (None, [_cancel]),
+    "otlpmetric_cancel_free": (None, [_cancel]),
+    "otlpmetric_exporter_upload_cancellable": (c_enum, [_exporter, _buffer, c_size_t, c_uint32, _cancel]),
+    "otlpmetric_exporter_force_flush_cancellable": (c_enum, [_exporter, c_uint32, _cancel]),
+    "otlpmetric_config_set_header_callback": (c_enum, [_config, otlpmetric_header_callback, c_void_p]),
+    "otlpmetric_headers_add": (c_enum, [_headers, c_char_p, c_char_p]),
+    "otlpmetric_config_set_max_response_bytes": (c_enum, [_config, c_size_t]),
 }
 
 #: In the contract but maybe not yet in the library: bound when first called.
-OPTIONAL_FUNCTIONS = frozenset({"otlpmetric_exporter_enqueue"})
+OPTIONAL_FUNCTIONS = frozenset(
+    {
+        "otlpmetric_exporter_enqueue",
+        "otlpmetric_cancel_new",
+        "otlpmetric_cancel_trigger",
+        "otlpmetric_cancel_free",
+        "otlpmetric_exporter_upload_cancellable",
+        "otlpmetric_exporter_force_flush_cancellable",
+        "otlpmetric_config_set_header_callback",
+        "otlpmetric_headers_add",
+        "otlpmetric_config_set_max_response_bytes",
+    }
+)
 
 _STRUCTS = {"otlpmetric_aggregation": otlpmetric_aggregation, "otlpmetric_stats": otlpmetric_stats}
 _CALLBACKS = {
     "otlpmetric_temporality_selector": otlpmetric_temporality_selector,
     "otlpmetric_aggregation_selector": otlpmetric_aggregation_selector,
     "otlpmetric_log_callback": otlpmetric_log_callback,
+    "otlpmetric_header_callback": otlpmetric_header_callback,
 }
 
 
@@ -117,6 +141,9 @@ def _c_types() -> Dict[str, Any]:
         "otlpmetric_config *": _config,
         "otlpmetric_exporter *": _exporter,
         "otlpmetric_exporter **": POINTER(_exporter),
+        "otlpmetric_cancel *": _cancel,
+        "otlpmetric_cancel **": POINTER(_cancel),
+        "otlpmetric_headers *": _headers,
     }
     for enum_name, _prefix in C_ENUMS.values():
         types[enum_name] = c_enum
@@ -232,7 +259,7 @@ class Backend(_BackendBase):
         return self._functions["otlpmetric_version"]().decode("utf-8", "replace")
 
     def call(self, function: str, *args: Any) -> int:
-        return self._functions[function](*args)
+        return self._bind(function)(*args)
 
     def config_new(self) -> Any:
         return self._functions["otlpmetric_config_new"]()  # None for NULL
@@ -248,7 +275,12 @@ class Backend(_BackendBase):
     def exporter_free(self, exporter: Any) -> None:
         self._functions["otlpmetric_exporter_free"](exporter)
 
-    def send(self, function: str, exporter: Any, data: bytes, *rest: int) -> int:
+    def cancel_new(self) -> Tuple[int, Any]:
+        out = c_void_p()
+        status = self._bind("otlpmetric_cancel_new")(ctypes.byref(out))
+        return status, out.value
+
+    def send(self, function: str, exporter: Any, data: bytes, *rest: Any) -> int:
         return self._bind(function)(exporter, data, len(data), *rest)
 
     def aggregation(self, exporter: Any, kind: int) -> Tuple[int, Optional[AggregationTuple]]:
@@ -307,6 +339,15 @@ class Backend(_BackendBase):
                 pass
 
         return otlpmetric_log_callback(c_log)
+
+    def header_callback(self, produce: Callable[[Any], int]) -> Any:
+        def c_headers(_user_data: Any, out: Any) -> int:
+            try:
+                return produce(out)
+            except BaseException:
+                return -1
+
+        return otlpmetric_header_callback(c_headers)
 
 
 def _read_aggregation(agg: otlpmetric_aggregation) -> AggregationTuple:

@@ -28,6 +28,7 @@ __all__ = [
     "ExportError",
     "QueueFullError",
     "InternalError",
+    "ExportCancelledError",
     "LibraryNotFoundError",
 ]
 
@@ -43,6 +44,7 @@ class Status(enum.IntEnum):
     ERR_EXPORT = 5
     ERR_QUEUE_FULL = 6
     ERR_INTERNAL = 7
+    ERR_CANCELLED = 8
 
 
 class Protocol(enum.IntEnum):
@@ -280,6 +282,10 @@ class InternalError(Error):
     """ERR_INTERNAL: a bug inside the library (a caught panic)."""
 
 
+class ExportCancelledError(Error):
+    """ERR_CANCELLED: the call's :class:`~otlpmetric.Cancel` was triggered."""
+
+
 _ERRORS: Dict[int, Type[Error]] = {
     Status.ERR_INVALID_ARGUMENT: InvalidArgumentError,
     Status.ERR_DECODE: DecodeError,
@@ -288,6 +294,7 @@ _ERRORS: Dict[int, Type[Error]] = {
     Status.ERR_EXPORT: ExportError,
     Status.ERR_QUEUE_FULL: QueueFullError,
     Status.ERR_INTERNAL: InternalError,
+    Status.ERR_CANCELLED: ExportCancelledError,
 }
 
 

@@ -13,6 +13,7 @@ from ._types import (
     Compression,
     DecodeError,
     Error,
+    ExportCancelledError,
     ExportError,
     ExportTimeoutError,
     InstrumentKind,
@@ -30,11 +31,16 @@ from ._types import (
 )
 
 # The front's own names, then the shared types re-exported above.
-__all__ = ["Exporter", "version", "status_str", "library_path", "header_path", *_types.__all__]
+__all__ = ["Exporter", "Cancel", "version", "status_str", "library_path", "header_path", *_types.__all__]
 
 
 class Exporter(_core.Exporter):
     __doc__ = _core.Exporter.__doc__
+    _load_backend = staticmethod(_cffi_impl.load)
+
+
+class Cancel(_core.Cancel):
+    __doc__ = _core.Cancel.__doc__
     _load_backend = staticmethod(_cffi_impl.load)
 
 
