@@ -508,6 +508,30 @@ enum otlpmetric_status otlpmetric_exporter_aggregation(const struct otlpmetric_e
 // `exporter` is NULL or valid; `out` is NULL or writable.
 enum otlpmetric_status otlpmetric_exporter_stats(const struct otlpmetric_exporter *exporter, struct otlpmetric_stats *out);
 
+// Sets the callback that adds headers to each attempt (NULL removes it); they are sent
+// besides the configured headers, and replace a configured header of the same name for
+// that attempt. Their values, like the configured ones, never appear in a message or
+// log. `user_data` is passed to it as is and must stay valid, and usable from any
+// thread, until the exporter is freed.
+//
+// # Safety
+// `config` is NULL or valid; `callback` is NULL or a function as documented on its type,
+// callable with `user_data` from any thread until the exporter is freed.
+enum otlpmetric_status otlpmetric_config_set_header_callback(struct otlpmetric_config *config, otlpmetric_header_callback callback, void *user_data);
+
+// Adds a header to the attempt whose header callback received `headers`; only during
+// that callback. Keys are header names (case-insensitive; sent in lower case), values
+// visible ASCII (and tabs, spaces); both are copied. A name added twice is sent twice.
+// `OTLPMETRIC_ERR_INVALID_ARGUMENT` (the message names the key, never the value) for
+// NULL, non-UTF-8 or invalid keys and values, and for the headers the library sets for
+// the protocol itself: `content-type`, `content-encoding`, `content-length`,
+// `transfer-encoding`, `connection`, `host`, `te` and `grpc-*`.
+//
+// # Safety
+// `headers` is NULL or the pointer a running header callback received; `key` and
+// `value` are NULL or NUL-terminated strings.
+enum otlpmetric_status otlpmetric_headers_add(struct otlpmetric_headers *headers, const char *key, const char *value);
+
 // Sets the HTTP proxy for this exporter's connections, overriding the environment's
 // `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (and their lower-case forms):
 // - NULL: the environment decides (the default). gRPC uses `HTTPS_PROXY` whatever the
@@ -548,30 +572,6 @@ enum otlpmetric_status otlpmetric_config_set_proxy(struct otlpmetric_config *con
 // # Safety
 // `config` is NULL or valid; `path` is NULL or a NUL-terminated string.
 enum otlpmetric_status otlpmetric_config_set_unix_socket(struct otlpmetric_config *config, const char *path);
-
-// Sets the callback that adds headers to each attempt (NULL removes it); they are sent
-// besides the configured headers, and replace a configured header of the same name for
-// that attempt. Their values, like the configured ones, never appear in a message or
-// log. `user_data` is passed to it as is and must stay valid, and usable from any
-// thread, until the exporter is freed.
-//
-// # Safety
-// `config` is NULL or valid; `callback` is NULL or a function as documented on its type,
-// callable with `user_data` from any thread until the exporter is freed.
-enum otlpmetric_status otlpmetric_config_set_header_callback(struct otlpmetric_config *config, otlpmetric_header_callback callback, void *user_data);
-
-// Adds a header to the attempt whose header callback received `headers`; only during
-// that callback. Keys are header names (case-insensitive; sent in lower case), values
-// visible ASCII (and tabs, spaces); both are copied. A name added twice is sent twice.
-// `OTLPMETRIC_ERR_INVALID_ARGUMENT` (the message names the key, never the value) for
-// NULL, non-UTF-8 or invalid keys and values, and for the headers the library sets for
-// the protocol itself: `content-type`, `content-encoding`, `content-length`,
-// `transfer-encoding`, `connection`, `host`, `te` and `grpc-*`.
-//
-// # Safety
-// `headers` is NULL or the pointer a running header callback received; `key` and
-// `value` are NULL or NUL-terminated strings.
-enum otlpmetric_status otlpmetric_headers_add(struct otlpmetric_headers *headers, const char *key, const char *value);
 
 // Sets the largest response body read into memory (default 4 MiB; above 0), after
 // decompression. A receiver's answer over it fails that attempt, for good
