@@ -65,7 +65,7 @@ impl GrpcClient {
             .http2_adaptive_window(true)
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(super::POOL_IDLE_TIMEOUT)
             .build(connect::connector(settings, tls, true));
         let mut headers = settings.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));

@@ -29,7 +29,7 @@ pub(crate) struct HttpClient {
 impl HttpClient {
     pub(crate) fn new(settings: &Settings, tls: Option<Arc<ClientConfig>>) -> Result<Self> {
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(super::POOL_IDLE_TIMEOUT)
             .build(connect::connector(settings, tls, false));
         let json = settings.protocol == Protocol::HttpJson;
         let mut headers = settings.headers.clone();

@@ -13,6 +13,11 @@ use bytes::Bytes;
 use crate::config::{AttemptHeaders, Compression, Protocol, Settings};
 use crate::error::Result;
 
+/// How long an idle pooled connection is kept: longer than the usual export interval
+/// (60 s), so periodic exports reuse their connection, and short enough that a receiver
+/// which went away is not held on to for long.
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// The User-Agent requests carry when the configured headers have none, as the OTLP
 /// exporter specification suggests.
 pub(crate) const USER_AGENT: &str =
