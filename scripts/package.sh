@@ -9,9 +9,10 @@
 #
 #   scripts/package.sh [all|wheel|c]
 #
-# Both builds use the release profile in target/TRIPLE/release (cargo-c always builds
-# there), so the wheel and the C library share their compiled dependencies. auditwheel
-# runs from a tools venv at ${OTLPMETRIC_TOOLS_VENV:-$HOME/.cache/otlpmetric/tools-venv}.
+# Both builds are incremental in the repository's target/: the wheel's in target/release
+# (sharing the dependencies of `cargo build --release`), cargo-c's in target/TRIPLE/release.
+# auditwheel runs from a tools venv at
+# ${OTLPMETRIC_TOOLS_VENV:-$HOME/.cache/otlpmetric/tools-venv}.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -24,7 +25,6 @@ DIST="$(cd "$DIST" && pwd)"
 pkgid="$(cargo pkgid --quiet)"
 VERSION="${pkgid##*[#@]}"
 TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
-export CARGO_BUILD_TARGET="$TRIPLE"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/otlpmetric-package.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
