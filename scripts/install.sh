@@ -41,7 +41,10 @@ scripts/bootstrap.sh cargo-c
 DESTDIR_ARGS=()
 [ -z "${DESTDIR:-}" ] || DESTDIR_ARGS=(--destdir "$DESTDIR")
 # --libdir: lib, not Debian's multiarch default, where the CMake package looks.
-cargo cinstall "${PROFILE_ARGS[@]}" --prefix "$PREFIX" --libdir lib "${DESTDIR_ARGS[@]}"
+# --target-dir of its own: cargo-c embeds another cargo version, and two cargo versions
+# sharing target/ rebuild each other's build scripts and proc-macros (and so everything).
+cargo cinstall "${PROFILE_ARGS[@]}" --prefix "$PREFIX" --libdir lib "${DESTDIR_ARGS[@]}" \
+  --target-dir "$ROOT/target/cargo-c"
 
 CMAKE_BUILD="$ROOT/target/cmake-package"
 cmake -S cmake -B "$CMAKE_BUILD" -DCMAKE_INSTALL_PREFIX="$PREFIX" >/dev/null

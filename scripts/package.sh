@@ -10,7 +10,7 @@
 #   scripts/package.sh [all|wheel|c]
 #
 # Both builds are incremental in the repository's target/: the wheel's in target/release
-# (sharing the dependencies of `cargo build --release`), cargo-c's in target/TRIPLE/release.
+# (sharing the dependencies of `cargo build --release`), cargo-c's in target/cargo-c/.
 # auditwheel runs from a tools venv at
 # ${OTLPMETRIC_TOOLS_VENV:-$HOME/.cache/otlpmetric/tools-venv}.
 set -euo pipefail
@@ -50,9 +50,13 @@ if [ "$WHAT" != c ]; then
 fi
 
 if [ "$WHAT" != wheel ]; then
-  DESTDIR="$WORK/stage" scripts/install.sh /usr/local >&2
+  # A fixed staging directory (scripts/install-tests.sh stages there too): cargo-c rebuilds
+  # every crate when the prefix or DESTDIR differ from its previous build's.
+  stage="$ROOT/target/c-install"
+  rm -rf "$stage"
+  DESTDIR="$stage" scripts/install.sh /usr/local >&2
   tarball="$DIST/otlpmetric-$VERSION-$TRIPLE.tar.gz"
   rm -f "$DIST"/otlpmetric-*.tar.gz
-  tar -C "$WORK/stage/usr/local" --owner=0 --group=0 --numeric-owner -czf "$tarball" .
+  tar -C "$stage/usr/local" --owner=0 --group=0 --numeric-owner -czf "$tarball" .
   echo "$tarball"
 fi
