@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Install and discovery tests: scripts/install.sh staged with DESTDIR, put into a temporary
-# prefix, then
+# Install and discovery tests: scripts/install.sh into a temporary prefix, then
 #  - the layout, the installed headers, the .pc and CMake version files;
 #  - the shared object exports only otlpmetric_* symbols (and every function the header
 #    declares);
@@ -40,20 +39,10 @@ fail() { echo "install-tests: $*" >&2; exit 1; }
 say() { echo "install-tests: $*"; }
 
 # ---------------------------------------------------------------------------------
-# 1. Install, and look at what was installed: staged with DESTDIR for /usr/local, as a
-#    distribution packages it, then put into a temporary prefix. The staging directory is
-#    scripts/package.sh's: cargo-c rebuilds every crate when the prefix or DESTDIR differ
-#    from its previous build's, so all of them use one.
+# 1. Install, and look at what was installed.
 # ---------------------------------------------------------------------------------
-STAGE="$ROOT/target/c-install"
-rm -rf "$STAGE"
-DESTDIR="$STAGE" scripts/install.sh /usr/local >"$WORK/install.log" 2>&1 \
-  || { cat "$WORK/install.log" >&2; fail "DESTDIR=... scripts/install.sh /usr/local failed"; }
-grep -qx 'prefix=/usr/local' "$STAGE/usr/local/lib/pkgconfig/otlpmetric.pc" \
-  || fail "DESTDIR install: the .pc does not name the final prefix"
-[ -z "$(find "$STAGE" -mindepth 1 -maxdepth 1 ! -name usr)" ] || fail "DESTDIR install: files outside \$DESTDIR/usr"
 PREFIX="$WORK/prefix"
-cp -a "$STAGE/usr/local" "$PREFIX"
+scripts/install.sh "$PREFIX" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log" >&2; fail "scripts/install.sh failed"; }
 pkgid="$(cargo pkgid --quiet)"
 VERSION="${pkgid##*[#@]}"
 MAJOR="${VERSION%%.*}"
@@ -70,6 +59,13 @@ done
   || fail "lib/libotlpmetric.so is not a link to libotlpmetric.so.$VERSION"
 cmp -s include/otlpmetric.h "$PREFIX/include/otlpmetric.h" || fail "installed otlpmetric.h differs from include/"
 cmp -s bindings/cpp/include/otlpmetric.hpp "$PREFIX/include/otlpmetric.hpp" || fail "installed otlpmetric.hpp differs"
+
+# DESTDIR: staged files, paths inside them name the final prefix.
+DESTDIR="$WORK/stage" scripts/install.sh /opt/otlpmetric >"$WORK/install-destdir.log" 2>&1 \
+  || { cat "$WORK/install-destdir.log" >&2; fail "DESTDIR=... scripts/install.sh failed"; }
+grep -qx 'prefix=/opt/otlpmetric' "$WORK/stage/opt/otlpmetric/lib/pkgconfig/otlpmetric.pc" \
+  || fail "DESTDIR install: the .pc does not name the final prefix"
+[ -f "$WORK/stage/opt/otlpmetric/lib/libotlpmetric.so.$VERSION" ] || fail "DESTDIR install: no library under \$DESTDIR"
 
 # Exported symbols: only otlpmetric_*, and every function the header declares.
 SO="$PREFIX/lib/libotlpmetric.so"
@@ -122,9 +118,7 @@ done
 # ---------------------------------------------------------------------------------
 # 2. pkg-config builds (from the installed prefix only).
 # ---------------------------------------------------------------------------------
-# The .pc file names /usr/local; --define-prefix takes the prefix from where it is.
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
-pkg-config() { command pkg-config --define-prefix "$@"; }
 [ "$(pkg-config --modversion otlpmetric)" = "$VERSION" ] || fail "pkg-config --modversion otlpmetric != $VERSION"
 [ "$(pkg-config --variable=includedir otlpmetric)" = "$PREFIX/include" ] || fail "pkg-config includedir"
 # shellcheck disable=SC2046  # word splitting of pkg-config's flags is intended

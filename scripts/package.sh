@@ -50,8 +50,8 @@ if [ "$WHAT" != c ]; then
 fi
 
 if [ "$WHAT" != wheel ]; then
-  # A fixed staging directory (scripts/install-tests.sh stages there too): cargo-c rebuilds
-  # every crate when the prefix or DESTDIR differ from its previous build's.
+  # A fixed staging directory: cargo-c rebuilds the library whenever the prefix or DESTDIR
+  # differ from its previous build's, so a new temporary one would rebuild it every run.
   stage="$ROOT/target/c-install"
   rm -rf "$stage"
   DESTDIR="$stage" scripts/install.sh /usr/local >&2
