@@ -1,10 +1,34 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, when it is missing: Rust (rustup, with
 # rustfmt and clippy), a C/C++ compiler, Python 3 with venv, valgrind, pkg-config, cmake,
-# openssl, tinyproxy (the real HTTP proxy of the proxy tests), and the gRPC and protobuf
-# libraries the budget test loads next to ours.
+# openssl, tinyproxy (the real HTTP proxy of the proxy tests), the gRPC and protobuf
+# libraries the budget test loads next to ours, and cargo-c (scripts/install.sh installs the
+# C library with it).
 # Idempotent and quiet when everything is there.
+#   scripts/bootstrap.sh           everything
+#   scripts/bootstrap.sh cargo-c   only cargo-c
 set -euo pipefail
+
+# cargo-c from crates.io: Debian's package is too old for our lock file. This version is
+# the newest that builds with the toolchain rustup installs here (rustc 1.95); --locked
+# builds it with the dependencies it was released with.
+CARGO_C_VERSION=0.10.24
+install_cargo_c() {
+  local have
+  have="$(cargo cinstall --version 2>/dev/null | sed -n 's/^cargo-c \([0-9][0-9.]*\).*/\1/p' | head -n 1)"
+  case "$have" in
+    0.10.* | 0.1[1-9].* | [1-9]*) return 0 ;;
+  esac
+  echo "bootstrap: installing cargo-c $CARGO_C_VERSION with cargo install (takes several minutes, once)" >&2
+  cargo install --quiet --locked --version "$CARGO_C_VERSION" cargo-c >&2
+}
+if [ "${1:-}" = cargo-c ]; then
+  if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  install_cargo_c
+  exit 0
+fi
 
 need_apt=()
 for tool in gcc:gcc g++:g++ make:make pkg-config:pkg-config cmake:cmake valgrind:valgrind \
@@ -40,3 +64,4 @@ if command -v rustup >/dev/null 2>&1; then
       || rustup component add "$component" >&2
   done
 fi
+install_cargo_c

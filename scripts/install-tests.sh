@@ -11,12 +11,12 @@
 #    HTTP/JSON, gRPC), and stopped with SIGINT / SIGTERM; the Collector must have
 #    received their counter, histogram and gauge.
 # Quiet on success except a summary.
-#   scripts/install-tests.sh      env: OTLPMETRIC_PROFILE=debug (default; release builds
-#                                 take minutes), CC, CXX
+#   scripts/install-tests.sh      env: OTLPMETRIC_PROFILE=release (default: the build
+#                                 scripts/package.sh shares) or debug, CC, CXX
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-export OTLPMETRIC_PROFILE="${OTLPMETRIC_PROFILE:-debug}"
+export OTLPMETRIC_PROFILE="${OTLPMETRIC_PROFILE:-release}"
 CC="${CC:-cc}"
 CXX="${CXX:-c++}"
 T0=$(date +%s)
@@ -43,7 +43,8 @@ say() { echo "install-tests: $*"; }
 # ---------------------------------------------------------------------------------
 PREFIX="$WORK/prefix"
 scripts/install.sh "$PREFIX" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log" >&2; fail "scripts/install.sh failed"; }
-VERSION="$(sed -n '/^\[package\]/,/^\[/{s/^version *= *"\([^"]*\)".*/\1/p}' Cargo.toml | head -n 1)"
+pkgid="$(cargo pkgid --quiet)"
+VERSION="${pkgid##*[#@]}"
 MAJOR="${VERSION%%.*}"
 for f in "lib/libotlpmetric.so.$VERSION" lib/libotlpmetric.a include/otlpmetric.h include/otlpmetric.hpp \
          lib/pkgconfig/otlpmetric.pc lib/cmake/otlpmetric/otlpmetricConfig.cmake \
@@ -53,8 +54,9 @@ done
 # The versioned library and its two links: the SONAME's, and the development one.
 [ "$(readlink "$PREFIX/lib/libotlpmetric.so.$MAJOR")" = "libotlpmetric.so.$VERSION" ] \
   || fail "lib/libotlpmetric.so.$MAJOR is not a link to libotlpmetric.so.$VERSION"
-[ "$(readlink "$PREFIX/lib/libotlpmetric.so")" = "libotlpmetric.so.$MAJOR" ] \
-  || fail "lib/libotlpmetric.so is not a link to libotlpmetric.so.$MAJOR"
+[ -L "$PREFIX/lib/libotlpmetric.so" ] \
+  && [ "$(readlink -f "$PREFIX/lib/libotlpmetric.so")" = "$(readlink -f "$PREFIX/lib/libotlpmetric.so.$VERSION")" ] \
+  || fail "lib/libotlpmetric.so is not a link to libotlpmetric.so.$VERSION"
 cmp -s include/otlpmetric.h "$PREFIX/include/otlpmetric.h" || fail "installed otlpmetric.h differs from include/"
 cmp -s bindings/cpp/include/otlpmetric.hpp "$PREFIX/include/otlpmetric.hpp" || fail "installed otlpmetric.hpp differs"
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds libotlpmetric and installs it for C, C++, pkg-config and CMake users:
+# Builds libotlpmetric and installs it for C, C++, pkg-config and CMake users, with the
+# conventional tools: cargo-c (`cargo cinstall`) installs the library, the headers and the
+# pkg-config file; CMake installs its package (cmake/CMakeLists.txt):
 #
 #   PREFIX/lib/libotlpmetric.so.X.Y.Z, its links libotlpmetric.so.X (the SONAME) and
 #   libotlpmetric.so (for linking), PREFIX/lib/libotlpmetric.a
@@ -9,9 +11,9 @@
 #
 #   scripts/install.sh PREFIX            e.g. scripts/install.sh /usr/local (as root)
 #
-# Env: OTLPMETRIC_PROFILE=release (default: cargo build --release) or debug (reuses
-# target/debug, much faster to build); DESTDIR (staged install: files go to
-# $DESTDIR$PREFIX, paths inside them name $PREFIX).
+# Env: OTLPMETRIC_PROFILE=release (default) or debug (much faster to build); DESTDIR
+# (staged install: files go to $DESTDIR$PREFIX, paths inside them name $PREFIX).
+# cargo-c is installed with `cargo install` when missing (scripts/bootstrap.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CALLER_DIR="$PWD"
@@ -27,45 +29,30 @@ case "$1" in
 esac
 PREFIX="${PREFIX%/}"
 [ -n "$PREFIX" ] || PREFIX=/
-DEST="${DESTDIR:-}$PREFIX"
 
 PROFILE="${OTLPMETRIC_PROFILE:-release}"
 case "$PROFILE" in
-  release) cargo build --release --quiet; BUILT=target/release ;;
-  debug) cargo build --quiet; BUILT=target/debug ;;
+  release) PROFILE_ARGS=(--release) ;;
+  debug) PROFILE_ARGS=(--profile dev) ;;
   *) echo "install.sh: OTLPMETRIC_PROFILE must be release or debug, not '$PROFILE'" >&2; exit 2 ;;
 esac
-for f in "$BUILT/libotlpmetric.so" "$BUILT/libotlpmetric.a" include/otlpmetric.h bindings/cpp/include/otlpmetric.hpp; do
-  [ -f "$f" ] || { echo "install.sh: $f is missing" >&2; exit 1; }
-done
+scripts/bootstrap.sh cargo-c
 
-# The version, from Cargo.toml's [package] section.
-VERSION="$(sed -n '/^\[package\]/,/^\[/{s/^version *= *"\([^"]*\)".*/\1/p}' Cargo.toml | head -n 1)"
-[[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] || { echo "install.sh: no version in Cargo.toml" >&2; exit 1; }
-SIZEOF_VOID_P="$(( $(getconf LONG_BIT) / 8 ))"
+DESTDIR_ARGS=()
+[ -z "${DESTDIR:-}" ] || DESTDIR_ARGS=(--destdir "$DESTDIR")
+# --libdir: lib, not Debian's multiarch default, where the CMake package looks.
+# --target-dir of its own: cargo-c embeds another cargo version, and two cargo versions
+# sharing target/ rebuild each other's build scripts and proc-macros (and so everything).
+cargo cinstall "${PROFILE_ARGS[@]}" --prefix "$PREFIX" --libdir lib "${DESTDIR_ARGS[@]}" \
+  --target-dir "$ROOT/target/cargo-c"
 
-install -d "$DEST/lib" "$DEST/include" "$DEST/lib/pkgconfig" "$DEST/lib/cmake/otlpmetric"
-SONAME="libotlpmetric.so.${VERSION%%.*}"
-install -m 0755 "$BUILT/libotlpmetric.so" "$DEST/lib/libotlpmetric.so.$VERSION"
-ln -sfn "libotlpmetric.so.$VERSION" "$DEST/lib/$SONAME"
-ln -sfn "$SONAME" "$DEST/lib/libotlpmetric.so"
-install -m 0644 "$BUILT/libotlpmetric.a" "$DEST/lib/libotlpmetric.a"
-install -m 0644 include/otlpmetric.h bindings/cpp/include/otlpmetric.hpp "$DEST/include/"
-
-escape() { printf '%s' "$1" | sed 's/[\\&|]/\\&/g'; }  # for a sed replacement
-sed -e "s|@PREFIX@|$(escape "$PREFIX")|g" -e "s|@VERSION@|$VERSION|g" pkgconfig/otlpmetric.pc.in \
-  > "$DEST/lib/pkgconfig/otlpmetric.pc"
-chmod 0644 "$DEST/lib/pkgconfig/otlpmetric.pc"
-sed -e "s|@VERSION_MAJOR@|${VERSION%%.*}|g" cmake/otlpmetricConfig.cmake \
-  > "$DEST/lib/cmake/otlpmetric/otlpmetricConfig.cmake"
-chmod 0644 "$DEST/lib/cmake/otlpmetric/otlpmetricConfig.cmake"
-sed -e "s|@VERSION@|$VERSION|g" -e "s|@VERSION_MAJOR@|${VERSION%%.*}|g" -e "s|@SIZEOF_VOID_P@|$SIZEOF_VOID_P|g" \
-  cmake/otlpmetricConfigVersion.cmake.in > "$DEST/lib/cmake/otlpmetric/otlpmetricConfigVersion.cmake"
-chmod 0644 "$DEST/lib/cmake/otlpmetric/otlpmetricConfigVersion.cmake"
+CMAKE_BUILD="$ROOT/target/cmake-package"
+cmake -S cmake -B "$CMAKE_BUILD" -DCMAKE_INSTALL_PREFIX="$PREFIX" >/dev/null
+cmake --install "$CMAKE_BUILD" >/dev/null  # DESTDIR from the environment
 
 # A system library directory needs the dynamic linker's cache refreshed.
 if [ -z "${DESTDIR:-}" ] && [ "$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then
   case "$PREFIX" in /usr | /usr/local) ldconfig ;; esac
 fi
 
-echo "installed otlpmetric $VERSION ($PROFILE) into $DEST"
+echo "installed otlpmetric ($PROFILE) into ${DESTDIR:-}$PREFIX"

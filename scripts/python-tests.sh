@@ -6,8 +6,8 @@
 # The library is the first argument, else $OTLPMETRIC_LIBRARY, else
 # target/debug/libotlpmetric.so (built with `cargo build` when missing and cargo is there).
 # A virtualenv at ${OTLPMETRIC_VENV:-$HOME/.cache/otlpmetric/venv} is created with
-# ${PYTHON:-python3} (or reused); the package is installed into it from a copy of
-# bindings/python (not editable: this checks the packaging), with the test dependencies.
+# ${PYTHON:-python3} (or reused); the package is installed into it from the wheel
+# scripts/package.sh builds, with the test dependencies (scripts/python-venv.sh).
 # Exits with pytest's status; "no tests collected" (5) counts as a failure.
 set -euo pipefail
 

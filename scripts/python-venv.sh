@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Creates (or reuses) the virtualenv at ${OTLPMETRIC_VENV:-$HOME/.cache/otlpmetric/venv}
-# with ${PYTHON:-python3}, installs the test and example dependencies and the package
-# from a copy of bindings/python (not editable: this checks the packaging), and prints
-# the venv's python on stdout. Used by scripts/python-tests.sh and scripts/demo.sh.
+# with ${PYTHON:-python3}, installs the test and example dependencies and the package from
+# the wheel scripts/package.sh builds (what a user installs: the library and the header
+# inside), and prints the venv's python on stdout. Used by scripts/python-tests.sh and
+# scripts/demo.sh.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -21,10 +22,8 @@ fi
 vpython="$venv/bin/python"
 pip=("$vpython" -m pip --quiet --disable-pip-version-check --no-input)
 
-# Test dependencies, pinned loosely. setuptools is there so that the package can be
-# built without an isolated build environment (no index access once this is satisfied).
+# Test dependencies, pinned loosely.
 "${pip[@]}" install \
-    "setuptools>=70.1" \
     "pytest>=7,<10" \
     "cffi>=1.15,<3" \
     "opentelemetry-sdk>=1.20,<2" \
@@ -32,13 +31,7 @@ pip=("$vpython" -m pip --quiet --disable-pip-version-check --no-input)
     "opentelemetry-exporter-otlp-proto-common>=1.20,<2" \
     "grpcio>=1.50,<2" >&2
 
-# Install the package from a copy of its sources, so that the build leaves nothing in
-# the work tree and nothing outside bindings/python can leak into it.
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-mkdir "$work/otlpmetric"
-cp -R bindings/python/pyproject.toml bindings/python/README.md bindings/python/src "$work/otlpmetric/"
-find "$work/otlpmetric" -name '__pycache__' -prune -exec rm -rf {} +
-"${pip[@]}" install --no-build-isolation --no-deps --force-reinstall "$work/otlpmetric" >&2
+wheel="$(scripts/package.sh wheel)"
+"${pip[@]}" install --no-deps --force-reinstall "$wheel" >&2
 
 echo "$vpython"

@@ -23,7 +23,7 @@ step "cargo test (Rust, C, C++17 header, valgrind, Collector interop)"
 cargo test
 step "cargo build (the library the scripts below load from target/debug)"
 cargo build --quiet
-SUITES=(scripts/budgets.sh scripts/python-tests.sh scripts/cpp-tests.sh scripts/install-tests.sh scripts/fuzz.sh)
+SUITES=(scripts/budgets.sh scripts/python-tests.sh scripts/cpp-tests.sh scripts/install-tests.sh scripts/package-tests.sh scripts/fuzz.sh)
 # A suite that is missing or not executable is a failure, never a silent skip.
 for suite in "${SUITES[@]}"; do
   [ -f "$suite" ] && [ -x "$suite" ] || { echo "test.sh: suite $suite is missing or not executable" >&2; exit 1; }

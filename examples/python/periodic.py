@@ -9,8 +9,8 @@ library's defaults and the rest of the ``OTEL_EXPORTER_OTLP_*`` environment. It 
 counter, a histogram and a gauge every interval and exports them every interval, until
 Ctrl-C / SIGTERM (or N rounds), then shuts down cleanly: one last export, then the exporter.
 
-Needs: pip install ./bindings/python opentelemetry-sdk opentelemetry-exporter-otlp-proto-common,
-and the native library (``$OTLPMETRIC_LIBRARY`` or a ``cargo build`` in this checkout).
+Needs: pip install "./bindings/python[sdk]" (the package builds and carries the native
+library; ``$OTLPMETRIC_LIBRARY`` overrides it).
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ def _env_path(name: str) -> Optional[Path]:
 def find_library() -> str:
     """The path (or, from ``find_library``, the name) of the native library to load.
 
-    Tried in order: ``$OTLPMETRIC_LIBRARY``; a copy bundled in the package directory;
+    Tried in order: ``$OTLPMETRIC_LIBRARY``; the library the package's build put into the
+    package directory (``pip install`` builds it with cargo);
     ``target/release`` or ``target/debug`` of the source checkout the package runs from
     (the more recently built when both exist); ``ctypes.util.find_library("otlpmetric")``.
     Raises
@@ -78,13 +79,14 @@ def find_library() -> str:
     raise LibraryNotFoundError(
         f"the otlpmetric native library ({name}) was not found; tried: "
         + "; ".join(tried)
-        + f". Build it with `cargo build` and set {LIBRARY_ENV} to its path."
+        + f". Install the package with pip (`pip install ./bindings/python` builds it), or build it "
+        f"with `cargo build` and set {LIBRARY_ENV} to its path."
     )
 
 
 def find_header() -> Path:
     """The C header for the cffi front: ``$OTLPMETRIC_HEADER``, then the source
-    checkout's ``include/otlpmetric.h``, then the copy shipped in the package."""
+    checkout's ``include/otlpmetric.h``, then the one the package's build put into it."""
     env = _env_path(HEADER_ENV)
     if env is not None:
         if env.is_file():
@@ -106,5 +108,5 @@ def find_header() -> Path:
 
 
 def packaged_header() -> Path:
-    """Where the package keeps its copy of ``otlpmetric.h`` (package data)."""
+    """Where the package's build puts ``include/otlpmetric.h`` (setup.py)."""
     return _PACKAGE_DIR / "otlpmetric.h"

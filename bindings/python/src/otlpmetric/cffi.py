@@ -1,6 +1,6 @@
 """The cffi front (ABI mode): the same API as :mod:`otlpmetric`, with the declarations
 read from the generated header (``$OTLPMETRIC_HEADER``, else the source checkout's
-``include/otlpmetric.h``, else the copy shipped in the package)."""
+``include/otlpmetric.h``, else the one the package's build put into it)."""
 
 from __future__ import annotations
 
