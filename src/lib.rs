@@ -20,6 +20,7 @@ mod log;
 mod proto;
 mod retry;
 mod selectors;
+mod spool;
 mod stats;
 mod transport;
 
