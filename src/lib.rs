@@ -30,6 +30,7 @@ pub use exporter::Exporter;
 pub use log::{LogFn, LogLevel, Logger};
 pub use retry::RetryPolicy;
 pub use selectors::{Aggregation, InstrumentKind, Temporality};
+pub use spool::{Durability, FullPolicy, SpoolStats};
 pub use stats::StatsSnapshot;
 
 /// The library's semantic version, from Cargo.toml.

@@ -21,7 +21,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub(crate) use record::HEADER_LEN;
@@ -116,6 +116,40 @@ pub struct SpoolCounters {
     pub disk_bytes: AtomicU64,
 }
 
+/// A copy of [`SpoolCounters`] at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpoolStats {
+    /// Records written.
+    pub spooled: u64,
+    /// Records delivered (acknowledged by the receiver).
+    pub delivered: u64,
+    /// Damaged records skipped.
+    pub skipped: u64,
+    /// Records deleted or refused because of `max_bytes`.
+    pub dropped: u64,
+    /// Records the receiver refused for good.
+    pub rejected: u64,
+    /// Bytes of records not yet delivered.
+    pub pending_bytes: u64,
+    /// Bytes of all segment files.
+    pub disk_bytes: u64,
+}
+
+impl SpoolCounters {
+    /// Reads every counter.
+    pub fn snapshot(&self) -> SpoolStats {
+        SpoolStats {
+            spooled: self.spooled.load(Relaxed),
+            delivered: self.delivered.load(Relaxed),
+            skipped: self.skipped.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            pending_bytes: self.pending_bytes.load(Relaxed),
+            disk_bytes: self.disk_bytes.load(Relaxed),
+        }
+    }
+}
+
 /// Why an append was refused.
 #[derive(Debug)]
 pub enum AppendError {
@@ -155,7 +189,7 @@ pub struct Spool {
     options: SpoolOptions,
     segment_bytes: u64,
     inner: Mutex<Inner>,
-    counters: SpoolCounters,
+    counters: Arc<SpoolCounters>,
     dirty: AtomicBool,
     lock: lock::DirectoryLock,
 }
@@ -227,7 +261,7 @@ impl Spool {
                 reader: None,
                 dirty: false,
             }),
-            counters: SpoolCounters::default(),
+            counters: Arc::default(),
             dirty: AtomicBool::new(false),
             lock,
             options,
@@ -244,6 +278,11 @@ impl Spool {
     /// The counters.
     pub fn counters(&self) -> &SpoolCounters {
         &self.counters
+    }
+
+    /// The counters, shared with whoever reports them.
+    pub fn counters_handle(&self) -> Arc<SpoolCounters> {
+        self.counters.clone()
     }
 
     /// The lock file's descriptor (for a forked child, which must close it unused).
