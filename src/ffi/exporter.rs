@@ -12,7 +12,7 @@ use crate::Exporter;
 /// uploads run concurrently. Create with `otlpmetric_exporter_new`, free with
 /// `otlpmetric_exporter_free` once no other thread uses it.
 pub struct otlpmetric_exporter {
-    inner: Exporter,
+    pub(super) inner: Exporter,
 }
 
 /// A call's `timeout_ms`: 0 means the configured export timeout.

@@ -13,10 +13,12 @@ mod boundary;
 mod config;
 mod exporter;
 mod network;
+mod spool;
 mod types;
 
 pub use boundary::{otlpmetric_last_error, otlpmetric_status_str, otlpmetric_version};
 pub use config::*;
 pub use exporter::*;
 pub use network::*;
+pub use spool::*;
 pub use types::*;

@@ -36,6 +36,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -2318,6 +2319,123 @@ typedef struct test_case {
 } test_case;
 
 #define TEST(f) {#f, f}
+
+/* ---------------------------------------------------------------------------
+ * Tests: the disk spool
+ * ------------------------------------------------------------------------- */
+
+/* Bad inputs to the spool setters are refused and name the problem. */
+static int test_spool_setters(void) {
+    int rc = FAIL;
+    otlpmetric_config *cfg = otlpmetric_config_new();
+    otlpmetric_exporter *ex = NULL;
+    otlpmetric_spool_stats spool;
+    CHECK(cfg != NULL);
+    CHECK(OTLPMETRIC_SPOOL_SYNC_INTERVAL == 0);
+    CHECK(OTLPMETRIC_SPOOL_SYNC_EVERY_RECORD == 1);
+    CHECK(OTLPMETRIC_SPOOL_SYNC_NEVER == 2);
+    CHECK(OTLPMETRIC_SPOOL_FULL_DROP_OLDEST == 0);
+    CHECK(OTLPMETRIC_SPOOL_FULL_REFUSE_NEW == 1);
+    EXPECT_ERR(otlpmetric_config_set_spool(NULL, "/tmp/x", 1 << 20), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_spool(cfg, "", 1 << 20), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(ci_contains(g_err, "empty"));
+    EXPECT_ERR(otlpmetric_config_set_spool(cfg, "/tmp/x", 100), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(ci_contains(g_err, "4096"));
+    EXPECT_OK(otlpmetric_config_set_spool(cfg, NULL, 0)); /* in memory only */
+    EXPECT_ERR(otlpmetric_config_set_spool_durability(NULL, OTLPMETRIC_SPOOL_SYNC_NEVER, 0),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_spool_durability(cfg, (otlpmetric_spool_durability)3, 0),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(ci_contains(g_err, "3"));
+    EXPECT_ERR(otlpmetric_config_set_spool_durability(cfg, (otlpmetric_spool_durability)-1, 0),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_spool_durability(cfg, OTLPMETRIC_SPOOL_SYNC_NEVER, 500),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(ci_contains(g_err, "interval_ms"));
+    EXPECT_OK(otlpmetric_config_set_spool_durability(cfg, OTLPMETRIC_SPOOL_SYNC_INTERVAL, 0));
+    EXPECT_OK(otlpmetric_config_set_spool_durability(cfg, OTLPMETRIC_SPOOL_SYNC_INTERVAL, 250));
+    EXPECT_OK(otlpmetric_config_set_spool_durability(cfg, OTLPMETRIC_SPOOL_SYNC_EVERY_RECORD, 0));
+    EXPECT_ERR(otlpmetric_config_set_spool_full_policy(NULL, OTLPMETRIC_SPOOL_FULL_REFUSE_NEW),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_spool_full_policy(cfg, (otlpmetric_spool_full_policy)2),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_OK(otlpmetric_config_set_spool_full_policy(cfg, OTLPMETRIC_SPOOL_FULL_REFUSE_NEW));
+    /* A directory that cannot be created is refused when the exporter is made. */
+    EXPECT_OK(otlpmetric_config_set_spool(cfg, "/dev/null/spool", 1 << 20));
+    EXPECT_ERR(otlpmetric_exporter_new(cfg, &ex), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(ex == NULL);
+    CHECK(ci_contains(g_err, "/dev/null/spool"));
+    /* An exporter without a spool has no spool statistics. */
+    EXPECT_OK(otlpmetric_config_set_spool(cfg, NULL, 0));
+    EXPECT_OK(otlpmetric_config_set_endpoint(cfg, NOWHERE));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    EXPECT_ERR(otlpmetric_exporter_spool_stats(ex, &spool), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_exporter_spool_stats(ex, NULL), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_exporter_spool_stats(NULL, &spool), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    rc = PASS;
+done:
+    otlpmetric_exporter_free(ex);
+    otlpmetric_config_free(cfg);
+    return rc;
+}
+
+/* enqueue through a spool: written to disk, delivered, counted; a second exporter on the
+   directory is refused until the first is freed. */
+static int test_spool_end_to_end(void) {
+    int rc = FAIL;
+    const char *http;
+    char dir[] = "/tmp/otlpmetric-c-spool-XXXXXX";
+    char path[sizeof dir + 1 + 256];
+    int made = 0;
+    otlpmetric_config *cfg = NULL;
+    otlpmetric_exporter *ex = NULL, *second = NULL;
+    otlpmetric_stats stats;
+    otlpmetric_spool_stats spool;
+    pb_buf rm = PB_BUF_INIT;
+    NEED_ENV(http, "OTLPM_TEST_HTTP_ENDPOINT");
+    CHECK(mkdtemp(dir) != NULL);
+    made = 1;
+    cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, http, true);
+    CHECK(cfg != NULL);
+    EXPECT_OK(otlpmetric_config_set_spool(cfg, dir, 1 << 20));
+    EXPECT_OK(otlpmetric_config_set_spool_durability(cfg, OTLPMETRIC_SPOOL_SYNC_EVERY_RECORD, 0));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    EXPECT_ERR(otlpmetric_exporter_new(cfg, &second), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(second == NULL);
+    CHECK(ci_contains(g_err, "in use"));
+    CHECK(build_sample_rm(&rm, g_test_name, 1) == 0);
+    EXPECT_OK(otlpmetric_exporter_enqueue(ex, rm.data, rm.len));
+    EXPECT_OK(otlpmetric_exporter_force_flush(ex, good_timeout()));
+    EXPECT_OK(otlpmetric_exporter_stats(ex, &stats));
+    if (stats.requests_sent == 1) CHECK(record_rm("http", "none", rm.data, rm.len) == 0);
+    CHECK(stats.requests_sent == 1);
+    CHECK(stats.queue_bytes == 0);
+    CHECK(stats.queue_dropped == 0);
+    EXPECT_OK(otlpmetric_exporter_spool_stats(ex, &spool));
+    CHECK(spool.records_spooled == 1);
+    CHECK(spool.records_delivered == 1);
+    CHECK(spool.records_skipped == 0 && spool.records_dropped == 0 && spool.records_rejected == 0);
+    CHECK(spool.bytes_waiting == 0);
+    rc = PASS;
+done:
+    otlpmetric_exporter_free(ex);
+    otlpmetric_exporter_free(second);
+    otlpmetric_config_free(cfg);
+    pb_buf_free(&rm);
+    if (made) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        if (d) closedir(d);
+        rmdir(dir);
+    }
+    return rc;
+}
+
 static const test_case TESTS[] = {
     TEST(test_status_values),
     TEST(test_enum_values),
@@ -2357,6 +2475,8 @@ static const test_case TESTS[] = {
     TEST(test_env_defaults),
     TEST(test_log_callback),
     TEST(test_fork_child_can_export),
+    TEST(test_spool_setters),
+    TEST(test_spool_end_to_end),
 };
 
 /* Variables that would change the library's defaults under the tests' feet. */
@@ -2371,6 +2491,7 @@ static const char *const OTEL_VARS[] = {
     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
     "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+    "OTLPMETRIC_SPOOL_DIR", "OTLPMETRIC_SPOOL_MAX_BYTES", "OTLPMETRIC_SPOOL_DURABILITY",
 };
 
 /* Whether the command line selects this test (see the top of the file). */
