@@ -2436,6 +2436,86 @@ done:
     return rc;
 }
 
+
+/* After fork(), the child does not use the parent's spool: its enqueue is refused, and the
+   copy of the lock it inherited does not keep the directory locked once the parent lets go. */
+static int test_spool_fork_child(void) {
+    int rc = FAIL;
+    char dir[] = "/tmp/otlpmetric-c-spool-fork-XXXXXX";
+    char path[sizeof dir + 1 + 256];
+    int made = 0, status = 0;
+    int verdict[2] = {-1, -1}, release[2] = {-1, -1};
+    pid_t pid = -1;
+    char got = 0;
+    otlpmetric_config *cfg = NULL;
+    otlpmetric_exporter *ex = NULL, *next = NULL;
+    pb_buf rm = PB_BUF_INIT;
+    CHECK(mkdtemp(dir) != NULL);
+    made = 1;
+    cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, NOWHERE, false);
+    CHECK(cfg != NULL);
+    EXPECT_OK(otlpmetric_config_set_spool(cfg, dir, 1 << 20));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    CHECK(build_sample_rm(&rm, g_test_name, 1) == 0);
+    CHECK(pipe(verdict) == 0 && pipe(release) == 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        otlpmetric_status st = otlpmetric_exporter_enqueue(ex, rm.data, rm.len);
+        char answer = st == OTLPMETRIC_ERR_INVALID_ARGUMENT && ci_contains(otlpmetric_last_error(), "fork") ? 'k' : 'x';
+        char wait_byte;
+        if (answer != 'k') fprintf(stderr, "    child: enqueue returned %d: %s\n", (int)st, otlpmetric_last_error());
+        close(verdict[0]);
+        close(release[1]);
+        if (write(verdict[1], &answer, 1) != 1) _exit(9);
+        /* stay alive until the parent has checked the lock */
+        if (read(release[0], &wait_byte, 1) < 0) _exit(8);
+        _exit(0);
+    }
+    close(verdict[1]);
+    verdict[1] = -1;
+    close(release[0]);
+    release[0] = -1;
+    CHECK(read(verdict[0], &got, 1) == 1);
+    CHECK(got == 'k');
+    /* the parent still holds the lock */
+    EXPECT_ERR(otlpmetric_exporter_new(cfg, &next), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(next == NULL);
+    /* the parent lets go while the child lives: the directory is free */
+    otlpmetric_exporter_free(ex);
+    ex = NULL;
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &next));
+    rc = PASS;
+done:
+    if (release[1] >= 0) close(release[1]);
+    if (release[0] >= 0) close(release[0]);
+    if (verdict[0] >= 0) close(verdict[0]);
+    if (verdict[1] >= 0) close(verdict[1]);
+    if (pid > 0) waitpid(pid, &status, 0);
+    if (pid > 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+        printf("    child ended with status %d\n", status);
+        rc = FAIL;
+    }
+    otlpmetric_exporter_free(next);
+    otlpmetric_exporter_free(ex);
+    otlpmetric_config_free(cfg);
+    pb_buf_free(&rm);
+    if (made) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        if (d) closedir(d);
+        rmdir(dir);
+    }
+    return rc;
+}
+
 static const test_case TESTS[] = {
     TEST(test_status_values),
     TEST(test_enum_values),
@@ -2477,6 +2557,7 @@ static const test_case TESTS[] = {
     TEST(test_fork_child_can_export),
     TEST(test_spool_setters),
     TEST(test_spool_end_to_end),
+    TEST(test_spool_fork_child),
 };
 
 /* Variables that would change the library's defaults under the tests' feet. */
