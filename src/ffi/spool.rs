@@ -213,9 +213,11 @@ fn durability_from_c(value: SpoolDurabilityValue, interval_ms: u32) -> Result<Du
         0 => Durability::Interval(Duration::from_millis(interval_ms.into())),
         1 => Durability::EveryRecord,
         2 => Durability::Never,
-        _ => return Err(Error::invalid(format!(
+        _ => {
+            return Err(Error::invalid(format!(
             "spool durability {value} is unknown (expected INTERVAL=0, EVERY_RECORD=1 or NEVER=2)"
-        ))),
+        )))
+        }
     };
     if value != 0 && interval_ms != 0 {
         return Err(Error::invalid(

@@ -508,6 +508,13 @@ impl Spool {
     }
 
     fn start_segment(&self, inner: &mut Inner) -> io::Result<()> {
+        // The interval's fsync only reaches the segment being written: the one it leaves
+        // is forced to disk now.
+        if let Some(previous) = inner.writer.take() {
+            if inner.dirty && matches!(self.options.durability, Durability::Interval(_)) {
+                previous.file.sync_data()?;
+            }
+        }
         let id = inner.next_id;
         let file = OpenOptions::new()
             .append(true)
