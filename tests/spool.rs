@@ -158,12 +158,9 @@ fn run_child_role() {
         // Enqueues until killed, noting each record whose enqueue returned OK.
         "enqueue" => {
             let round = std::env::var("OTLPMETRIC_SPOOL_TEST_ROUND").unwrap();
-            let exporter = Exporter::new(&spool_config(
-                &dead_endpoint(),
-                &dir,
-                Durability::EveryRecord,
-            ))
-            .unwrap();
+            let endpoint = std::env::var("OTLPMETRIC_SPOOL_TEST_ENDPOINT").unwrap();
+            let exporter =
+                Exporter::new(&spool_config(&endpoint, &dir, Durability::EveryRecord)).unwrap();
             let mut ok_log = fs::OpenOptions::new()
                 .append(true)
                 .create(true)
@@ -295,8 +292,18 @@ fn records_whose_enqueue_returned_ok_survive_sigkill_at_random_moments() {
     run_child_role();
     let dir = scratch("sigkill");
     let ok_log = dir.with_extension("ok");
-    let rounds = 5;
+    // Even rounds enqueue with the receiver down; odd ones with it up and slow to answer,
+    // so that a record is in flight when the kill comes.
+    let receiver = Receiver::http();
+    receiver.set_default_reply(Reply::delayed(Duration::from_millis(20), Reply::Ok));
+    let rounds = 6;
+    let rounds_up = rounds / 2;
     for round in 0..rounds {
+        let endpoint = if round % 2 == 1 {
+            receiver.endpoint()
+        } else {
+            dead_endpoint()
+        };
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
@@ -307,6 +314,7 @@ fn records_whose_enqueue_returned_ok_survive_sigkill_at_random_moments() {
             .env(ROLE, "enqueue")
             .env(CHILD_DIR, &dir)
             .env("OTLPMETRIC_SPOOL_TEST_ROUND", round.to_string())
+            .env("OTLPMETRIC_SPOOL_TEST_ENDPOINT", endpoint)
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -327,7 +335,8 @@ fn records_whose_enqueue_returned_ok_survive_sigkill_at_random_moments() {
         wanted.len()
     );
 
-    let receiver = Receiver::http();
+    let delivered_by_children = receiver.request_count();
+    receiver.set_default_reply(Reply::Ok);
     let exporter = Exporter::new(&spool_config(
         &receiver.endpoint(),
         &dir,
@@ -343,12 +352,15 @@ fn records_whose_enqueue_returned_ok_survive_sigkill_at_random_moments() {
     let duplicates: usize = got.values().map(|n| n - 1).sum();
     let stats = exporter.spool_stats().unwrap();
     eprintln!(
-        "{} records enqueued OK over {rounds} kills; {} arrived ({duplicates} duplicates); spool {stats:?}",
+        "{} records enqueued OK over {rounds} kills; {} arrived ({delivered_by_children} \
+         while the children ran, {duplicates} duplicates); spool {stats:?}",
         wanted.len(),
         got.len()
     );
-    // The receiver was down while the children ran: no record was in flight at a kill.
-    assert_eq!(duplicates, 0);
+    assert!(delivered_by_children > 0, "no round delivered anything");
+    // Delivery is one record at a time: at most the one in flight at each kill with the
+    // receiver up is sent twice.
+    assert!(duplicates <= rounds_up, "{duplicates} duplicates");
     // At most one torn record per kill (the one being written).
     assert!(stats.skipped <= rounds as u64, "{stats:?}");
     assert_eq!(stats.pending_bytes, 0, "{stats:?}");
