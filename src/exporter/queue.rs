@@ -209,7 +209,8 @@ pub(super) async fn run_spool(
     let mut wait = first_wait;
     loop {
         let skipped_before = counters.skipped.load(Relaxed);
-        let next = feed.spool.next();
+        let spool = feed.spool.clone();
+        let next = off_the_runtime(move || spool.next()).await;
         let skipped = counters.skipped.load(Relaxed) - skipped_before;
         if skipped > 0 {
             logger.warn(&format!(
@@ -239,10 +240,11 @@ pub(super) async fn run_spool(
         };
         let payload = Bytes::from(std::mem::take(&mut record.payload));
         let deadline = shared.settings.timeout.map(|t| Instant::now() + t);
+        let spool = feed.spool.clone();
         let consumed = match delivery.deliver(payload, deadline).await {
             Ok(()) => {
                 wait = first_wait;
-                feed.spool.acknowledge(&record)
+                off_the_runtime(move || spool.acknowledge(&record)).await
             }
             // Shutdown: the record stays in the spool for the next exporter.
             Err(error) if error.kind() == ErrorKind::Shutdown => return,
@@ -253,7 +255,7 @@ pub(super) async fn run_spool(
                         "spool {directory}: a record was refused for good and dropped: {error}"
                     ),
                 );
-                feed.spool.reject(&record)
+                off_the_runtime(move || spool.reject(&record)).await
             }
             Err(error) => {
                 logger.warn(&format!(
@@ -287,7 +289,8 @@ pub(super) async fn sync_spool(
         if sleep_or_cancel(interval, &cancel).await {
             return;
         }
-        if let Err(e) = feed.spool.sync() {
+        let spool = feed.spool.clone();
+        if let Err(e) = off_the_runtime(move || spool.sync()).await {
             logger.log(
                 LogLevel::Error,
                 &format!(
@@ -297,6 +300,16 @@ pub(super) async fn sync_spool(
             );
         }
     }
+}
+
+/// Runs the spool's disk work (reads, renames, `fsync`) on the blocking pool, so that the
+/// runtime's one worker keeps driving connections meanwhile.
+async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 /// The least wait before a spooled record is tried again, whatever the retry policy says.
