@@ -572,6 +572,24 @@ mod tests {
             .is_err());
         let s = config(&[("OTLPMETRIC_SPOOL_DIR", "/x")]).resolve().unwrap();
         assert_eq!(s.spool.unwrap().max_bytes, DEFAULT_SPOOL_MAX_BYTES);
+        let s = config(&[
+            ("OTLPMETRIC_SPOOL_DIR", "/x"),
+            ("OTLPMETRIC_SPOOL_MAX_BYTES", "lots"),
+            ("OTLPMETRIC_SPOOL_DURABILITY", "always"),
+        ])
+        .resolve()
+        .unwrap();
+        let spool = s.spool.unwrap();
+        assert_eq!(
+            (spool.max_bytes, spool.durability),
+            (DEFAULT_SPOOL_MAX_BYTES, Durability::default())
+        );
+        let all = s.warnings.join("\n");
+        assert!(
+            all.contains("OTLPMETRIC_SPOOL_MAX_BYTES")
+                && all.contains("OTLPMETRIC_SPOOL_DURABILITY"),
+            "{all}"
+        );
         assert_eq!(
             config(&[]).resolve().unwrap().spool,
             None,
