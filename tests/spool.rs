@@ -349,6 +349,17 @@ fn records_whose_enqueue_returned_ok_survive_sigkill_at_random_moments() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let got = received(&receiver);
+    for recorded in receiver.requests() {
+        let request = recorded.request();
+        let marker = &markers(&request)[0];
+        let expected = ExportMetricsServiceRequest {
+            resource_metrics: vec![marked(marker)],
+        };
+        assert!(
+            recorded.body == expected.encode_to_vec(),
+            "{marker} arrived changed"
+        );
+    }
     let duplicates: usize = got.values().map(|n| n - 1).sum();
     let stats = exporter.spool_stats().unwrap();
     eprintln!(
