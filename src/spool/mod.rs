@@ -190,6 +190,7 @@ pub struct Spool {
     segment_bytes: u64,
     inner: Mutex<Inner>,
     counters: Arc<SpoolCounters>,
+    /// Set with `Inner::dirty`; lets the interval's sync skip the lock when idle.
     dirty: AtomicBool,
     lock: lock::DirectoryLock,
 }
