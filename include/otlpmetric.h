@@ -133,6 +133,31 @@ typedef enum otlpmetric_aggregation_kind {
   OTLPMETRIC_AGGREGATION_BASE2_EXPONENTIAL_HISTOGRAM = 5,
 } otlpmetric_aggregation_kind;
 
+// When spooled records are forced to the disk with `fsync`.
+typedef enum otlpmetric_spool_durability {
+  // At most `interval_ms` after the write (the default, every 1000 ms). A killed
+  // process loses nothing (the data is in the kernel's cache); a power cut or kernel
+  // crash can lose the records of the last interval.
+  OTLPMETRIC_SPOOL_SYNC_INTERVAL = 0,
+  // Before `otlpmetric_exporter_enqueue` returns `OTLPMETRIC_OK`: nothing enqueued is
+  // lost even by a power cut; each enqueue waits for the disk (a few milliseconds on
+  // a disk without a write cache).
+  OTLPMETRIC_SPOOL_SYNC_EVERY_RECORD = 1,
+  // When the kernel writes its cache back: a killed process loses nothing; a power cut
+  // can lose whatever was not written back yet (up to ~30 s on Linux defaults).
+  OTLPMETRIC_SPOOL_SYNC_NEVER = 2,
+} otlpmetric_spool_durability;
+
+// What a record that would pass the spool's `max_bytes` does.
+typedef enum otlpmetric_spool_full_policy {
+  // Delete the oldest records (whole segment files) to make room (the default). They are
+  // counted in `otlpmetric_stats.queue_dropped` and `records_dropped`, and logged.
+  OTLPMETRIC_SPOOL_FULL_DROP_OLDEST = 0,
+  // Refuse the new record: `otlpmetric_exporter_enqueue` returns
+  // `OTLPMETRIC_ERR_QUEUE_FULL`; counted as above.
+  OTLPMETRIC_SPOOL_FULL_REFUSE_NEW = 1,
+} otlpmetric_spool_full_policy;
+
 // A cancellation handle: triggering it makes the calls that use it return
 // `OTLPMETRIC_ERR_CANCELLED` promptly. Thread-safe; one handle may be used by any number
 // of calls at once, and stays triggered. Create with `otlpmetric_cancel_new`, free with
@@ -223,6 +248,30 @@ typedef struct otlpmetric_stats {
 // threads at once. It should return quickly (the worker's other work waits), must not
 // keep `out`, and must not call back into the same exporter.
 typedef int32_t (*otlpmetric_header_callback)(void *user_data, struct otlpmetric_headers *out);
+
+// The spool's counters, from `otlpmetric_exporter_spool_stats`. All but the two byte
+// counts only grow. They count records (one `enqueue` is one record) of this exporter;
+// records an earlier process left are counted when this exporter delivers, skips or
+// drops them.
+typedef struct otlpmetric_spool_stats {
+  // Records written to the spool by `enqueue`.
+  uint64_t records_spooled;
+  // Records the receiver accepted (then removed from the spool).
+  uint64_t records_delivered;
+  // Damaged records (a write torn by a crash, corruption) skipped when read back.
+  uint64_t records_skipped;
+  // Records deleted or refused because the spool was full (see
+  // `otlpmetric_spool_full_policy`).
+  uint64_t records_dropped;
+  // Records the receiver refused for good (a non-retryable answer, such as HTTP 400 or
+  // gRPC INVALID_ARGUMENT): they would never be accepted, so they are dropped.
+  uint64_t records_rejected;
+  // Bytes of records not yet delivered, framing included (also in
+  // `otlpmetric_stats.queue_bytes`).
+  uint64_t bytes_waiting;
+  // Bytes of the spool's segment files.
+  uint64_t bytes_on_disk;
+} otlpmetric_spool_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -458,7 +507,9 @@ enum otlpmetric_status otlpmetric_exporter_upload_json(struct otlpmetric_exporte
 // background work delivers it with the same retry rules (failures go to the log callback
 // and the statistics). When the queue would pass its byte bound
 // (`otlpmetric_config_set_queue`), the data is refused with `OTLPMETRIC_ERR_QUEUE_FULL`
-// and counted in `queue_dropped`.
+// and counted in `queue_dropped`. With a spool (`otlpmetric_config_set_spool`) the data
+// is written to disk instead before `OTLPMETRIC_OK`; a full spool that refuses new data
+// or a write the disk refuses is `OTLPMETRIC_ERR_QUEUE_FULL`.
 //
 // # Safety
 // `exporter` is NULL or valid; `data` is NULL or points to `len` readable bytes.
@@ -476,6 +527,8 @@ enum otlpmetric_status otlpmetric_exporter_force_flush(struct otlpmetric_exporte
 // upload, flush and shutdown calls return `OTLPMETRIC_ERR_SHUTDOWN`. When `timeout_ms`
 // (0: the configured timeout) runs out first, uploads still running are cancelled, the
 // exporter is shut down all the same, and the result is `OTLPMETRIC_ERR_TIMEOUT`.
+// With a spool, what is not delivered stays in its directory for the next exporter there,
+// and the directory's lock is released.
 //
 // # Safety
 // `exporter` is NULL or valid.
@@ -581,6 +634,67 @@ enum otlpmetric_status otlpmetric_config_set_unix_socket(struct otlpmetric_confi
 // # Safety
 // `config` is NULL or valid.
 enum otlpmetric_status otlpmetric_config_set_max_response_bytes(struct otlpmetric_config *config, size_t max_bytes);
+
+// Makes `otlpmetric_exporter_enqueue` write to a disk spool in `directory` (created if
+// missing) instead of the in-memory queue, holding at most `max_bytes` there (at least
+// 4096; `otlpmetric_config_set_queue` then does not apply). NULL `directory`: in memory
+// only, whatever `OTLPMETRIC_SPOOL_DIR` says (`max_bytes` is then ignored).
+//
+// With a spool:
+// - `enqueue` returns `OTLPMETRIC_OK` only once the record is written to a segment file
+//   (and forced to disk as `otlpmetric_config_set_spool_durability` says). A write the
+//   disk refuses (full, read-only) is `OTLPMETRIC_ERR_QUEUE_FULL` with the reason.
+// - Records are delivered in order, with the retry policy; a record is removed only once
+//   the receiver accepted it. One whose delivery failed after every retry (the receiver
+//   away longer than the retry budget) stays first in line and is tried again after a
+//   wait that grows from the retry policy's initial interval to its maximum interval. One
+//   the receiver refused for good is logged, counted (`records_rejected`, and in
+//   `queue_dropped`) and dropped.
+// - `force_flush` waits for the records this exporter enqueued; `shutdown` leaves what
+//   is not delivered in the directory, not counted as dropped.
+// - A later exporter on the same directory (in this process or another, after a crash
+//   or a kill) delivers what is left there first. Damaged records are skipped, counted
+//   (`records_skipped`) and logged; the others are delivered.
+// - One live exporter per directory: `otlpmetric_exporter_new` refuses a directory in
+//   use by another (in this process or another) with `OTLPMETRIC_ERR_INVALID_ARGUMENT`,
+//   as it does a directory it cannot create or lock. The lock is released at shutdown,
+//   by `otlpmetric_exporter_free`, or by the kernel when the process dies.
+// - After `fork()`, the child does not use the parent's spool: on its first call it
+//   closes its inherited copy of the lock (the parent keeps the lock), its `enqueue`
+//   fails with `OTLPMETRIC_ERR_INVALID_ARGUMENT`, its uploads work. A child should create
+//   an exporter with a directory of its own.
+//
+// Memory stays bounded whatever the spool holds: records are read back one at a time.
+// An empty `directory` or `max_bytes` below 4096 is `OTLPMETRIC_ERR_INVALID_ARGUMENT`
+// and changes nothing. The string is copied.
+//
+// # Safety
+// `config` is NULL or valid; `directory` is NULL or a NUL-terminated string.
+enum otlpmetric_status otlpmetric_config_set_spool(struct otlpmetric_config *config, const char *directory, size_t max_bytes);
+
+// Sets when spooled records are forced to disk (see `otlpmetric_spool_durability`).
+// `interval_ms` is the interval of `OTLPMETRIC_SPOOL_SYNC_INTERVAL` (0: the default,
+// 1000 ms) and must be 0 with the other choices. An unknown value is
+// `OTLPMETRIC_ERR_INVALID_ARGUMENT` and changes nothing.
+//
+// # Safety
+// `config` is NULL or valid.
+enum otlpmetric_status otlpmetric_config_set_spool_durability(struct otlpmetric_config *config, otlpmetric_spool_durability durability, uint32_t interval_ms);
+
+// Sets what a full spool does (see `otlpmetric_spool_full_policy`; default: drop the
+// oldest). An unknown value is `OTLPMETRIC_ERR_INVALID_ARGUMENT` and changes nothing.
+//
+// # Safety
+// `config` is NULL or valid.
+enum otlpmetric_status otlpmetric_config_set_spool_full_policy(struct otlpmetric_config *config, otlpmetric_spool_full_policy policy);
+
+// Writes the spool's counters to `*out`. Cheap and thread-safe; works after shutdown.
+// An exporter without a spool is `OTLPMETRIC_ERR_INVALID_ARGUMENT` (and `*out` is not
+// written).
+//
+// # Safety
+// `exporter` is NULL or valid; `out` is NULL or writable.
+enum otlpmetric_status otlpmetric_exporter_spool_stats(const struct otlpmetric_exporter *exporter, struct otlpmetric_spool_stats *out);
 
 #ifdef __cplusplus
 }  // extern "C"

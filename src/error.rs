@@ -29,6 +29,8 @@ pub enum ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// Sending the same data again cannot succeed (see [`Error::refused`]).
+    refused: bool,
 }
 
 impl Error {
@@ -37,6 +39,7 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            refused: false,
         }
     }
 
@@ -53,6 +56,21 @@ impl Error {
     /// Shorthand for [`ErrorKind::Export`].
     pub fn export(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Export, message)
+    }
+
+    /// An [`ErrorKind::Export`] error for data that can never be delivered: the receiver
+    /// refused it for good, or it cannot be made small enough to send. A background
+    /// sender drops such data instead of trying it again.
+    pub fn refused(message: impl Into<String>) -> Self {
+        Error {
+            refused: true,
+            ..Self::export(message)
+        }
+    }
+
+    /// Whether sending the same data again cannot succeed ([`Error::refused`]).
+    pub fn is_refused(&self) -> bool {
+        self.refused
     }
 
     /// Shorthand for [`ErrorKind::Timeout`].

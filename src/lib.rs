@@ -21,6 +21,7 @@ mod log;
 mod proto;
 mod retry;
 mod selectors;
+mod spool;
 mod stats;
 mod transport;
 
@@ -33,6 +34,7 @@ pub use exporter::Exporter;
 pub use log::{LogFn, LogLevel, Logger};
 pub use retry::RetryPolicy;
 pub use selectors::{Aggregation, InstrumentKind, Temporality};
+pub use spool::{Durability, FullPolicy, SpoolStats};
 pub use stats::StatsSnapshot;
 
 /// The library's semantic version, from Cargo.toml.

@@ -4,6 +4,9 @@
 //! separate process (so this process's CPU time is the client's alone).
 //!
 //!   cargo run --release --manifest-path bench/Cargo.toml -- [--quick]
+//!   cargo run --release --manifest-path bench/Cargo.toml -- --spool [--quick]
+//!
+//! `--spool` measures `enqueue` to a disk spool per durability choice instead (`spool.rs`).
 //!
 //! Every row is measured in several rounds, interleaved with the other rows of the same
 //! payload in a new order each round (so that a burst of noise from elsewhere on the
@@ -16,6 +19,7 @@
 
 mod payload;
 mod receiver;
+mod spool;
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +41,9 @@ type ExportFn<'a> = dyn Fn() -> Result<(), String> + Sync + 'a;
 
 const USAGE: &str =
     "usage: otlpmetric-bench [--quick] [--only ID,...] [--payload small|large] [--seconds S]
+       otlpmetric-bench --spool [--quick]
+  --spool         enqueue latency and throughput to a disk spool for each durability
+                  choice, beside the in-memory queue (instead of the export table)
   --quick         ~0.5 s per row (2 rounds of 0.25 s) instead of ~2.5 s (10 rounds of 0.25 s)
   --only ID,...   only these clients: ceiling, otlp-grpc, otlp-http, otlp-grpc-encode,
                   otel-grpc, otel-http, otel-grpc-collect
@@ -45,6 +52,7 @@ const USAGE: &str =
 
 struct Options {
     quick: bool,
+    spool: bool,
     only: Option<Vec<String>>,
     payload: Option<String>,
     seconds: Option<f64>,
@@ -53,6 +61,7 @@ struct Options {
 fn parse_args() -> Options {
     let mut o = Options {
         quick: false,
+        spool: false,
         only: None,
         payload: None,
         seconds: None,
@@ -65,6 +74,7 @@ fn parse_args() -> Options {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
+            "--spool" => o.spool = true,
             "--breakdown" => {}
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -107,6 +117,10 @@ fn main() {
         receiver::serve();
     }
     let options = parse_args();
+    if options.spool {
+        spool::run(options.quick);
+        return;
+    }
     let timing = match options.seconds {
         Some(s) => Timing {
             warmup: Duration::from_millis(300),
@@ -1049,8 +1063,10 @@ fn print_breakdown(p: &Payload, specs: &[payload::MetricSpec], timing: &Timing) 
     line(
         "otlpmetric::internals::validate::resource_metrics (wire-format walk)",
         cpu_per_call(budget, || {
-            otlpmetric::internals::validate::resource_metrics(std::hint::black_box(&p.resource_metrics))
-                .unwrap()
+            otlpmetric::internals::validate::resource_metrics(std::hint::black_box(
+                &p.resource_metrics,
+            ))
+            .unwrap()
         }),
     );
     line(

@@ -11,6 +11,7 @@ use super::endpoint::Target;
 use super::network::EnvProxies;
 use super::protocol::{Compression, Protocol};
 use crate::selectors::{HistogramPreference, TemporalityPreference};
+use crate::spool::{Durability, MIN_MAX_BYTES};
 
 /// What the `OTEL_EXPORTER_OTLP_*` environment said, parsed; problems become warnings.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +31,10 @@ pub(super) struct EnvSettings {
     pub(super) histogram: Option<HistogramPreference>,
     /// `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (not `OTEL_` variables; no table row).
     pub(super) proxies: EnvProxies,
+    /// `OTLPMETRIC_SPOOL_*` (the library's own variables; no table row).
+    pub(super) spool_dir: Option<PathBuf>,
+    pub(super) spool_max_bytes: Option<u64>,
+    pub(super) spool_durability: Option<Durability>,
     pub(super) warnings: Vec<String>,
 }
 
@@ -212,7 +217,50 @@ impl EnvSettings {
             }
         }
         env.proxies = EnvProxies::read(lookup, &mut env.warnings);
+        env.read_spool(lookup);
         env
+    }
+
+    /// `OTLPMETRIC_SPOOL_DIR`, `OTLPMETRIC_SPOOL_MAX_BYTES`, `OTLPMETRIC_SPOOL_DURABILITY`.
+    fn read_spool(&mut self, lookup: &dyn Fn(&str) -> Option<String>) {
+        let get = |name: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(|value| Found {
+                    name: name.to_string(),
+                    value,
+                    generic: false,
+                })
+        };
+        if let Some(found) = get("OTLPMETRIC_SPOOL_DIR") {
+            self.spool_dir = Some(PathBuf::from(found.value));
+        }
+        if let Some(found) = get("OTLPMETRIC_SPOOL_MAX_BYTES") {
+            match found.value.trim().parse::<u64>() {
+                Ok(n) if n >= MIN_MAX_BYTES => self.spool_max_bytes = Some(n),
+                _ => self.warn(
+                    &found,
+                    format!(
+                        "{:?} is not a whole number of bytes of at least {MIN_MAX_BYTES}",
+                        found.value
+                    ),
+                ),
+            }
+        }
+        if let Some(found) = get("OTLPMETRIC_SPOOL_DURABILITY") {
+            match found.value.trim().to_ascii_lowercase().as_str() {
+                "record" => self.spool_durability = Some(Durability::EveryRecord),
+                "interval" => self.spool_durability = Some(Durability::default()),
+                "never" => self.spool_durability = Some(Durability::Never),
+                _ => self.warn(
+                    &found,
+                    format!(
+                        "unknown durability {:?} (expected record, interval or never)",
+                        found.value
+                    ),
+                ),
+            }
+        }
     }
 
     /// Notes that (part of) `found`'s value was ignored, and `why`.

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::log::{LogFn, Logger};
 use crate::retry::RetryPolicy;
 use crate::selectors::{AggregationSelector, Selections, TemporalitySelector};
+use crate::spool::{Durability, FullPolicy, SpoolOptions, MIN_MAX_BYTES};
 
 use endpoint::{with_metrics_path, Target};
 use env::EnvSettings;
@@ -52,6 +53,10 @@ pub struct Config {
     max_request_bytes: Option<usize>,
     max_response_bytes: Option<usize>,
     queue_max_bytes: Option<usize>,
+    /// `Some(None)`: in memory only, whatever the environment says.
+    spool: Option<Option<(PathBuf, u64)>>,
+    spool_durability: Option<Durability>,
+    spool_full_policy: Option<FullPolicy>,
     env: EnvSettings,
 }
 
@@ -87,6 +92,8 @@ pub struct Settings {
     pub max_response_bytes: usize,
     /// Largest amount of bytes the asynchronous queue holds.
     pub queue_max_bytes: usize,
+    /// The disk spool that replaces the in-memory queue, if any.
+    pub spool: Option<SpoolOptions>,
     /// Temporality and aggregation for every instrument kind.
     pub selections: Selections,
     /// Self-diagnostics.
@@ -99,6 +106,9 @@ pub struct Settings {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default bound of the asynchronous queue.
 pub const DEFAULT_QUEUE_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// The spool's bound when `OTLPMETRIC_SPOOL_DIR` names a directory and
+/// `OTLPMETRIC_SPOOL_MAX_BYTES` is unset.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// The size above which a request is split: 4 MiB, what gRPC servers and the
 /// OpenTelemetry Collector accept by default.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
@@ -258,6 +268,39 @@ impl Config {
         Ok(())
     }
 
+    /// Spools enqueued data in `directory` (created if missing), holding at most
+    /// `max_bytes` there; `None`: in memory only, whatever the environment says.
+    pub fn set_spool(&mut self, directory: Option<&str>, max_bytes: usize) -> Result<()> {
+        let Some(directory) = directory else {
+            self.spool = Some(None);
+            return Ok(());
+        };
+        if directory.is_empty() {
+            return Err(Error::invalid(
+                "spool directory is empty (pass NULL for no spool)",
+            ));
+        }
+        check_spool_max_bytes(max_bytes as u64)?;
+        self.spool = Some(Some((PathBuf::from(directory), max_bytes as u64)));
+        Ok(())
+    }
+
+    /// Sets when spooled records are forced to disk (default: every second).
+    pub fn set_spool_durability(&mut self, durability: Durability) -> Result<()> {
+        if durability == Durability::Interval(Duration::ZERO) {
+            return Err(Error::invalid(
+                "spool durability: the sync interval must be above 0 ms",
+            ));
+        }
+        self.spool_durability = Some(durability);
+        Ok(())
+    }
+
+    /// Sets what a full spool does (default: drop the oldest records).
+    pub fn set_spool_full_policy(&mut self, policy: FullPolicy) {
+        self.spool_full_policy = Some(policy);
+    }
+
     /// Resolves code, environment and defaults into the settings of one exporter; reads
     /// and checks TLS files named by the environment and consults the selectors.
     pub fn resolve(&self) -> Result<Settings> {
@@ -331,6 +374,22 @@ impl Config {
             self.temporality_selector.as_ref(),
             self.aggregation_selector.as_ref(),
         )?;
+        let spool_place = match &self.spool {
+            Some(choice) => choice.clone(),
+            None => env
+                .spool_dir
+                .clone()
+                .map(|dir| (dir, env.spool_max_bytes.unwrap_or(DEFAULT_SPOOL_MAX_BYTES))),
+        };
+        let spool = spool_place.map(|(directory, max_bytes)| SpoolOptions {
+            directory,
+            max_bytes,
+            durability: self
+                .spool_durability
+                .or(env.spool_durability)
+                .unwrap_or_default(),
+            full_policy: self.spool_full_policy.unwrap_or_default(),
+        });
         Ok(Settings {
             endpoint,
             unix_socket,
@@ -348,11 +407,22 @@ impl Config {
                 .max_response_bytes
                 .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
             queue_max_bytes: self.queue_max_bytes.unwrap_or(DEFAULT_QUEUE_MAX_BYTES),
+            spool,
             selections,
             logger: Logger::new(self.log.clone()),
             warnings,
         })
     }
+}
+
+/// A spool bound must leave room for a few records.
+fn check_spool_max_bytes(max_bytes: u64) -> Result<()> {
+    if max_bytes < MIN_MAX_BYTES {
+        return Err(Error::invalid(format!(
+            "spool max_bytes {max_bytes} is below the minimum of {MIN_MAX_BYTES}"
+        )));
+    }
+    Ok(())
 }
 
 /// Adds `(name, value)` to `headers`, replacing earlier values of the same name.
@@ -484,6 +554,65 @@ mod tests {
         assert_eq!(
             c.resolve().unwrap().endpoint,
             "https://example.com:4318/v1/metrics"
+        );
+    }
+
+    #[test]
+    fn spool_from_code_wins_over_the_environment() {
+        let vars = [
+            ("OTLPMETRIC_SPOOL_DIR", "/var/spool/otlp"),
+            ("OTLPMETRIC_SPOOL_MAX_BYTES", "1048576"),
+            ("OTLPMETRIC_SPOOL_DURABILITY", "record"),
+        ];
+        let s = config(&vars).resolve().unwrap();
+        let spool = s.spool.unwrap();
+        assert_eq!(spool.directory, Path::new("/var/spool/otlp"));
+        assert_eq!(spool.max_bytes, 1 << 20);
+        assert_eq!(spool.durability, Durability::EveryRecord);
+        assert_eq!(spool.full_policy, FullPolicy::DropOldest);
+        let mut c = config(&vars);
+        c.set_spool(None, 0).unwrap();
+        assert!(
+            c.resolve().unwrap().spool.is_none(),
+            "NULL means in memory only"
+        );
+        c.set_spool(Some("/tmp/s"), 8192).unwrap();
+        c.set_spool_durability(Durability::Never).unwrap();
+        c.set_spool_full_policy(FullPolicy::RefuseNew);
+        let spool = c.resolve().unwrap().spool.unwrap();
+        assert_eq!(
+            (spool.max_bytes, spool.durability, spool.full_policy),
+            (8192, Durability::Never, FullPolicy::RefuseNew)
+        );
+        assert!(c.set_spool(Some(""), 8192).is_err());
+        assert!(c.set_spool(Some("/tmp/s"), 100).is_err());
+        assert!(c
+            .set_spool_durability(Durability::Interval(Duration::ZERO))
+            .is_err());
+        let s = config(&[("OTLPMETRIC_SPOOL_DIR", "/x")]).resolve().unwrap();
+        assert_eq!(s.spool.unwrap().max_bytes, DEFAULT_SPOOL_MAX_BYTES);
+        let s = config(&[
+            ("OTLPMETRIC_SPOOL_DIR", "/x"),
+            ("OTLPMETRIC_SPOOL_MAX_BYTES", "lots"),
+            ("OTLPMETRIC_SPOOL_DURABILITY", "always"),
+        ])
+        .resolve()
+        .unwrap();
+        let spool = s.spool.unwrap();
+        assert_eq!(
+            (spool.max_bytes, spool.durability),
+            (DEFAULT_SPOOL_MAX_BYTES, Durability::default())
+        );
+        let all = s.warnings.join("\n");
+        assert!(
+            all.contains("OTLPMETRIC_SPOOL_MAX_BYTES")
+                && all.contains("OTLPMETRIC_SPOOL_DURABILITY"),
+            "{all}"
+        );
+        assert_eq!(
+            config(&[]).resolve().unwrap().spool,
+            None,
+            "no spool by default"
         );
     }
 

@@ -170,7 +170,7 @@ impl Delivery {
             split = split::split_request(piece.request.clone(), len.saturating_sub(1).max(1));
         }
         let unsplittable = (!split.oversized.is_empty()).then(|| {
-            Error::export(format!(
+            Error::refused(format!(
                 "the receiver refused a request as too large ({message}) and {} cannot be split further: {}",
                 if split.oversized.len() == 1 { "this part" } else { "these parts" },
                 summarize(&split.oversized)
@@ -251,7 +251,7 @@ impl Delivery {
                 return Err(Undelivered::TooLarge(error.message));
             }
             if !error.retryable {
-                return Err(Error::export(format!(
+                return Err(Error::refused(format!(
                     "the receiver refused the data: {}",
                     error.message
                 ))
@@ -321,7 +321,7 @@ fn upload_cancelled() -> Error {
 
 /// The error for what [`split::split_request`] could not fit in `max_request_bytes`.
 fn oversized_error(oversized: &[String], max_request_bytes: usize) -> Error {
-    Error::export(format!(
+    Error::refused(format!(
         "{} over max_request_bytes ({max_request_bytes}) could not be sent; the rest was: {}",
         if oversized.len() == 1 {
             "one piece"

@@ -9,6 +9,11 @@
 //! process id. A forked child finds the id changed and starts a fresh engine; the parent's
 //! (whose threads do not exist in the child, and whose locks may have been held at the
 //! fork) is left untouched.
+//!
+//! With a spool, the exporter holds the spool directory's lock from `new` until shutdown
+//! (or drop). A forked child inherits the lock's file descriptor; on its first call the
+//! child closes its copy unused (the parent keeps the lock) and has no spool: its
+//! `enqueue` fails with [`ErrorKind::InvalidArgument`], its uploads work.
 
 mod delivery;
 mod in_flight;
@@ -27,11 +32,12 @@ use crate::config::{Config, Settings, DEFAULT_TIMEOUT};
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{json, validate};
 use crate::selectors::{Aggregation, InstrumentKind, Temporality};
+use crate::spool::{Durability, Spool, SpoolCounters};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::Transport;
 use delivery::Delivery;
 use in_flight::InFlight;
-use queue::Queue;
+use queue::{Queue, SpoolFeed};
 
 /// How long shutdown lets cancelled uploads take to return before it stops the runtime:
 /// they return at once, but a caller blocked on one must be woken and return before the
@@ -54,6 +60,8 @@ pub struct Exporter {
 struct Shared {
     settings: Settings,
     stats: Stats,
+    /// The spool's counters (atomics, which a forked child may read).
+    spool_counters: Option<Arc<SpoolCounters>>,
 }
 
 /// The moving parts of one process: runtime, connections, in-flight tracking, queue.
@@ -63,12 +71,16 @@ struct Engine {
     delivery: Arc<Delivery>,
     in_flight: Arc<InFlight>,
     queue: Arc<Queue>,
+    /// The spool that replaces `queue`, until shutdown releases it.
+    spool: Mutex<Option<Arc<SpoolFeed>>>,
+    /// The spool's lock descriptor, which a forked child closes unused.
+    spool_lock_fd: Option<i32>,
     /// Cancelled by shutdown: uploads still running then stop at once.
     cancel: CancellationToken,
 }
 
 impl Engine {
-    fn start(shared: &Arc<Shared>) -> Result<Self> {
+    fn start(shared: &Arc<Shared>, spool: Option<Spool>) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             // One worker: it only drives connections, gRPC calls' network parts and the
             // background queue; an upload's CPU work (validation, JSON, compression) runs
@@ -91,13 +103,36 @@ impl Engine {
         let cancel = CancellationToken::new();
         let delivery = Arc::new(Delivery::new(shared.clone(), transport, cancel.clone()));
         let queue = Arc::new(Queue::default());
-        runtime.spawn(queue::run(delivery.clone(), queue.clone(), cancel.clone()));
+        let spool_lock_fd = spool.as_ref().map(Spool::lock_fd);
+        let spool = spool.map(|spool| Arc::new(SpoolFeed::new(Arc::new(spool))));
+        match &spool {
+            Some(feed) => {
+                runtime.spawn(queue::run_spool(
+                    delivery.clone(),
+                    feed.clone(),
+                    cancel.clone(),
+                ));
+                if let Durability::Interval(interval) = feed.spool.options().durability {
+                    runtime.spawn(queue::sync_spool(
+                        feed.clone(),
+                        interval,
+                        cancel.clone(),
+                        shared.settings.logger.clone(),
+                    ));
+                }
+            }
+            None => {
+                runtime.spawn(queue::run(delivery.clone(), queue.clone(), cancel.clone()));
+            }
+        }
         Ok(Engine {
             pid: std::process::id(),
             runtime: Mutex::new(Some(runtime)),
             delivery,
             in_flight: Arc::new(InFlight::default()),
             queue,
+            spool: Mutex::new(spool),
+            spool_lock_fd,
             cancel,
         })
     }
@@ -119,11 +154,28 @@ impl Exporter {
         for warning in &settings.warnings {
             settings.logger.warn(warning);
         }
+        let spool = match &settings.spool {
+            Some(options) => Some(Spool::open(options.clone()).map_err(Error::invalid)?),
+            None => None,
+        };
+        if let Some(spool) = &spool {
+            let left = spool.counters().pending_bytes.load(Ordering::Relaxed);
+            if left > 0 {
+                settings.logger.log(
+                    crate::log::LogLevel::Info,
+                    &format!(
+                        "spool {}: {left} bytes left by an earlier exporter; delivering them first",
+                        spool.options().directory.display()
+                    ),
+                );
+            }
+        }
         let shared = Arc::new(Shared {
+            spool_counters: spool.as_ref().map(|s| s.counters_handle()),
             settings,
             stats: Stats::default(),
         });
-        let engine = Box::new(Engine::start(&shared)?);
+        let engine = Box::new(Engine::start(&shared, spool)?);
         Ok(Exporter {
             shared,
             engine: AtomicPtr::new(Box::into_raw(engine)),
@@ -164,16 +216,27 @@ impl Exporter {
         self.export(Bytes::from(json::to_protobuf(json)?), timeout, None)
     }
 
-    /// Checks and copies one serialized `ResourceMetrics` into the bounded queue and
-    /// returns at once; background work delivers it. [`ErrorKind::QueueFull`] when it
-    /// would pass the queue's byte bound.
+    /// Checks and copies one serialized `ResourceMetrics` into the bounded queue (or
+    /// writes it to the spool) and returns; background work delivers it.
+    /// [`ErrorKind::QueueFull`] when it would pass the queue's byte bound, or the spool
+    /// cannot take it.
     pub fn enqueue(&self, resource_metrics: &[u8]) -> Result<()> {
         self.check_running()?;
         let request = validate::checked_resource_metrics_request(resource_metrics)?;
         let engine = self.engine()?;
-        engine
-            .queue
-            .push(&self.shared, request, engine.in_flight.begin())
+        let spool = lock(&engine.spool).clone();
+        match (spool, &self.shared.settings.spool) {
+            (Some(feed), _) => feed.push(&self.shared, &request, engine.in_flight.begin()),
+            (None, Some(options)) => Err(Error::invalid(format!(
+                "enqueue: this exporter's spool {} belongs to the process that created it \
+                 (a forked child cannot write to it); create an exporter with a spool \
+                 directory of its own in this process",
+                options.directory.display()
+            ))),
+            (None, None) => engine
+                .queue
+                .push(&self.shared, request, engine.in_flight.begin()),
+        }
     }
 
     /// Returns once every upload accepted (or enqueued) before this call has finished.
@@ -225,6 +288,10 @@ impl Exporter {
         let flushed = engine.in_flight.wait_for_earlier(deadline);
         engine.cancel.cancel();
         let dropped = engine.queue.drop_all(&self.shared.stats);
+        let spool = lock(&engine.spool).take();
+        if let Some(feed) = &spool {
+            feed.release_all();
+        }
         engine
             .in_flight
             .wait_for_earlier(Some(Instant::now() + CANCELLED_UPLOADS_GRACE));
@@ -233,6 +300,9 @@ impl Exporter {
                 .map(|d| d.saturating_duration_since(Instant::now()))
                 .unwrap_or(DEFAULT_TIMEOUT);
             runtime.shutdown_timeout(left.max(MIN_RUNTIME_SHUTDOWN));
+        }
+        if let Some(feed) = spool {
+            self.release_spool(feed);
         }
         if flushed {
             Ok(())
@@ -258,9 +328,38 @@ impl Exporter {
         self.shared.settings.selections.aggregation(kind)
     }
 
-    /// The statistics now.
+    /// The statistics now. With a spool, `queue_bytes` counts the bytes of records not
+    /// yet delivered and `queue_dropped` also the records dropped because the spool was
+    /// full or the receiver refused them for good.
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.snapshot()
+        let mut snapshot = self.shared.stats.snapshot();
+        if let Some(spool) = &self.shared.spool_counters {
+            snapshot.queue_bytes += spool.pending_bytes.load(Ordering::Relaxed);
+            snapshot.queue_dropped +=
+                spool.dropped.load(Ordering::Relaxed) + spool.rejected.load(Ordering::Relaxed);
+        }
+        snapshot
+    }
+
+    /// The spool's own counters, if the exporter has a spool.
+    pub fn spool_stats(&self) -> Option<crate::spool::SpoolStats> {
+        self.shared.spool_counters.as_ref().map(|c| c.snapshot())
+    }
+
+    /// Closes the spool (releasing its directory's lock) and says what it leaves behind.
+    fn release_spool(&self, feed: Arc<SpoolFeed>) {
+        let directory = feed.spool.options().directory.clone();
+        let left = feed.spool.counters().pending_bytes.load(Ordering::Relaxed);
+        drop(feed);
+        if left > 0 {
+            self.shared.settings.logger.log(
+                crate::log::LogLevel::Info,
+                &format!(
+                    "spool {}: {left} bytes not yet delivered stay there for the next exporter on the directory",
+                    directory.display()
+                ),
+            );
+        }
     }
 
     /// The resolved settings (for tests and diagnostics).
@@ -286,12 +385,20 @@ impl Exporter {
         }
         // A forked child: the parent's engine has no threads here and may hold locks
         // taken at the fork, so it is never touched (nor freed) again in this process.
-        let fresh = Box::into_raw(Box::new(Engine::start(&self.shared)?));
+        let fresh = Box::into_raw(Box::new(Engine::start(&self.shared, None)?));
         match self
             .engine
             .compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => {
+                if let Some(fd) = engine.spool_lock_fd {
+                    // Closing the inherited copy leaves the parent's lock in place (only
+                    // an unlock would release it), and keeps this process from holding
+                    // the lock after the parent is gone.
+                    // SAFETY: the parent's engine is never used (nor dropped) here, so
+                    // nothing else closes or uses this descriptor in this process.
+                    unsafe { libc::close(fd) };
+                }
                 self.shared.stats.queue_bytes.store(0, Ordering::Relaxed);
                 // SAFETY: just stored; lives until Drop.
                 Ok(unsafe { &*fresh })

@@ -118,7 +118,9 @@ pub unsafe extern "C" fn otlpmetric_exporter_upload_json(
 /// background work delivers it with the same retry rules (failures go to the log callback
 /// and the statistics). When the queue would pass its byte bound
 /// (`otlpmetric_config_set_queue`), the data is refused with `OTLPMETRIC_ERR_QUEUE_FULL`
-/// and counted in `queue_dropped`.
+/// and counted in `queue_dropped`. With a spool (`otlpmetric_config_set_spool`) the data
+/// is written to disk instead before `OTLPMETRIC_OK`; a full spool that refuses new data
+/// or a write the disk refuses is `OTLPMETRIC_ERR_QUEUE_FULL`.
 ///
 /// # Safety
 /// `exporter` is NULL or valid; `data` is NULL or points to `len` readable bytes.
@@ -157,6 +159,8 @@ pub unsafe extern "C" fn otlpmetric_exporter_force_flush(
 /// upload, flush and shutdown calls return `OTLPMETRIC_ERR_SHUTDOWN`. When `timeout_ms`
 /// (0: the configured timeout) runs out first, uploads still running are cancelled, the
 /// exporter is shut down all the same, and the result is `OTLPMETRIC_ERR_TIMEOUT`.
+/// With a spool, what is not delivered stays in its directory for the next exporter there,
+/// and the directory's lock is released.
 ///
 /// # Safety
 /// `exporter` is NULL or valid.

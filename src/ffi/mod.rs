@@ -16,6 +16,7 @@ mod exporter;
 mod headers;
 mod network;
 mod response;
+mod spool;
 mod types;
 
 pub use boundary::{otlpmetric_last_error, otlpmetric_status_str, otlpmetric_version};
@@ -25,4 +26,5 @@ pub use exporter::*;
 pub use headers::*;
 pub use network::*;
 pub use response::*;
+pub use spool::*;
 pub use types::*;

@@ -37,6 +37,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -2615,6 +2616,203 @@ typedef struct test_case {
 } test_case;
 
 #define TEST(f) {#f, f}
+
+/* ---------------------------------------------------------------------------
+ * Tests: the disk spool
+ * ------------------------------------------------------------------------- */
+
+/* Bad inputs to the spool setters are refused and name the problem. */
+static int test_spool_setters(void) {
+    int rc = FAIL;
+    otlpmetric_config *cfg = otlpmetric_config_new();
+    otlpmetric_exporter *ex = NULL;
+    otlpmetric_spool_stats spool;
+    CHECK(cfg != NULL);
+    CHECK(OTLPMETRIC_SPOOL_SYNC_INTERVAL == 0);
+    CHECK(OTLPMETRIC_SPOOL_SYNC_EVERY_RECORD == 1);
+    CHECK(OTLPMETRIC_SPOOL_SYNC_NEVER == 2);
+    CHECK(OTLPMETRIC_SPOOL_FULL_DROP_OLDEST == 0);
+    CHECK(OTLPMETRIC_SPOOL_FULL_REFUSE_NEW == 1);
+    EXPECT_ERR(otlpmetric_config_set_spool(NULL, "/tmp/x", 1 << 20), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_spool(cfg, "", 1 << 20), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(ci_contains(g_err, "empty"));
+    EXPECT_ERR(otlpmetric_config_set_spool(cfg, "/tmp/x", 100), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(ci_contains(g_err, "4096"));
+    EXPECT_OK(otlpmetric_config_set_spool(cfg, NULL, 0)); /* in memory only */
+    EXPECT_ERR(otlpmetric_config_set_spool_durability(NULL, OTLPMETRIC_SPOOL_SYNC_NEVER, 0),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_spool_durability(cfg, (otlpmetric_spool_durability)3, 0),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(ci_contains(g_err, "3"));
+    EXPECT_ERR(otlpmetric_config_set_spool_durability(cfg, (otlpmetric_spool_durability)-1, 0),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_spool_durability(cfg, OTLPMETRIC_SPOOL_SYNC_NEVER, 500),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(ci_contains(g_err, "interval_ms"));
+    EXPECT_OK(otlpmetric_config_set_spool_durability(cfg, OTLPMETRIC_SPOOL_SYNC_INTERVAL, 0));
+    EXPECT_OK(otlpmetric_config_set_spool_durability(cfg, OTLPMETRIC_SPOOL_SYNC_INTERVAL, 250));
+    EXPECT_OK(otlpmetric_config_set_spool_durability(cfg, OTLPMETRIC_SPOOL_SYNC_EVERY_RECORD, 0));
+    EXPECT_ERR(otlpmetric_config_set_spool_full_policy(NULL, OTLPMETRIC_SPOOL_FULL_REFUSE_NEW),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_config_set_spool_full_policy(cfg, (otlpmetric_spool_full_policy)2),
+               OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_OK(otlpmetric_config_set_spool_full_policy(cfg, OTLPMETRIC_SPOOL_FULL_REFUSE_NEW));
+    /* A directory that cannot be created is refused when the exporter is made. */
+    EXPECT_OK(otlpmetric_config_set_spool(cfg, "/dev/null/spool", 1 << 20));
+    EXPECT_ERR(otlpmetric_exporter_new(cfg, &ex), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(ex == NULL);
+    CHECK(ci_contains(g_err, "/dev/null/spool"));
+    /* An exporter without a spool has no spool statistics. */
+    EXPECT_OK(otlpmetric_config_set_spool(cfg, NULL, 0));
+    EXPECT_OK(otlpmetric_config_set_endpoint(cfg, NOWHERE));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    EXPECT_ERR(otlpmetric_exporter_spool_stats(ex, &spool), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_exporter_spool_stats(ex, NULL), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(otlpmetric_exporter_spool_stats(NULL, &spool), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    rc = PASS;
+done:
+    otlpmetric_exporter_free(ex);
+    otlpmetric_config_free(cfg);
+    return rc;
+}
+
+/* enqueue through a spool: written to disk, delivered, counted; a second exporter on the
+   directory is refused until the first is freed. */
+static int test_spool_end_to_end(void) {
+    int rc = FAIL;
+    const char *http;
+    char dir[] = "/tmp/otlpmetric-c-spool-XXXXXX";
+    char path[sizeof dir + 1 + 256];
+    int made = 0;
+    otlpmetric_config *cfg = NULL;
+    otlpmetric_exporter *ex = NULL, *second = NULL;
+    otlpmetric_stats stats;
+    otlpmetric_spool_stats spool;
+    pb_buf rm = PB_BUF_INIT;
+    NEED_ENV(http, "OTLPM_TEST_HTTP_ENDPOINT");
+    CHECK(mkdtemp(dir) != NULL);
+    made = 1;
+    cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, http, true);
+    CHECK(cfg != NULL);
+    EXPECT_OK(otlpmetric_config_set_spool(cfg, dir, 1 << 20));
+    EXPECT_OK(otlpmetric_config_set_spool_durability(cfg, OTLPMETRIC_SPOOL_SYNC_EVERY_RECORD, 0));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    EXPECT_ERR(otlpmetric_exporter_new(cfg, &second), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(second == NULL);
+    CHECK(ci_contains(g_err, "in use"));
+    CHECK(build_sample_rm(&rm, g_test_name, 1) == 0);
+    EXPECT_OK(otlpmetric_exporter_enqueue(ex, rm.data, rm.len));
+    EXPECT_OK(otlpmetric_exporter_force_flush(ex, good_timeout()));
+    EXPECT_OK(otlpmetric_exporter_stats(ex, &stats));
+    if (stats.requests_sent == 1) CHECK(record_rm("http", "none", rm.data, rm.len) == 0);
+    CHECK(stats.requests_sent == 1);
+    CHECK(stats.queue_bytes == 0);
+    CHECK(stats.queue_dropped == 0);
+    EXPECT_OK(otlpmetric_exporter_spool_stats(ex, &spool));
+    CHECK(spool.records_spooled == 1);
+    CHECK(spool.records_delivered == 1);
+    CHECK(spool.records_skipped == 0 && spool.records_dropped == 0 && spool.records_rejected == 0);
+    CHECK(spool.bytes_waiting == 0);
+    rc = PASS;
+done:
+    otlpmetric_exporter_free(ex);
+    otlpmetric_exporter_free(second);
+    otlpmetric_config_free(cfg);
+    pb_buf_free(&rm);
+    if (made) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        if (d) closedir(d);
+        rmdir(dir);
+    }
+    return rc;
+}
+
+
+/* After fork(), the child does not use the parent's spool: its enqueue is refused, and the
+   copy of the lock it inherited does not keep the directory locked once the parent lets go. */
+static int test_spool_fork_child(void) {
+    int rc = FAIL;
+    char dir[] = "/tmp/otlpmetric-c-spool-fork-XXXXXX";
+    char path[sizeof dir + 1 + 256];
+    int made = 0, status = 0;
+    int verdict[2] = {-1, -1}, release[2] = {-1, -1};
+    pid_t pid = -1;
+    char got = 0;
+    otlpmetric_config *cfg = NULL;
+    otlpmetric_exporter *ex = NULL, *next = NULL;
+    pb_buf rm = PB_BUF_INIT;
+    CHECK(mkdtemp(dir) != NULL);
+    made = 1;
+    cfg = make_config(OTLPMETRIC_PROTOCOL_HTTP_PROTOBUF, NOWHERE, false);
+    CHECK(cfg != NULL);
+    EXPECT_OK(otlpmetric_config_set_spool(cfg, dir, 1 << 20));
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &ex));
+    CHECK(build_sample_rm(&rm, g_test_name, 1) == 0);
+    CHECK(pipe(verdict) == 0 && pipe(release) == 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        otlpmetric_status st = otlpmetric_exporter_enqueue(ex, rm.data, rm.len);
+        char answer = st == OTLPMETRIC_ERR_INVALID_ARGUMENT && ci_contains(otlpmetric_last_error(), "fork") ? 'k' : 'x';
+        char wait_byte;
+        if (answer != 'k') fprintf(stderr, "    child: enqueue returned %d: %s\n", (int)st, otlpmetric_last_error());
+        close(verdict[0]);
+        close(release[1]);
+        if (write(verdict[1], &answer, 1) != 1) _exit(9);
+        /* stay alive until the parent has checked the lock */
+        if (read(release[0], &wait_byte, 1) < 0) _exit(8);
+        _exit(0);
+    }
+    close(verdict[1]);
+    verdict[1] = -1;
+    close(release[0]);
+    release[0] = -1;
+    CHECK(read(verdict[0], &got, 1) == 1);
+    CHECK(got == 'k');
+    /* the parent still holds the lock */
+    EXPECT_ERR(otlpmetric_exporter_new(cfg, &next), OTLPMETRIC_ERR_INVALID_ARGUMENT);
+    CHECK(next == NULL);
+    /* the parent lets go while the child lives: the directory is free */
+    otlpmetric_exporter_free(ex);
+    ex = NULL;
+    EXPECT_OK(otlpmetric_exporter_new(cfg, &next));
+    rc = PASS;
+done:
+    if (release[1] >= 0) close(release[1]);
+    if (release[0] >= 0) close(release[0]);
+    if (verdict[0] >= 0) close(verdict[0]);
+    if (verdict[1] >= 0) close(verdict[1]);
+    if (pid > 0) waitpid(pid, &status, 0);
+    if (pid > 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+        printf("    child ended with status %d\n", status);
+        rc = FAIL;
+    }
+    otlpmetric_exporter_free(next);
+    otlpmetric_exporter_free(ex);
+    otlpmetric_config_free(cfg);
+    pb_buf_free(&rm);
+    if (made) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        if (d) closedir(d);
+        rmdir(dir);
+    }
+    return rc;
+}
+
 static const test_case TESTS[] = {
     TEST(test_status_values),
     TEST(test_enum_values),
@@ -2659,6 +2857,9 @@ static const test_case TESTS[] = {
     TEST(test_env_defaults),
     TEST(test_log_callback),
     TEST(test_fork_child_can_export),
+    TEST(test_spool_setters),
+    TEST(test_spool_end_to_end),
+    TEST(test_spool_fork_child),
 };
 
 /* Variables that would change the library's defaults under the tests' feet. */
@@ -2673,6 +2874,7 @@ static const char *const OTEL_VARS[] = {
     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
     "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+    "OTLPMETRIC_SPOOL_DIR", "OTLPMETRIC_SPOOL_MAX_BYTES", "OTLPMETRIC_SPOOL_DURABILITY",
 };
 
 /* Whether the command line selects this test (see the top of the file). */

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _header, _loader
 from ._core import AggregationTuple, Backend as _BackendBase
-from ._types import C_ENUMS, STATS_FIELDS
+from ._types import C_ENUMS, SPOOL_STATS_FIELDS, STATS_FIELDS
 
 __all__ = ["load", "Backend", "check_header", "FUNCTIONS", "OPTIONAL_FUNCTIONS"]
 
@@ -42,6 +42,10 @@ class otlpmetric_aggregation(Structure):
 
 class otlpmetric_stats(Structure):
     _fields_ = [(name, c_uint64) for name in STATS_FIELDS]
+
+
+class otlpmetric_spool_stats(Structure):
+    _fields_ = [(name, c_uint64) for name in SPOOL_STATS_FIELDS]
 
 
 otlpmetric_temporality_selector = CFUNCTYPE(c_enum, c_void_p, c_enum)
@@ -99,6 +103,10 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "otlpmetric_config_set_header_callback": (c_enum, [_config, otlpmetric_header_callback, c_void_p]),
     "otlpmetric_headers_add": (c_enum, [_headers, c_char_p, c_char_p]),
     "otlpmetric_config_set_max_response_bytes": (c_enum, [_config, c_size_t]),
+    "otlpmetric_config_set_spool": (c_enum, [_config, c_char_p, c_size_t]),
+    "otlpmetric_config_set_spool_durability": (c_enum, [_config, c_enum, c_uint32]),
+    "otlpmetric_config_set_spool_full_policy": (c_enum, [_config, c_enum]),
+    "otlpmetric_exporter_spool_stats": (c_enum, [_exporter, POINTER(otlpmetric_spool_stats)]),
 }
 
 #: In the contract but maybe not yet in the library: bound when first called.
@@ -116,7 +124,11 @@ OPTIONAL_FUNCTIONS = frozenset(
     }
 )
 
-_STRUCTS = {"otlpmetric_aggregation": otlpmetric_aggregation, "otlpmetric_stats": otlpmetric_stats}
+_STRUCTS = {
+    "otlpmetric_aggregation": otlpmetric_aggregation,
+    "otlpmetric_stats": otlpmetric_stats,
+    "otlpmetric_spool_stats": otlpmetric_spool_stats,
+}
 _CALLBACKS = {
     "otlpmetric_temporality_selector": otlpmetric_temporality_selector,
     "otlpmetric_aggregation_selector": otlpmetric_aggregation_selector,

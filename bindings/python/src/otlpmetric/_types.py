@@ -101,6 +101,21 @@ class LogLevel(enum.IntEnum):
     DEBUG = 4
 
 
+class SpoolDurability(enum.IntEnum):
+    """``otlpmetric_spool_durability``: when spooled records are forced to disk."""
+
+    INTERVAL = 0
+    EVERY_RECORD = 1
+    NEVER = 2
+
+
+class SpoolFullPolicy(enum.IntEnum):
+    """``otlpmetric_spool_full_policy``: what a full spool does."""
+
+    DROP_OLDEST = 0
+    REFUSE_NEW = 1
+
+
 #: Each Python enum, the C typedef it mirrors and the prefix of its C constants
 #: (checked against the header by the tests and by the ctypes front when it loads).
 C_ENUMS: Dict[Type[enum.IntEnum], Tuple[str, str]] = {
@@ -111,6 +126,8 @@ C_ENUMS: Dict[Type[enum.IntEnum], Tuple[str, str]] = {
     Temporality: ("otlpmetric_temporality", "OTLPMETRIC_TEMPORALITY_"),
     AggregationKind: ("otlpmetric_aggregation_kind", "OTLPMETRIC_AGGREGATION_"),
     LogLevel: ("otlpmetric_log_level", "OTLPMETRIC_LOG_"),
+    SpoolDurability: ("otlpmetric_spool_durability", "OTLPMETRIC_SPOOL_SYNC_"),
+    SpoolFullPolicy: ("otlpmetric_spool_full_policy", "OTLPMETRIC_SPOOL_FULL_"),
 }
 
 #: The default explicit bucket histogram boundaries of the OpenTelemetry SDKs.
@@ -221,6 +238,17 @@ STATS_FIELDS = (
     "data_points_rejected",
     "queue_dropped",
     "queue_bytes",
+)
+
+#: The fields of ``otlpmetric_spool_stats``, in order.
+SPOOL_STATS_FIELDS = (
+    "records_spooled",
+    "records_delivered",
+    "records_skipped",
+    "records_dropped",
+    "records_rejected",
+    "bytes_waiting",
+    "bytes_on_disk",
 )
 
 
