@@ -17,6 +17,7 @@ mod error;
 mod exporter;
 pub mod ffi;
 mod log;
+mod metrics;
 mod proto;
 mod retry;
 mod selectors;

@@ -1,0 +1,454 @@
+//! Attribute sets: what identifies a series within an instrument.
+//!
+//! A set is order-independent and has one value per key (a later duplicate key wins).
+//! The owned form ([`AttributeSet`]) keeps its entries sorted by key and its hash computed
+//! once. Recording passes attributes borrowed for the call ([`KeyValue`], as the C API
+//! will); [`Lookup`] hashes them with the same order-independent hash and
+//! [`AttributeSet::matches`] compares them with a stored set, so a set seen before is found
+//! without building an owned copy (no heap allocation).
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// A borrowed attribute value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'a> {
+    /// UTF-8 text.
+    Str(&'a str),
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer.
+    I64(i64),
+    /// A double.
+    F64(f64),
+}
+
+/// A borrowed attribute: a key and a value, valid for one call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KeyValue<'a> {
+    /// Not empty.
+    pub key: &'a str,
+    /// The value.
+    pub value: Value<'a>,
+}
+
+impl<'a> KeyValue<'a> {
+    /// A text attribute.
+    pub fn str(key: &'a str, value: &'a str) -> Self {
+        KeyValue {
+            key,
+            value: Value::Str(value),
+        }
+    }
+
+    /// A boolean attribute.
+    pub fn bool(key: &'a str, value: bool) -> Self {
+        KeyValue {
+            key,
+            value: Value::Bool(value),
+        }
+    }
+
+    /// An integer attribute.
+    pub fn i64(key: &'a str, value: i64) -> Self {
+        KeyValue {
+            key,
+            value: Value::I64(value),
+        }
+    }
+
+    /// A double attribute.
+    pub fn f64(key: &'a str, value: f64) -> Self {
+        KeyValue {
+            key,
+            value: Value::F64(value),
+        }
+    }
+}
+
+/// An owned attribute value.
+#[derive(Clone, Debug)]
+pub enum OwnedValue {
+    /// UTF-8 text.
+    Str(Box<str>),
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer.
+    I64(i64),
+    /// A double.
+    F64(f64),
+}
+
+impl OwnedValue {
+    fn from_borrowed(value: Value<'_>) -> Self {
+        match value {
+            Value::Str(s) => OwnedValue::Str(s.into()),
+            Value::Bool(b) => OwnedValue::Bool(b),
+            Value::I64(i) => OwnedValue::I64(i),
+            Value::F64(f) => OwnedValue::F64(f),
+        }
+    }
+
+    /// The borrowed view of this value.
+    pub fn as_value(&self) -> Value<'_> {
+        match self {
+            OwnedValue::Str(s) => Value::Str(s),
+            OwnedValue::Bool(b) => Value::Bool(*b),
+            OwnedValue::I64(i) => Value::I64(*i),
+            OwnedValue::F64(f) => Value::F64(*f),
+        }
+    }
+}
+
+/// Identity of values: doubles compare by their bits, so that a NaN attribute names one
+/// series (and 0.0 and -0.0 two), as a hash-consistent identity must.
+fn same_value(a: Value<'_>, b: Value<'_>) -> bool {
+    match (a, b) {
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::I64(x), Value::I64(y)) => x == y,
+        (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
+        _ => false,
+    }
+}
+
+/// An owned, deduplicated attribute set, sorted by key, hashed once.
+#[derive(Clone)]
+pub struct AttributeSet {
+    entries: Box<[(Box<str>, OwnedValue)]>,
+    hash: u64,
+}
+
+impl AttributeSet {
+    /// The empty set.
+    pub fn empty() -> Self {
+        AttributeSet {
+            entries: Box::new([]),
+            hash: finish_set_hash(0, 0),
+        }
+    }
+
+    /// The set of `attrs` (a later duplicate key wins); an empty key is an error.
+    pub fn new(attrs: &[KeyValue<'_>]) -> Result<Self> {
+        check_keys(attrs)?;
+        Ok(Self::from_checked(attrs))
+    }
+
+    /// The set of `attrs`, whose keys are known not to be empty.
+    pub(crate) fn from_checked(attrs: &[KeyValue<'_>]) -> Self {
+        // Stable sort keeps equal keys in their call order, so the last of each run is the
+        // later duplicate, the one that wins.
+        let mut order: Vec<usize> = (0..attrs.len()).collect();
+        order.sort_by(|&a, &b| attrs[a].key.cmp(attrs[b].key));
+        let mut entries: Vec<(Box<str>, OwnedValue)> = Vec::with_capacity(attrs.len());
+        for (position, &i) in order.iter().enumerate() {
+            let next_has_same_key = order
+                .get(position + 1)
+                .is_some_and(|&j| attrs[j].key == attrs[i].key);
+            if !next_has_same_key {
+                entries.push((
+                    attrs[i].key.into(),
+                    OwnedValue::from_borrowed(attrs[i].value),
+                ));
+            }
+        }
+        let sum = entries.iter().fold(0u64, |sum, (k, v)| {
+            sum.wrapping_add(pair_hash(k, v.as_value()))
+        });
+        let hash = finish_set_hash(sum, entries.len());
+        AttributeSet {
+            entries: entries.into_boxed_slice(),
+            hash,
+        }
+    }
+
+    /// The order-independent hash of the set.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// The number of distinct keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the set has no attributes.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The attributes, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = KeyValue<'_>> {
+        self.entries.iter().map(|(k, v)| KeyValue {
+            key: k,
+            value: v.as_value(),
+        })
+    }
+
+    /// Whether borrowed attributes that [`Lookup`] found free of duplicate keys are this
+    /// set, without allocating.
+    pub fn matches(&self, lookup: &Lookup, attrs: &[KeyValue<'_>]) -> bool {
+        debug_assert!(!lookup.has_duplicates);
+        if lookup.hash != self.hash || attrs.len() != self.entries.len() {
+            return false;
+        }
+        // Same length and no duplicate keys on either side: every borrowed attribute found
+        // in the set means the two are equal.
+        attrs.iter().all(|attr| {
+            match self
+                .entries
+                .binary_search_by(|(k, _)| k.as_ref().cmp(attr.key))
+            {
+                Ok(i) => same_value(self.entries[i].1.as_value(), attr.value),
+                Err(_) => false,
+            }
+        })
+    }
+}
+
+impl PartialEq for AttributeSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+            && self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .zip(other.entries.iter())
+                .all(|((ka, va), (kb, vb))| ka == kb && same_value(va.as_value(), vb.as_value()))
+    }
+}
+
+impl Eq for AttributeSet {}
+
+impl std::hash::Hash for AttributeSet {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash)
+    }
+}
+
+impl fmt::Debug for AttributeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.entries.iter().map(|(k, v)| (k, v)))
+            .finish()
+    }
+}
+
+impl PartialOrd for AttributeSet {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AttributeSet {
+    /// An arbitrary but total order, for deterministic output in tests.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.hash
+            .cmp(&other.hash)
+            .then_with(|| self.entries.len().cmp(&other.entries.len()))
+    }
+}
+
+/// What recording computes from borrowed attributes before it looks for their series.
+#[derive(Clone, Copy, Debug)]
+pub struct Lookup {
+    /// The set's hash (equal to [`AttributeSet::hash`] of the same set) when there are no
+    /// duplicate keys; meaningless otherwise.
+    pub hash: u64,
+    /// Some key appears twice: the caller builds the owned set (which resolves them) and
+    /// looks that up instead.
+    pub has_duplicates: bool,
+}
+
+impl Lookup {
+    /// Checks the keys and hashes `attrs`, order-independently, without allocating.
+    pub fn new(attrs: &[KeyValue<'_>]) -> Result<Self> {
+        check_keys(attrs)?;
+        let mut sum = 0u64;
+        for (i, attr) in attrs.iter().enumerate() {
+            if attrs[..i].iter().any(|earlier| earlier.key == attr.key) {
+                return Ok(Lookup {
+                    hash: 0,
+                    has_duplicates: true,
+                });
+            }
+            sum = sum.wrapping_add(pair_hash(attr.key, attr.value));
+        }
+        Ok(Lookup {
+            hash: finish_set_hash(sum, attrs.len()),
+            has_duplicates: false,
+        })
+    }
+}
+
+fn check_keys(attrs: &[KeyValue<'_>]) -> Result<()> {
+    match attrs.iter().position(|a| a.key.is_empty()) {
+        Some(i) => Err(Error::invalid(format!("attribute {i} has an empty key"))),
+        None => Ok(()),
+    }
+}
+
+// The set hash is a wrapping sum of independent, well-mixed per-attribute hashes: addition
+// commutes, so the order of the attributes does not matter and no sorting (or buffer) is
+// needed to hash a borrowed slice.
+
+const SEED: u64 = 0x243f_6a88_85a3_08d3;
+const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// MurmurHash3's finalizer: every input bit affects every output bit.
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+fn hash_bytes(mut state: u64, bytes: &[u8]) -> u64 {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        state = (state ^ word).wrapping_mul(MULTIPLIER).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    let rest = chunks.remainder();
+    tail[..rest.len()].copy_from_slice(rest);
+    state = (state ^ u64::from_le_bytes(tail)).wrapping_mul(MULTIPLIER);
+    // The length keeps "ab" + "" apart from "a" + "b".
+    mix(state ^ bytes.len() as u64)
+}
+
+fn pair_hash(key: &str, value: Value<'_>) -> u64 {
+    let key_hash = hash_bytes(SEED, key.as_bytes());
+    let value_hash = match value {
+        Value::Str(s) => hash_bytes(key_hash ^ 1, s.as_bytes()),
+        Value::Bool(b) => mix(key_hash ^ 2 ^ ((b as u64) << 8)),
+        Value::I64(i) => mix(mix(key_hash ^ 3) ^ i as u64),
+        Value::F64(f) => mix(mix(key_hash ^ 4) ^ f.to_bits()),
+    };
+    mix(value_hash.wrapping_add(key_hash.rotate_left(17)))
+}
+
+fn finish_set_hash(sum: u64, len: usize) -> u64 {
+    mix(sum ^ (len as u64).wrapping_mul(MULTIPLIER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup_matches(set: &AttributeSet, attrs: &[KeyValue<'_>]) -> bool {
+        let lookup = Lookup::new(attrs).unwrap();
+        assert!(!lookup.has_duplicates);
+        set.matches(&lookup, attrs)
+    }
+
+    #[test]
+    fn order_does_not_matter() {
+        let a = [
+            KeyValue::str("route", "/api"),
+            KeyValue::i64("code", 200),
+            KeyValue::bool("ok", true),
+            KeyValue::f64("ratio", 0.5),
+        ];
+        let mut b = a;
+        b.reverse();
+        let sa = AttributeSet::new(&a).unwrap();
+        let sb = AttributeSet::new(&b).unwrap();
+        assert_eq!(sa, sb);
+        assert_eq!(sa.hash(), sb.hash());
+        assert_eq!(Lookup::new(&a).unwrap().hash, sa.hash());
+        assert_eq!(Lookup::new(&b).unwrap().hash, sa.hash());
+        assert!(lookup_matches(&sa, &b));
+        let keys: Vec<&str> = sa.iter().map(|kv| kv.key).collect();
+        assert_eq!(keys, ["code", "ok", "ratio", "route"]);
+    }
+
+    #[test]
+    fn later_duplicate_wins() {
+        let attrs = [
+            KeyValue::str("a", "first"),
+            KeyValue::i64("b", 1),
+            KeyValue::str("a", "second"),
+        ];
+        let set = AttributeSet::new(&attrs).unwrap();
+        assert_eq!(set.len(), 2);
+        assert_eq!(
+            set.iter().next().unwrap(),
+            KeyValue::str("a", "second"),
+            "{set:?}"
+        );
+        assert_eq!(
+            set,
+            AttributeSet::new(&[KeyValue::i64("b", 1), KeyValue::str("a", "second")]).unwrap()
+        );
+        assert!(Lookup::new(&attrs).unwrap().has_duplicates);
+    }
+
+    #[test]
+    fn different_values_types_and_keys_are_different_sets() {
+        let base = AttributeSet::new(&[KeyValue::i64("k", 1)]).unwrap();
+        for other in [
+            [KeyValue::i64("k", 2)],
+            [KeyValue::f64("k", 1.0)],
+            [KeyValue::str("k", "1")],
+            [KeyValue::bool("k", true)],
+            [KeyValue::i64("j", 1)],
+        ] {
+            let set = AttributeSet::new(&other).unwrap();
+            assert_ne!(base, set, "{other:?}");
+            assert_ne!(base.hash(), set.hash(), "{other:?}");
+            assert!(!lookup_matches(&base, &other));
+        }
+        // Same text split differently between key and value.
+        let x = AttributeSet::new(&[KeyValue::str("ab", "c")]).unwrap();
+        let y = AttributeSet::new(&[KeyValue::str("a", "bc")]).unwrap();
+        assert_ne!(x.hash(), y.hash());
+        assert_ne!(x, y);
+        // A subset is not the set.
+        let two = [KeyValue::i64("k", 1), KeyValue::i64("m", 1)];
+        assert!(!lookup_matches(&base, &two));
+        assert!(!lookup_matches(
+            &AttributeSet::new(&two).unwrap(),
+            &[KeyValue::i64("k", 1)]
+        ));
+    }
+
+    #[test]
+    fn empty_set_and_empty_slice_agree() {
+        let empty = AttributeSet::empty();
+        assert_eq!(empty, AttributeSet::new(&[]).unwrap());
+        assert!(lookup_matches(&empty, &[]));
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn empty_key_is_an_error_naming_its_position() {
+        let attrs = [KeyValue::str("a", "x"), KeyValue::str("", "secret")];
+        let err = AttributeSet::new(&attrs).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+        assert!(err.message().contains("attribute 1"), "{err}");
+        assert!(!err.message().contains("secret"));
+        assert!(Lookup::new(&attrs).is_err());
+    }
+
+    #[test]
+    fn nan_values_name_one_series() {
+        let a = AttributeSet::new(&[KeyValue::f64("x", f64::NAN)]).unwrap();
+        let b = AttributeSet::new(&[KeyValue::f64("x", f64::NAN)]).unwrap();
+        assert_eq!(a, b);
+        assert!(lookup_matches(&a, &[KeyValue::f64("x", f64::NAN)]));
+    }
+
+    #[test]
+    fn hashes_spread() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..10_000i64 {
+            let v = i.to_string();
+            let set = AttributeSet::new(&[KeyValue::str("id", &v), KeyValue::i64("n", i)]).unwrap();
+            assert!(seen.insert(set.hash()));
+        }
+    }
+}
