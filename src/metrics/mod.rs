@@ -3,4 +3,5 @@
 
 #![allow(dead_code)] // the C ABI and the provider use this core in a later step
 
+pub mod aggregate;
 pub mod attributes;
