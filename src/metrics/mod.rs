@@ -5,3 +5,9 @@
 
 pub mod aggregate;
 pub mod attributes;
+pub mod encode;
+pub mod instrument;
+pub mod pipeline;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,796 @@
+//! Instruments: their identity and rules, recording (synchronous, bound and observed) and
+//! taking their points out at collection.
+//!
+//! Each synchronous instrument keeps its series in a map (by attribute-set hash) behind a
+//! read-write lock, and each series' aggregator behind a mutex of its own. Recording takes
+//! the map's lock for reading (shared by every recording thread) and holds it while it
+//! updates the series, so collection can tell, under the write lock, that no recording is
+//! half done when it forgets a stale delta series. Collection holds the read lock while it
+//! visits the series, locking each one only to copy (and, for delta, reset) its state: a
+//! recording thread waits at most for one series' copy, never for the encoding or the
+//! network. The write lock is taken only to add a series (a set never seen, which
+//! allocates anyway) or to forget stale delta series. A mutex per series rather than
+//! atomics: histograms need several fields updated together, and one scheme for every
+//! aggregation keeps the collection side simple.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::Logger;
+use crate::metrics::aggregate::{Aggregator, Number, Plan};
+use crate::metrics::attributes::{AttributeSet, KeyValue, Lookup};
+use crate::selectors::{InstrumentKind, Selections, Temporality};
+
+/// The number type an instrument records; numbers as in the C contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NumberType {
+    /// Signed 64-bit integers.
+    I64 = 1,
+    /// Doubles.
+    F64 = 2,
+}
+
+impl NumberType {
+    fn name(self) -> &'static str {
+        match self {
+            NumberType::I64 => "int64",
+            NumberType::F64 => "double",
+        }
+    }
+
+    fn zero(self) -> Number {
+        match self {
+            NumberType::I64 => Number::I64(0),
+            NumberType::F64 => Number::F64(0.0),
+        }
+    }
+}
+
+/// The default cardinality limit of the metrics SDK specification.
+pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+
+/// What every instrument of a pipeline shares.
+pub(crate) struct Shared {
+    pub logger: Logger,
+    pub selections: Selections,
+    /// Most series per instrument, the overflow series included.
+    pub cardinality_limit: usize,
+    pub shut_down: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(logger: Logger, selections: Selections, cardinality_limit: usize) -> Self {
+        Shared {
+            logger,
+            selections,
+            cardinality_limit: cardinality_limit.max(1),
+            shut_down: AtomicBool::new(false),
+        }
+    }
+}
+
+/// What makes an instrument itself: equal descriptors (name compared case-insensitively)
+/// in one meter are one instrument.
+#[derive(Clone, Debug)]
+pub struct Descriptor {
+    /// As first registered.
+    pub name: Box<str>,
+    /// Instrument kind.
+    pub kind: InstrumentKind,
+    /// Number type.
+    pub number: NumberType,
+    /// Unit (at most 63 ASCII characters).
+    pub unit: Box<str>,
+    /// Description.
+    pub description: Box<str>,
+}
+
+impl Descriptor {
+    /// A checked descriptor: the name must match `[A-Za-z][A-Za-z0-9_.\-/]{0,254}`, the unit
+    /// be at most 63 ASCII characters.
+    pub fn new(
+        kind: InstrumentKind,
+        number: NumberType,
+        name: &str,
+        unit: &str,
+        description: &str,
+    ) -> Result<Self> {
+        check_name(name)?;
+        check_unit(unit)?;
+        Ok(Descriptor {
+            name: name.into(),
+            kind,
+            number,
+            unit: unit.into(),
+            description: description.into(),
+        })
+    }
+
+    fn same_name(&self, other: &Descriptor) -> bool {
+        self.name.eq_ignore_ascii_case(&other.name)
+    }
+
+    fn same_instrument(&self, other: &Descriptor) -> bool {
+        self.same_name(other)
+            && self.kind == other.kind
+            && self.number == other.number
+            && self.unit == other.unit
+            && self.description == other.description
+    }
+}
+
+impl fmt::Display for Descriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} (kind {}, {}, unit {:?}, description {:?})",
+            self.name,
+            self.kind.name(),
+            self.number.name(),
+            self.unit,
+            self.description
+        )
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let bytes = name.as_bytes();
+    let fault = match bytes.first() {
+        None => Some("is empty".to_string()),
+        Some(b) if !b.is_ascii_alphabetic() => Some("must start with a letter".to_string()),
+        _ if bytes.len() > 255 => Some(format!("has {} characters, over 255", bytes.len())),
+        _ => bytes
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/')))
+            .map(|i| {
+                format!("has a character not allowed at byte {i} (allowed: A-Z a-z 0-9 _ . - /)")
+            }),
+    };
+    match fault {
+        Some(fault) => Err(Error::invalid(format!("instrument name {name:?} {fault}"))),
+        None => Ok(()),
+    }
+}
+
+fn check_unit(unit: &str) -> Result<()> {
+    if !unit.is_ascii() {
+        return Err(Error::invalid(format!(
+            "instrument unit {unit:?} is not ASCII"
+        )));
+    }
+    if unit.len() > 63 {
+        return Err(Error::invalid(format!(
+            "instrument unit {unit:?} has {} characters, over 63",
+            unit.len()
+        )));
+    }
+    Ok(())
+}
+
+/// An observable instrument's callback: it observes through the [`Observer`] it is given.
+pub type Callback = Box<dyn Fn(&mut Observer<'_>) + Send + Sync>;
+
+/// One series: an attribute set and its aggregator.
+pub(crate) struct Series {
+    pub attributes: AttributeSet,
+    state: Mutex<SeriesState>,
+    /// Bound handles on this series; a bound series is never forgotten.
+    bound: AtomicUsize,
+}
+
+struct SeriesState {
+    aggregator: Aggregator,
+    /// Something was recorded since the last delta collection (or ever, for cumulative).
+    measured: bool,
+}
+
+impl Series {
+    fn new(attributes: AttributeSet, aggregator: Aggregator) -> Self {
+        Series {
+            attributes,
+            state: Mutex::new(SeriesState {
+                aggregator,
+                measured: false,
+            }),
+            bound: AtomicUsize::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SeriesState> {
+        // No code panics while holding it; should one, the counts are still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn update(&self, plan: &Plan, value: Number) {
+        let mut state = self.lock();
+        state.aggregator.update(plan, value);
+        state.measured = true;
+    }
+}
+
+/// A map's keys are already well-mixed hashes: hashing them again is wasted work.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+#[derive(Default)]
+struct SeriesMap {
+    /// Series by attribute-set hash; distinct sets with one hash share a bucket.
+    by_hash: HashMap<u64, Vec<Arc<Series>>, BuildHasherDefault<PassThrough>>,
+    /// Series in `by_hash`.
+    len: usize,
+    /// Where sets beyond the cardinality limit go.
+    overflow: Option<Arc<Series>>,
+}
+
+impl SeriesMap {
+    fn find(&self, lookup: &Lookup, attrs: &[KeyValue<'_>]) -> Option<&Arc<Series>> {
+        self.by_hash
+            .get(&lookup.hash)?
+            .iter()
+            .find(|series| series.attributes.matches(lookup, attrs))
+    }
+
+    fn series_for(
+        &mut self,
+        set: AttributeSet,
+        limit: usize,
+        new_aggregator: impl Fn() -> Aggregator,
+    ) -> Arc<Series> {
+        if let Some(series) = self
+            .by_hash
+            .get(&set.hash())
+            .and_then(|bucket| bucket.iter().find(|series| series.attributes == set))
+        {
+            return series.clone();
+        }
+        // One place is kept for the overflow series, so the limit counts it too.
+        if self.len + 1 >= limit {
+            return self
+                .overflow
+                .get_or_insert_with(|| Arc::new(Series::new(overflow_set(), new_aggregator())))
+                .clone();
+        }
+        let series = Arc::new(Series::new(set, new_aggregator()));
+        self.by_hash
+            .entry(series.attributes.hash())
+            .or_default()
+            .push(series.clone());
+        self.len += 1;
+        series
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Arc<Series>> {
+        self.by_hash.values().flatten().chain(self.overflow.iter())
+    }
+
+    /// Forgets the series no handle binds that nothing was recorded on.
+    fn forget_stale(&mut self) {
+        let keep = |series: &Arc<Series>| {
+            series.bound.load(Ordering::Acquire) > 0 || series.lock().measured
+        };
+        let mut removed = 0;
+        self.by_hash.retain(|_, bucket| {
+            let before = bucket.len();
+            bucket.retain(keep);
+            removed += before - bucket.len();
+            !bucket.is_empty()
+        });
+        self.len -= removed;
+        if self.overflow.as_ref().is_some_and(|series| !keep(series)) {
+            self.overflow = None;
+        }
+    }
+}
+
+/// The attribute set of the series that takes what is beyond the cardinality limit.
+pub(crate) fn overflow_set() -> AttributeSet {
+    AttributeSet::from_checked(&[KeyValue::bool("otel.metric.overflow", true)])
+}
+
+enum Storage {
+    Synchronous(RwLock<SeriesMap>),
+    Observable {
+        callbacks: Mutex<Vec<Arc<Callback>>>,
+        /// The last observation of each set, for delta sums.
+        previous: Mutex<HashMap<AttributeSet, Number>>,
+    },
+}
+
+/// An instrument: thread-safe; recording never blocks on collection for long.
+pub struct Instrument {
+    descriptor: Descriptor,
+    plan: Plan,
+    temporality: Temporality,
+    storage: Storage,
+    shared: Arc<Shared>,
+    /// Whether the one warning about values not recorded was sent.
+    warned_value: AtomicBool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Add,
+    Record,
+}
+
+impl Instrument {
+    pub(crate) fn new(
+        descriptor: Descriptor,
+        shared: Arc<Shared>,
+        callback: Option<Callback>,
+    ) -> Self {
+        let kind = descriptor.kind;
+        let plan = Plan::new(kind, shared.selections.aggregation(kind));
+        let storage = match callback {
+            None => Storage::Synchronous(RwLock::default()),
+            Some(callback) => Storage::Observable {
+                callbacks: Mutex::new(vec![Arc::new(callback)]),
+                previous: Mutex::default(),
+            },
+        };
+        Instrument {
+            temporality: shared.selections.temporality(kind),
+            descriptor,
+            plan,
+            storage,
+            shared,
+            warned_value: AtomicBool::new(false),
+        }
+    }
+
+    /// Its identity.
+    pub fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+
+    /// Its aggregation.
+    pub(crate) fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Its temporality (which gauges ignore on the wire).
+    pub fn temporality(&self) -> Temporality {
+        self.temporality
+    }
+
+    pub(crate) fn same_instrument(&self, descriptor: &Descriptor) -> bool {
+        self.descriptor.same_instrument(descriptor)
+    }
+
+    pub(crate) fn same_name(&self, descriptor: &Descriptor) -> bool {
+        self.descriptor.same_name(descriptor)
+    }
+
+    pub(crate) fn add_callback(&self, callback: Callback) {
+        if let Storage::Observable { callbacks, .. } = &self.storage {
+            lock(callbacks).push(Arc::new(callback));
+        }
+    }
+
+    /// Adds `value` (counters and up-down counters of int64).
+    pub fn add_i64(&self, value: i64, attrs: &[KeyValue<'_>]) -> Result<()> {
+        self.measure(Operation::Add, Number::I64(value), attrs)
+    }
+
+    /// Adds `value` (counters and up-down counters of doubles).
+    pub fn add_f64(&self, value: f64, attrs: &[KeyValue<'_>]) -> Result<()> {
+        self.measure(Operation::Add, Number::F64(value), attrs)
+    }
+
+    /// Records `value` (histograms and gauges of int64).
+    pub fn record_i64(&self, value: i64, attrs: &[KeyValue<'_>]) -> Result<()> {
+        self.measure(Operation::Record, Number::I64(value), attrs)
+    }
+
+    /// Records `value` (histograms and gauges of doubles).
+    pub fn record_f64(&self, value: f64, attrs: &[KeyValue<'_>]) -> Result<()> {
+        self.measure(Operation::Record, Number::F64(value), attrs)
+    }
+
+    /// A handle on the series of `attrs`, whose recording needs no attribute work.
+    pub fn bind(self: &Arc<Self>, attrs: &[KeyValue<'_>]) -> Result<BoundInstrument> {
+        self.check_live()?;
+        let Storage::Synchronous(map) = &self.storage else {
+            return Err(Error::invalid(format!(
+                "instrument {:?} is observable: it cannot be bound",
+                self.descriptor.name
+            )));
+        };
+        let lookup = Lookup::new(attrs)?;
+        let series = match self.plan.aggregator(self.descriptor.number.zero()) {
+            None => None,
+            Some(_) => {
+                let found = (!lookup.has_duplicates)
+                    .then(|| {
+                        let map = read(map);
+                        map.find(&lookup, attrs).map(|series| {
+                            // Counted under the map's lock, so collection sees it bound.
+                            series.bound.fetch_add(1, Ordering::AcqRel);
+                            series.clone()
+                        })
+                    })
+                    .flatten();
+                Some(match found {
+                    Some(series) => series,
+                    None => {
+                        let mut map = write(map);
+                        let series = map.series_for(
+                            AttributeSet::from_checked(attrs),
+                            self.shared.cardinality_limit,
+                            || self.new_aggregator(),
+                        );
+                        series.bound.fetch_add(1, Ordering::AcqRel);
+                        series
+                    }
+                })
+            }
+        };
+        Ok(BoundInstrument {
+            instrument: self.clone(),
+            series,
+        })
+    }
+
+    fn new_aggregator(&self) -> Aggregator {
+        // Only called when the plan is not Drop; Sum's zero stands in otherwise.
+        self.plan
+            .aggregator(self.descriptor.number.zero())
+            .unwrap_or(Aggregator::Sum(self.descriptor.number.zero()))
+    }
+
+    fn check_live(&self) -> Result<()> {
+        if self.shared.shut_down.load(Ordering::Relaxed) {
+            return Err(Error::new(
+                ErrorKind::Shutdown,
+                "the meter provider was already shut down",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The checks every recording makes before it touches attributes.
+    fn check_call(&self, operation: Operation, value: Number) -> Result<()> {
+        self.check_live()?;
+        use InstrumentKind::*;
+        let allowed = match self.descriptor.kind {
+            Counter | UpDownCounter => operation == Operation::Add,
+            Histogram | Gauge => operation == Operation::Record,
+            ObservableCounter | ObservableUpDownCounter | ObservableGauge => false,
+        };
+        if !allowed {
+            let verb = match operation {
+                Operation::Add => "add",
+                Operation::Record => "record",
+            };
+            return Err(Error::invalid(format!(
+                "instrument {:?} is a {}: {verb} does not apply to it",
+                self.descriptor.name,
+                self.descriptor.kind.name()
+            )));
+        }
+        self.check_number(value)
+    }
+
+    fn check_number(&self, value: Number) -> Result<()> {
+        let given = match value {
+            Number::I64(_) => NumberType::I64,
+            Number::F64(_) => NumberType::F64,
+        };
+        if given != self.descriptor.number {
+            return Err(Error::invalid(format!(
+                "instrument {:?} records {} values, not {}",
+                self.descriptor.name,
+                self.descriptor.number.name(),
+                given.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether `value` may be recorded; if not, warns once per instrument.
+    fn accepts(&self, value: Number) -> bool {
+        let fault = if !value.is_finite() {
+            "NaN and infinite values are"
+        } else if value.is_negative() && self.descriptor.kind == InstrumentKind::Counter {
+            "negative values added to a counter are"
+        } else {
+            return true;
+        };
+        if !self.warned_value.swap(true, Ordering::Relaxed) {
+            self.shared.logger.warn(&format!(
+                "instrument {:?}: {fault} not recorded (further values not recorded are not reported)",
+                self.descriptor.name
+            ));
+        }
+        false
+    }
+
+    fn measure(&self, operation: Operation, value: Number, attrs: &[KeyValue<'_>]) -> Result<()> {
+        self.check_call(operation, value)?;
+        let lookup = Lookup::new(attrs)?;
+        if !self.accepts(value) || self.plan == Plan::Drop {
+            return Ok(());
+        }
+        let Storage::Synchronous(map) = &self.storage else {
+            return Ok(());
+        };
+        if !lookup.has_duplicates {
+            let map = read(map);
+            if let Some(series) = map.find(&lookup, attrs) {
+                series.update(&self.plan, value);
+                return Ok(());
+            }
+        }
+        let set = AttributeSet::from_checked(attrs);
+        let map_guard = &mut write(map);
+        let series =
+            map_guard.series_for(set, self.shared.cardinality_limit, || self.new_aggregator());
+        series.update(&self.plan, value);
+        Ok(())
+    }
+
+    /// Takes this instrument's points for one collection: runs the callbacks of an
+    /// observable instrument (holding no lock that recording takes), copies the series of
+    /// a synchronous one (and, for delta, resets them and forgets the stale ones).
+    pub(crate) fn collect(&self) -> Vec<Point> {
+        if self.plan == Plan::Drop {
+            return Vec::new();
+        }
+        match &self.storage {
+            Storage::Synchronous(map) => self.collect_synchronous(map),
+            Storage::Observable {
+                callbacks,
+                previous,
+            } => self.collect_observable(callbacks, previous),
+        }
+    }
+
+    fn collect_synchronous(&self, map: &RwLock<SeriesMap>) -> Vec<Point> {
+        let delta = self.temporality == Temporality::Delta;
+        let mut points = Vec::new();
+        let mut stale = false;
+        {
+            let map = read(map);
+            for series in map.all() {
+                let mut state = series.lock();
+                if !state.measured {
+                    stale |= series.bound.load(Ordering::Acquire) == 0;
+                    continue;
+                }
+                points.push(Point {
+                    attributes: PointAttributes::Series(series.clone()),
+                    data: state.aggregator.clone(),
+                });
+                if delta {
+                    state.aggregator.reset(&self.plan);
+                    state.measured = false;
+                }
+            }
+        }
+        if delta && stale {
+            write(map).forget_stale();
+        }
+        points
+    }
+
+    fn collect_observable(
+        &self,
+        callbacks: &Mutex<Vec<Arc<Callback>>>,
+        previous: &Mutex<HashMap<AttributeSet, Number>>,
+    ) -> Vec<Point> {
+        let callbacks: Vec<Arc<Callback>> = lock(callbacks).clone();
+        let mut observer = Observer {
+            instrument: self,
+            observations: HashMap::new(),
+        };
+        for callback in callbacks {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| callback(&mut observer)));
+            if outcome.is_err() {
+                self.shared.logger.warn(&format!(
+                    "instrument {:?}: its callback panicked; its observations so far are kept",
+                    self.descriptor.name
+                ));
+            }
+        }
+        let observations = observer.observations;
+        let delta_sum =
+            self.temporality == Temporality::Delta && matches!(self.plan, Plan::Sum { .. });
+        let mut points = Vec::with_capacity(observations.len());
+        if delta_sum {
+            let mut previous = lock(previous);
+            for (set, value) in &observations {
+                let before = previous
+                    .get(set)
+                    .copied()
+                    .unwrap_or(self.descriptor.number.zero());
+                points.push(Point {
+                    attributes: PointAttributes::Owned(set.clone()),
+                    data: Aggregator::Sum(value.minus(before)),
+                });
+            }
+            // Sets not observed this time are forgotten, as their series are.
+            *previous = observations;
+        } else {
+            for (set, value) in observations {
+                let data = match self.plan {
+                    Plan::LastValue => Aggregator::LastValue(value),
+                    _ => Aggregator::Sum(value),
+                };
+                points.push(Point {
+                    attributes: PointAttributes::Owned(set),
+                    data,
+                });
+            }
+        }
+        points
+    }
+}
+
+impl fmt::Debug for Instrument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instrument")
+            .field("descriptor", &self.descriptor)
+            .field("plan", &self.plan)
+            .field("temporality", &self.temporality)
+            .finish()
+    }
+}
+
+/// One point of a collection, before encoding.
+pub(crate) struct Point {
+    pub attributes: PointAttributes,
+    pub data: Aggregator,
+}
+
+/// A point's attributes: those of a live series, or an observation's own.
+pub(crate) enum PointAttributes {
+    Series(Arc<Series>),
+    Owned(AttributeSet),
+}
+
+impl PointAttributes {
+    pub fn set(&self) -> &AttributeSet {
+        match self {
+            PointAttributes::Series(series) => &series.attributes,
+            PointAttributes::Owned(set) => set,
+        }
+    }
+}
+
+/// What an observable instrument's callback observes through; valid only during the call.
+pub struct Observer<'a> {
+    instrument: &'a Instrument,
+    /// One value per set (a later observation of a set replaces an earlier one), at most
+    /// the cardinality limit of sets.
+    observations: HashMap<AttributeSet, Number>,
+}
+
+impl Observer<'_> {
+    /// Observes an int64 value for `attrs`.
+    pub fn observe_i64(&mut self, value: i64, attrs: &[KeyValue<'_>]) -> Result<()> {
+        self.observe(Number::I64(value), attrs)
+    }
+
+    /// Observes a double value for `attrs`.
+    pub fn observe_f64(&mut self, value: f64, attrs: &[KeyValue<'_>]) -> Result<()> {
+        self.observe(Number::F64(value), attrs)
+    }
+
+    fn observe(&mut self, value: Number, attrs: &[KeyValue<'_>]) -> Result<()> {
+        self.instrument.check_number(value)?;
+        let set = AttributeSet::new(attrs)?;
+        if !self.instrument.accepts(value) {
+            return Ok(());
+        }
+        let limit = self.instrument.shared.cardinality_limit;
+        if self.observations.contains_key(&set) || self.observations.len() + 1 < limit {
+            self.observations.insert(set, value);
+            return Ok(());
+        }
+        let overflow = self
+            .observations
+            .entry(overflow_set())
+            .or_insert(self.instrument.descriptor.number.zero());
+        // The overflow series aggregates what it takes: sums add up, gauges keep the last.
+        *overflow = match self.instrument.plan {
+            Plan::LastValue => value,
+            _ => match (*overflow, value) {
+                (Number::I64(a), Number::I64(b)) => Number::I64(a.wrapping_add(b)),
+                (a, b) => Number::F64(a.as_f64() + b.as_f64()),
+            },
+        };
+        Ok(())
+    }
+}
+
+/// An instrument bound to one attribute set: recording does no attribute work.
+pub struct BoundInstrument {
+    instrument: Arc<Instrument>,
+    /// `None` when the instrument's aggregation is Drop.
+    series: Option<Arc<Series>>,
+}
+
+impl BoundInstrument {
+    /// Adds `value` (counters and up-down counters of int64).
+    pub fn add_i64(&self, value: i64) -> Result<()> {
+        self.measure(Operation::Add, Number::I64(value))
+    }
+
+    /// Adds `value` (counters and up-down counters of doubles).
+    pub fn add_f64(&self, value: f64) -> Result<()> {
+        self.measure(Operation::Add, Number::F64(value))
+    }
+
+    /// Records `value` (histograms and gauges of int64).
+    pub fn record_i64(&self, value: i64) -> Result<()> {
+        self.measure(Operation::Record, Number::I64(value))
+    }
+
+    /// Records `value` (histograms and gauges of doubles).
+    pub fn record_f64(&self, value: f64) -> Result<()> {
+        self.measure(Operation::Record, Number::F64(value))
+    }
+
+    fn measure(&self, operation: Operation, value: Number) -> Result<()> {
+        self.instrument.check_call(operation, value)?;
+        if !self.instrument.accepts(value) {
+            return Ok(());
+        }
+        if let Some(series) = &self.series {
+            series.update(&self.instrument.plan, value);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BoundInstrument {
+    fn drop(&mut self) {
+        if let Some(series) = &self.series {
+            series.bound.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl fmt::Debug for BoundInstrument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundInstrument")
+            .field("instrument", &self.instrument.descriptor.name)
+            .field("attributes", &self.series.as_ref().map(|s| &s.attributes))
+            .finish()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read(map: &RwLock<SeriesMap>) -> std::sync::RwLockReadGuard<'_, SeriesMap> {
+    map.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write(map: &RwLock<SeriesMap>) -> std::sync::RwLockWriteGuard<'_, SeriesMap> {
+    map.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
