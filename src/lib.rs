@@ -48,6 +48,7 @@ pub mod internals {
             BoundInstrument, Callback, Instrument, NumberType, Observer,
         };
         pub use crate::metrics::pipeline::{Meter, Pipeline};
+        pub use crate::metrics::provider::MeterProvider;
         pub use crate::metrics::settings::MetricsSettings;
         pub use crate::selectors::{HistogramPreference, Selections, TemporalityPreference};
     }

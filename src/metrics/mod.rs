@@ -8,6 +8,7 @@ pub mod attributes;
 pub mod encode;
 pub mod instrument;
 pub mod pipeline;
+pub mod provider;
 pub mod settings;
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn shut_down_error() -> Error {
+pub(crate) fn shut_down_error() -> Error {
     Error::new(
         ErrorKind::Shutdown,
         "the meter provider was already shut down",
@@ -199,6 +199,16 @@ impl Pipeline {
     /// temporality this is a collection like any other (what it returns is not returned
     /// again).
     pub fn collect(&self) -> Vec<u8> {
+        self.collect_points().0
+    }
+
+    /// As [`collect`](Self::collect), `None` when there is no point to export.
+    pub fn collect_if_any(&self) -> Option<Vec<u8>> {
+        let (bytes, any) = self.collect_points();
+        any.then_some(bytes)
+    }
+
+    fn collect_points(&self) -> (Vec<u8>, bool) {
         let mut previous = lock(&self.previous_collection);
         // The lists are copied so that no registration waits for the callbacks.
         let meters: Vec<Arc<Meter>> = lock(&self.meters).clone();
@@ -237,7 +247,10 @@ impl Pipeline {
         }
         let now = now_ns().max(delta_start);
         *previous = now;
-        encode::resource_metrics(&self.resource, &scopes, now)
+        (
+            encode::resource_metrics(&self.resource, &scopes, now),
+            !scopes.is_empty(),
+        )
     }
 
     /// From now on, recording and registration fail with [`ErrorKind::Shutdown`].
