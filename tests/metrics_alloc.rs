@@ -113,6 +113,15 @@ fn recording_on_seen_sets_and_bound_instruments_allocates_nothing() {
         // After a collection (delta: series reset, not forgotten, as they had data).
         pipeline.collect();
         assert_eq!(allocations(record_all), 0);
+        // A set idle for a whole interval is forgotten under delta; the sets that were
+        // recorded in that interval are not.
+        counter
+            .add_i64(1, &[KeyValue::str("idle", "soon")])
+            .unwrap();
+        pipeline.collect();
+        record_all();
+        pipeline.collect();
+        assert_eq!(allocations(record_all), 0);
         assert_eq!(allocations(|| bound.add_i64(1).unwrap()), 0);
     }
 }

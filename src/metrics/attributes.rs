@@ -164,6 +164,13 @@ impl AttributeSet {
         }
     }
 
+    /// The same set under another hash, to test what happens when two sets share one.
+    #[cfg(test)]
+    pub(crate) fn with_hash(mut self, hash: u64) -> Self {
+        self.hash = hash;
+        self
+    }
+
     /// The order-independent hash of the set.
     pub fn hash(&self) -> u64 {
         self.hash

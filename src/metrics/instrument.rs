@@ -13,7 +13,8 @@
 //! atomics: histograms need several fields updated together, and one scheme for every
 //! aggregation keeps the collection side simple.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::AssertUnwindSafe;
@@ -235,20 +236,35 @@ impl Hasher for PassThrough {
 
 #[derive(Default)]
 struct SeriesMap {
-    /// Series by attribute-set hash; distinct sets with one hash share a bucket.
-    by_hash: HashMap<u64, Vec<Arc<Series>>, BuildHasherDefault<PassThrough>>,
-    /// Series in `by_hash`.
-    len: usize,
+    /// Series by attribute-set hash: one series per hash, which is all there is unless
+    /// two sets share a 64-bit hash.
+    by_hash: HashMap<u64, Arc<Series>, BuildHasherDefault<PassThrough>>,
+    /// Series whose hash another series already had in `by_hash`.
+    collided: Vec<Arc<Series>>,
     /// Where sets beyond the cardinality limit go.
     overflow: Option<Arc<Series>>,
 }
 
 impl SeriesMap {
+    /// Series other than the overflow series.
+    fn len(&self) -> usize {
+        self.by_hash.len() + self.collided.len()
+    }
+
     fn find(&self, lookup: &Lookup, attrs: &[KeyValue<'_>]) -> Option<&Arc<Series>> {
+        let found = |series: &&Arc<Series>| series.attributes.matches(lookup, attrs);
         self.by_hash
-            .get(&lookup.hash)?
-            .iter()
-            .find(|series| series.attributes.matches(lookup, attrs))
+            .get(&lookup.hash)
+            .filter(found)
+            .or_else(|| self.collided.iter().find(found))
+    }
+
+    fn find_set(&self, set: &AttributeSet) -> Option<&Arc<Series>> {
+        let found = |series: &&Arc<Series>| series.attributes == *set;
+        self.by_hash
+            .get(&set.hash())
+            .filter(found)
+            .or_else(|| self.collided.iter().find(found))
     }
 
     fn series_for(
@@ -257,47 +273,44 @@ impl SeriesMap {
         limit: usize,
         new_aggregator: impl Fn() -> Aggregator,
     ) -> Arc<Series> {
-        if let Some(series) = self
-            .by_hash
-            .get(&set.hash())
-            .and_then(|bucket| bucket.iter().find(|series| series.attributes == set))
-        {
+        if let Some(series) = self.find_set(&set) {
             return series.clone();
         }
         // One place is kept for the overflow series, so the limit counts it too.
-        if self.len + 1 >= limit {
+        if self.len() + 1 >= limit {
             return self
                 .overflow
                 .get_or_insert_with(|| Arc::new(Series::new(overflow_set(), new_aggregator())))
                 .clone();
         }
         let series = Arc::new(Series::new(set, new_aggregator()));
-        self.by_hash
-            .entry(series.attributes.hash())
-            .or_default()
-            .push(series.clone());
-        self.len += 1;
+        match self.by_hash.entry(series.attributes.hash()) {
+            Entry::Vacant(slot) => {
+                slot.insert(series.clone());
+            }
+            Entry::Occupied(_) => self.collided.push(series.clone()),
+        }
         series
     }
 
     fn all(&self) -> impl Iterator<Item = &Arc<Series>> {
-        self.by_hash.values().flatten().chain(self.overflow.iter())
+        self.by_hash
+            .values()
+            .chain(&self.collided)
+            .chain(self.overflow.iter())
     }
 
-    /// Forgets the series no handle binds that nothing was recorded on.
-    fn forget_stale(&mut self) {
-        let keep = |series: &Arc<Series>| {
-            series.bound.load(Ordering::Acquire) > 0 || series.lock().measured
+    /// Forgets the series of `stale` (series idle through a whole delta interval) that
+    /// are still idle and that no handle binds.
+    fn forget(&mut self, stale: &HashSet<*const Series>) {
+        let forget = |series: &Arc<Series>| {
+            stale.contains(&Arc::as_ptr(series))
+                && series.bound.load(Ordering::Acquire) == 0
+                && !series.lock().measured
         };
-        let mut removed = 0;
-        self.by_hash.retain(|_, bucket| {
-            let before = bucket.len();
-            bucket.retain(keep);
-            removed += before - bucket.len();
-            !bucket.is_empty()
-        });
-        self.len -= removed;
-        if self.overflow.as_ref().is_some_and(|series| !keep(series)) {
+        self.by_hash.retain(|_, series| !forget(series));
+        self.collided.retain(|series| !forget(series));
+        if self.overflow.as_ref().is_some_and(forget) {
             self.overflow = None;
         }
     }
@@ -529,7 +542,7 @@ impl Instrument {
     fn measure(&self, operation: Operation, value: Number, attrs: &[KeyValue<'_>]) -> Result<()> {
         self.check_call(operation, value)?;
         let lookup = Lookup::new(attrs)?;
-        if !self.accepts(value) || self.plan == Plan::Drop {
+        if !self.accepts(value) || matches!(self.plan, Plan::Drop) {
             return Ok(());
         }
         let Storage::Synchronous(map) = &self.storage else {
@@ -554,7 +567,7 @@ impl Instrument {
     /// observable instrument (holding no lock that recording takes), copies the series of
     /// a synchronous one (and, for delta, resets them and forgets the stale ones).
     pub(crate) fn collect(&self) -> Vec<Point> {
-        if self.plan == Plan::Drop {
+        if matches!(self.plan, Plan::Drop) {
             return Vec::new();
         }
         match &self.storage {
@@ -569,13 +582,15 @@ impl Instrument {
     fn collect_synchronous(&self, map: &RwLock<SeriesMap>) -> Vec<Point> {
         let delta = self.temporality == Temporality::Delta;
         let mut points = Vec::new();
-        let mut stale = false;
+        let mut stale = HashSet::new();
         {
             let map = read(map);
             for series in map.all() {
                 let mut state = series.lock();
                 if !state.measured {
-                    stale |= series.bound.load(Ordering::Acquire) == 0;
+                    if delta && series.bound.load(Ordering::Acquire) == 0 {
+                        stale.insert(Arc::as_ptr(series));
+                    }
                     continue;
                 }
                 points.push(Point {
@@ -588,8 +603,8 @@ impl Instrument {
                 }
             }
         }
-        if delta && stale {
-            write(map).forget_stale();
+        if !stale.is_empty() {
+            write(map).forget(&stale);
         }
         points
     }
@@ -793,4 +808,58 @@ fn read(map: &RwLock<SeriesMap>) -> std::sync::RwLockReadGuard<'_, SeriesMap> {
 
 fn write(map: &RwLock<SeriesMap>) -> std::sync::RwLockWriteGuard<'_, SeriesMap> {
     map.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_that_share_a_hash_are_kept_apart() {
+        let a_attrs = [KeyValue::str("k", "a")];
+        let b_attrs = [KeyValue::str("k", "b")];
+        let a = AttributeSet::new(&a_attrs).unwrap().with_hash(7);
+        let b = AttributeSet::new(&b_attrs).unwrap().with_hash(7);
+        let new = || Aggregator::Sum(Number::I64(0));
+        let mut map = SeriesMap::default();
+        let series_a = map.series_for(a.clone(), 10, new);
+        let series_b = map.series_for(b.clone(), 10, new);
+        assert!(!Arc::ptr_eq(&series_a, &series_b));
+        assert_eq!((map.len(), map.collided.len()), (2, 1));
+        let lookup = Lookup {
+            hash: 7,
+            has_duplicates: false,
+        };
+        assert!(Arc::ptr_eq(map.find(&lookup, &a_attrs).unwrap(), &series_a));
+        assert!(Arc::ptr_eq(map.find(&lookup, &b_attrs).unwrap(), &series_b));
+        assert!(Arc::ptr_eq(&map.series_for(b, 10, new), &series_b));
+        assert_eq!(map.len(), 2);
+        // With the first forgotten, the second is still found.
+        map.forget(&HashSet::from([Arc::as_ptr(&series_a)]));
+        assert!(map.find(&lookup, &a_attrs).is_none());
+        assert!(Arc::ptr_eq(map.find(&lookup, &b_attrs).unwrap(), &series_b));
+        assert_eq!(map.len(), 1);
+    }
+
+    #[test]
+    fn forget_spares_bound_and_measured_series() {
+        let mut map = SeriesMap::default();
+        let new = || Aggregator::Sum(Number::I64(0));
+        let plan = Plan::Sum { monotonic: true };
+        let sets: Vec<AttributeSet> = (0..3)
+            .map(|i| AttributeSet::new(&[KeyValue::i64("i", i)]).unwrap())
+            .collect();
+        let series: Vec<Arc<Series>> = sets
+            .iter()
+            .map(|set| map.series_for(set.clone(), 10, new))
+            .collect();
+        series[0].bound.fetch_add(1, Ordering::AcqRel);
+        series[1].update(&plan, Number::I64(1));
+        let all: HashSet<*const Series> = series.iter().map(Arc::as_ptr).collect();
+        map.forget(&all);
+        assert_eq!(map.len(), 2);
+        assert!(map.find_set(&sets[0]).is_some());
+        assert!(map.find_set(&sets[1]).is_some());
+        assert!(map.find_set(&sets[2]).is_none());
+    }
 }
