@@ -134,7 +134,7 @@ impl Plan {
                 Aggregator::Histogram(HistogramState::new(boundaries.len() + 1))
             }
             Plan::Exponential { max_scale, .. } => {
-                Aggregator::Exponential(ExponentialState::new(*max_scale))
+                Aggregator::Exponential(Box::new(ExponentialState::new(*max_scale)))
             }
         })
     }
@@ -149,8 +149,9 @@ pub enum Aggregator {
     LastValue(Number),
     /// Explicit-bucket histogram.
     Histogram(HistogramState),
-    /// Base-2 exponential histogram.
-    Exponential(ExponentialState),
+    /// Base-2 exponential histogram (boxed: it is several times the size of the others,
+    /// and every series of every aggregation would pay for it).
+    Exponential(Box<ExponentialState>),
 }
 
 impl Aggregator {

@@ -1,7 +1,17 @@
 //! The metrics pipeline: meters, instruments, in-process aggregation as the selectors say,
-//! and collection straight into OTLP protobuf.
-
-#![allow(dead_code)] // the C ABI and the provider use this core in a later step
+//! and collection straight into OTLP protobuf, for programs that have no OpenTelemetry SDK.
+//!
+//! - [`attributes`]: attribute sets, order-independent and deduplicated; a set seen before
+//!   is found from the caller's borrowed attributes without allocating.
+//! - [`instrument`]: instrument identity and rules, recording (with the locking scheme and
+//!   why), bound and observable instruments, the cardinality limit, and what each
+//!   collection takes out under delta or cumulative temporality.
+//! - [`aggregate`]: the specification's aggregations as plain state.
+//! - [`pipeline`]: meters and collection into the bytes of one `ResourceMetrics`
+//!   ([`encode`] writes them, with no message structs in between).
+//! - [`settings`]: resource, export interval and timeout, cardinality limit, from the
+//!   environment (through a lookup function) and code.
+//! - [`provider`]: the pipeline with an exporter and a periodic export thread.
 
 pub mod aggregate;
 pub mod attributes;
