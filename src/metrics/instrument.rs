@@ -25,6 +25,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::log::Logger;
 use crate::metrics::aggregate::{Aggregator, Number, Plan};
 use crate::metrics::attributes::{AttributeSet, KeyValue, Lookup};
+use crate::metrics::lock;
 use crate::selectors::{InstrumentKind, Selections, Temporality};
 
 /// The number type an instrument records; numbers as in the C contract.
@@ -50,6 +51,14 @@ impl NumberType {
             NumberType::F64 => Number::F64(0.0),
         }
     }
+}
+
+/// What recording, registration and export get once the provider is shut down.
+pub(crate) fn shut_down_error() -> Error {
+    Error::new(
+        ErrorKind::Shutdown,
+        "the meter provider was already shut down",
+    )
 }
 
 /// The default cardinality limit of the metrics SDK specification.
@@ -203,10 +212,7 @@ impl Series {
     }
 
     fn lock(&self) -> MutexGuard<'_, SeriesState> {
-        // No code panics while holding it; should one, the counts are still usable.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     fn update(&self, plan: &Plan, value: Number) {
@@ -431,38 +437,40 @@ impl Instrument {
             )));
         };
         let lookup = Lookup::new(attrs)?;
-        let series = match self.plan.aggregator(self.descriptor.number.zero()) {
-            None => None,
-            Some(_) => {
-                let found = (!lookup.has_duplicates)
-                    .then(|| {
-                        let map = read(map);
-                        map.find(&lookup, attrs).map(|series| {
-                            // Counted under the map's lock, so collection sees it bound.
-                            series.bound.fetch_add(1, Ordering::AcqRel);
-                            series.clone()
-                        })
-                    })
-                    .flatten();
-                Some(match found {
-                    Some(series) => series,
-                    None => {
-                        let mut map = write(map);
-                        let series = map.series_for(
-                            AttributeSet::from_checked(attrs),
-                            self.shared.cardinality_limit,
-                            || self.new_aggregator(),
-                        );
-                        series.bound.fetch_add(1, Ordering::AcqRel);
-                        series
-                    }
-                })
-            }
+        let series = match self.plan {
+            Plan::Drop => None,
+            _ => Some(self.bound_series(map, &lookup, attrs)),
         };
         Ok(BoundInstrument {
             instrument: self.clone(),
             series,
         })
+    }
+
+    /// The series of `attrs`, counted as bound.
+    fn bound_series(
+        &self,
+        map: &RwLock<SeriesMap>,
+        lookup: &Lookup,
+        attrs: &[KeyValue<'_>],
+    ) -> Arc<Series> {
+        // Counted while the map's lock is held, so a collection that forgets idle series
+        // sees it bound.
+        if !lookup.has_duplicates {
+            let map = read(map);
+            if let Some(series) = map.find(lookup, attrs) {
+                series.bound.fetch_add(1, Ordering::AcqRel);
+                return series.clone();
+            }
+        }
+        let mut map = write(map);
+        let series = map.series_for(
+            AttributeSet::from_checked(attrs),
+            self.shared.cardinality_limit,
+            || self.new_aggregator(),
+        );
+        series.bound.fetch_add(1, Ordering::AcqRel);
+        series
     }
 
     fn new_aggregator(&self) -> Aggregator {
@@ -474,10 +482,7 @@ impl Instrument {
 
     fn check_live(&self) -> Result<()> {
         if self.shared.shut_down.load(Ordering::Relaxed) {
-            return Err(Error::new(
-                ErrorKind::Shutdown,
-                "the meter provider was already shut down",
-            ));
+            return Err(shut_down_error());
         }
         Ok(())
     }
@@ -794,12 +799,6 @@ impl fmt::Debug for BoundInstrument {
             .field("attributes", &self.series.as_ref().map(|s| &s.attributes))
             .finish()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn read(map: &RwLock<SeriesMap>) -> std::sync::RwLockReadGuard<'_, SeriesMap> {

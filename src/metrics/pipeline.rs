@@ -2,14 +2,17 @@
 //! one `ResourceMetrics`.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::log::Logger;
 use crate::metrics::attributes::AttributeSet;
 use crate::metrics::encode::{self, MetricData, ScopeData};
-use crate::metrics::instrument::{Callback, Descriptor, Instrument, NumberType, Shared};
+use crate::metrics::instrument::{
+    shut_down_error, Callback, Descriptor, Instrument, NumberType, Shared,
+};
+use crate::metrics::lock;
 use crate::selectors::{InstrumentKind, Selections, Temporality};
 
 /// Nanoseconds since the Unix epoch.
@@ -18,19 +21,6 @@ pub(crate) fn now_ns() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos().min(u64::MAX as u128) as u64)
         .unwrap_or(0)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-pub(crate) fn shut_down_error() -> Error {
-    Error::new(
-        ErrorKind::Shutdown,
-        "the meter provider was already shut down",
-    )
 }
 
 /// One instrumentation scope; its instruments live as long as the pipeline.

@@ -1,7 +1,7 @@
 //! The meter provider: a [`Pipeline`] that exports through its own [`Exporter`], on
 //! demand (`force_flush`, `shutdown`) and from a periodic thread.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -9,14 +9,10 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::exporter::Exporter;
 use crate::log::Logger;
-use crate::metrics::pipeline::{shut_down_error, Meter, Pipeline};
+use crate::metrics::instrument::shut_down_error;
+use crate::metrics::lock;
+use crate::metrics::pipeline::{Meter, Pipeline};
 use crate::metrics::settings::MetricsSettings;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A flag with a condition variable: set once, waited for with a deadline.
 #[derive(Default)]
