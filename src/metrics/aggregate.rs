@@ -647,6 +647,55 @@ mod tests {
         assert_eq!(s.negative.counts, expected);
     }
 
+    /// (scale, zero count, positive offset, positive counts) after recording `values`.
+    fn expo_after(max_size: i32, max_scale: i32, values: &[f64]) -> (i32, u64, i32, Vec<u64>) {
+        let (plan, mut a) = exponential(max_size, max_scale);
+        for &v in values {
+            a.update(&plan, Number::F64(v));
+        }
+        let s = expo(&a);
+        (
+            s.scale,
+            s.zero_count,
+            s.positive.offset,
+            s.positive.counts.clone(),
+        )
+    }
+
+    #[test]
+    fn exponential_agrees_with_the_python_sdk() {
+        // Expected values as the OpenTelemetry Python SDK 1.45 (InMemoryMetricReader)
+        // reports them for the same records, trailing zero buckets left out (it pads its
+        // bucket arrays).
+        let mut ones = vec![0; 129];
+        ones[0] = 1;
+        ones[128] = 1;
+        assert_eq!(expo_after(160, 20, &[1.0, 2.0, 0.0, 0.0]), (7, 2, -1, ones));
+        assert_eq!(expo_after(2, 0, &[1.0, 2.0, 4.0]), (-1, 0, -1, vec![1, 2]));
+        assert_eq!(expo_after(4, 20, &[1.5]), (20, 0, 613377, vec![1]));
+        assert_eq!(
+            expo_after(4, 20, &[1.0, 2.0, 4.0, 0.0, 0.0, 1.5]),
+            (0, 2, -1, vec![1, 2, 1])
+        );
+        let values: Vec<f64> = (1..=40).map(|i| i as f64 * 0.37).collect();
+        assert_eq!(expo_after(4, 3, &values), (-1, 0, -1, vec![2, 8, 30]));
+        assert_eq!(
+            expo_after(10, 5, &[3.0, 5.0, 7.0, 100.0]),
+            (0, 0, 1, vec![1, 2, 0, 0, 0, 1])
+        );
+        assert_eq!(
+            expo_after(10, 5, &[3.0, 5.0, 7.0, 100.0, 1000.0, 0.001]),
+            (-1, 0, -5, vec![1, 0, 0, 0, 0, 1, 2, 0, 1, 1])
+        );
+        assert_eq!(
+            expo_after(10, 5, &[1000.0, 0.001]),
+            (-1, 0, -5, vec![1, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+        );
+        let (scale, _, offset, counts) = expo_after(160, 20, &[0.1, 0.2, 1e-300, 1e300]);
+        assert_eq!((scale, offset, counts.len()), (-4, -63, 126));
+        assert_eq!((counts[0], counts[62], counts[125]), (1, 2, 1));
+    }
+
     #[test]
     fn exponential_reset_returns_to_max_scale() {
         let (plan, mut a) = exponential(2, 5);
