@@ -48,7 +48,8 @@ impl Number {
         }
     }
 
-    fn plus(self, other: Number) -> Number {
+    /// `self + other`, wrapping for integers.
+    pub fn plus(self, other: Number) -> Number {
         match (self, other) {
             (Number::I64(a), Number::I64(b)) => Number::I64(a.wrapping_add(b)),
             (a, b) => Number::F64(a.as_f64() + b.as_f64()),

@@ -68,7 +68,8 @@ pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 pub(crate) struct Shared {
     pub logger: Logger,
     pub selections: Selections,
-    /// Most series per instrument, the overflow series included.
+    /// Most distinct attribute sets per instrument; further sets share one overflow
+    /// series.
     pub cardinality_limit: usize,
     pub shut_down: AtomicBool,
 }
@@ -282,8 +283,9 @@ impl SeriesMap {
         if let Some(series) = self.find_set(&set) {
             return series.clone();
         }
-        // One place is kept for the overflow series, so the limit counts it too.
-        if self.len() + 1 >= limit {
+        // The specification's guarantee: no overflow while there are at most `limit`
+        // distinct sets, so the overflow series comes on top of them.
+        if self.len() >= limit {
             return self
                 .overflow
                 .get_or_insert_with(|| Arc::new(Series::new(overflow_set(), new_aggregator())))
@@ -701,8 +703,9 @@ impl PointAttributes {
 /// What an observable instrument's callback observes through; valid only during the call.
 pub struct Observer<'a> {
     instrument: &'a Instrument,
-    /// One value per set (a later observation of a set replaces an earlier one), at most
-    /// the cardinality limit of sets.
+    /// One value per set: observations of a set add up for sums (as in the Python SDK),
+    /// the last one counts for gauges; sets beyond the cardinality limit share the
+    /// overflow set.
     observations: HashMap<AttributeSet, Number>,
 }
 
@@ -723,22 +726,15 @@ impl Observer<'_> {
         if !self.instrument.accepts(value) {
             return Ok(());
         }
-        let limit = self.instrument.shared.cardinality_limit;
-        if self.observations.contains_key(&set) || self.observations.len() + 1 < limit {
-            self.observations.insert(set, value);
-            return Ok(());
-        }
-        let overflow = self
-            .observations
-            .entry(overflow_set())
-            .or_insert(self.instrument.descriptor.number.zero());
-        // The overflow series aggregates what it takes: sums add up, gauges keep the last.
-        *overflow = match self.instrument.plan {
+        // Until the overflow series exists, every entry is a distinct set.
+        let fits = self.observations.contains_key(&set)
+            || self.observations.len() < self.instrument.shared.cardinality_limit;
+        let key = if fits { set } else { overflow_set() };
+        let zero = self.instrument.descriptor.number.zero();
+        let slot = self.observations.entry(key).or_insert(zero);
+        *slot = match self.instrument.plan {
             Plan::LastValue => value,
-            _ => match (*overflow, value) {
-                (Number::I64(a), Number::I64(b)) => Number::I64(a.wrapping_add(b)),
-                (a, b) => Number::F64(a.as_f64() + b.as_f64()),
-            },
+            _ => slot.plus(value),
         };
         Ok(())
     }

@@ -140,7 +140,8 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline aggregating as `selections` say, with `resource`, at most
-    /// `cardinality_limit` series per instrument; warnings go to `logger`.
+    /// `cardinality_limit` distinct attribute sets per instrument (further ones share an
+    /// overflow series); warnings go to `logger`.
     pub fn new(
         resource: &AttributeSet,
         selections: Selections,

@@ -26,7 +26,8 @@ pub struct MetricsSettings {
     pub export_interval: Option<Duration>,
     /// Bound on one collect-and-export; `None`: no limit.
     pub export_timeout: Option<Duration>,
-    /// Most series per instrument, the overflow series included.
+    /// Most distinct attribute sets per instrument; further sets share one overflow
+    /// series.
     pub cardinality_limit: usize,
     /// What was wrong in the environment (each names its variable), for the log.
     pub warnings: Vec<String>,
@@ -95,7 +96,7 @@ impl MetricsSettings {
         Ok(())
     }
 
-    /// Most series per instrument (at least 1).
+    /// Most distinct attribute sets per instrument (at least 1).
     pub fn set_cardinality_limit(&mut self, limit: usize) -> Result<()> {
         if limit == 0 {
             return Err(Error::invalid(

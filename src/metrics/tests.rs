@@ -463,7 +463,8 @@ fn observable_counter_cumulative_and_delta() {
                     observer
                         .observe_i64(1, &[KeyValue::str("cpu", "1")])
                         .unwrap();
-                    // A later observation of a set replaces an earlier one.
+                    // Observations of one set in one collection add up (as the Python
+                    // SDK does).
                     observer
                         .observe_i64(value * 2, &[KeyValue::str("cpu", "1")])
                         .unwrap();
@@ -479,12 +480,12 @@ fn observable_counter_cumulative_and_delta() {
         assert_eq!(sum.aggregation_temporality, temporality as i32);
         assert_eq!(
             values(m),
-            vec![(kv(&[("cpu", "0")]), 10.0), (kv(&[("cpu", "1")]), 20.0)]
+            vec![(kv(&[("cpu", "0")]), 10.0), (kv(&[("cpu", "1")]), 21.0)]
         );
         *total.lock().unwrap() = 25;
         let rm = f.collect();
         let expected = match temporality {
-            Temporality::Cumulative => [25.0, 50.0],
+            Temporality::Cumulative => [25.0, 51.0],
             Temporality::Delta => [15.0, 30.0],
         };
         assert_eq!(
@@ -607,19 +608,22 @@ fn cardinality_limit_sends_further_sets_to_the_overflow_series() {
         for (i, v) in ["a", "b", "c", "d", "a"].iter().enumerate() {
             c.add_i64(i as i64 + 1, &[KeyValue::str("k", v)]).unwrap();
         }
+        // As the specification guarantees: no overflow while there are at most `limit`
+        // distinct sets; the overflow series comes on top of them.
         let rm = f.collect();
         assert_eq!(
             values(metric(&rm, "limited").unwrap()),
             vec![
                 (kv(&[("k", "a")]), 6.0),
                 (kv(&[("k", "b")]), 2.0),
-                (kv(&[("otel.metric.overflow", "true")]), 7.0),
+                (kv(&[("k", "c")]), 3.0),
+                (kv(&[("otel.metric.overflow", "true")]), 4.0),
             ],
             "{temporality:?}"
         );
     }
     // Delta: once idle series are forgotten, new sets get their own series again.
-    let f = fixture_with(selections(Temporality::Delta, None), 3);
+    let f = fixture_with(selections(Temporality::Delta, None), 2);
     let c = f.sync(Counter, NumberType::I64, "limited");
     for v in ["a", "b", "c"] {
         c.add_i64(1, &[KeyValue::str("k", v)]).unwrap();
@@ -633,7 +637,7 @@ fn cardinality_limit_sends_further_sets_to_the_overflow_series() {
         vec![(kv(&[("k", "c")]), 1.0)]
     );
     // Observations obey the same limit.
-    let f = fixture_with(selections(Temporality::Cumulative, None), 2);
+    let f = fixture_with(selections(Temporality::Cumulative, None), 1);
     f.meter
         .observable(
             ObservableCounter,
