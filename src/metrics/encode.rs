@@ -2,6 +2,10 @@
 //! `opentelemetry.proto.metrics.v1.ResourceMetrics`, with prost's encoding helpers and no
 //! message structs in between. Every nested message is preceded by its length, so each
 //! one's length is computed (arithmetic over the points) before it is written.
+//!
+//! The bytes are the canonical encoding, the one prost gives for the same message (fields
+//! in field-number order, proto3 defaults left out), so they compare equal to a
+//! re-encoding in tests and nothing downstream sees an unusual shape.
 
 use prost::encoding::{
     double, encode_key, encode_varint, encoded_len_varint, fixed64, key_len, sfixed64, sint32,
@@ -271,8 +275,7 @@ fn write_point(metric: &MetricData<'_>, point: &Point, time: u64, buf: &mut Vec<
         }
         Aggregator::Histogram(h) => {
             write_times(metric.start_time, time, buf);
-            write_histogram(plan, h, buf);
-            write_attributes(9, attributes, buf);
+            write_histogram(plan, h, attributes, buf);
         }
         Aggregator::Exponential(e) => {
             write_attributes(1, attributes, buf);
@@ -339,7 +342,7 @@ fn histogram_len(plan: &Plan, h: &HistogramState) -> usize {
         + double::encoded_len_packed(7, boundaries(plan))
 }
 
-fn write_histogram(plan: &Plan, h: &HistogramState, buf: &mut Vec<u8>) {
+fn write_histogram(plan: &Plan, h: &HistogramState, attributes: &AttributeSet, buf: &mut Vec<u8>) {
     let (min_max, sum) = histogram_options(plan);
     fixed64::encode(4, &h.count, buf);
     if sum {
@@ -347,6 +350,7 @@ fn write_histogram(plan: &Plan, h: &HistogramState, buf: &mut Vec<u8>) {
     }
     fixed64::encode_packed(6, &h.counts, buf);
     double::encode_packed(7, boundaries(plan), buf);
+    write_attributes(9, attributes, buf);
     if min_max && h.count > 0 {
         double::encode(11, &h.min, buf);
         double::encode(12, &h.max, buf);
@@ -373,8 +377,12 @@ fn write_buckets(tag: u32, b: &ExponentialBuckets, buf: &mut Vec<u8>) {
 fn exponential_len(plan: &Plan, e: &ExponentialState) -> usize {
     TIMES_LEN
         + summary_len(plan, e.count)
-        + sint32::encoded_len(6, &e.scale)
-        + 9 // zero_count
+        + if e.scale == 0 {
+            0
+        } else {
+            sint32::encoded_len(6, &e.scale)
+        }
+        + if e.zero_count == 0 { 0 } else { 9 }
         + delimited_len(8, buckets_len(&e.positive))
         + delimited_len(9, buckets_len(&e.negative))
 }
@@ -385,8 +393,12 @@ fn write_exponential(plan: &Plan, e: &ExponentialState, buf: &mut Vec<u8>) {
     if sum {
         double::encode(5, &e.sum, buf);
     }
-    sint32::encode(6, &e.scale, buf);
-    fixed64::encode(7, &e.zero_count, buf);
+    if e.scale != 0 {
+        sint32::encode(6, &e.scale, buf);
+    }
+    if e.zero_count != 0 {
+        fixed64::encode(7, &e.zero_count, buf);
+    }
     write_buckets(8, &e.positive, buf);
     write_buckets(9, &e.negative, buf);
     if min_max && e.count > 0 {

@@ -81,7 +81,10 @@ impl Fixture {
     fn collect(&self) -> ResourceMetrics {
         let bytes = self.pipeline.collect();
         crate::proto::validate::resource_metrics(&bytes).unwrap();
-        ResourceMetrics::decode(bytes.as_slice()).unwrap()
+        let decoded = ResourceMetrics::decode(bytes.as_slice()).unwrap();
+        // Canonical: prost writes the same message to the same bytes.
+        assert_eq!(decoded.encode_to_vec(), bytes, "{decoded:?}");
+        decoded
     }
 
     fn logs(&self) -> Vec<String> {
