@@ -272,3 +272,32 @@ fn failed_exports_are_reported_and_collect_works_without_a_thread() {
     otlpmetric::internals::validate::resource_metrics(&bytes).unwrap();
     drop(provider);
 }
+
+#[test]
+fn absurdly_long_interval_and_timeout_mean_no_limit() {
+    let receiver = Receiver::http();
+    let logs = Logs::default();
+    let provider = MeterProvider::new(
+        &config_for(&receiver, &logs),
+        &settings(&[
+            ("OTEL_METRIC_EXPORT_INTERVAL", "18446744073709551615"),
+            ("OTEL_METRIC_EXPORT_TIMEOUT", "18446744073709551615"),
+        ]),
+    )
+    .unwrap();
+    let counter = provider
+        .meter("m", None)
+        .unwrap()
+        .instrument(InstrumentKind::Counter, NumberType::I64, "c", "", "")
+        .unwrap();
+    counter.add_i64(1, &[]).unwrap();
+    provider.force_flush(None).unwrap();
+    provider.force_flush(Some(Duration::MAX)).unwrap();
+    let started = Instant::now();
+    provider.shutdown(None).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        receiver.wait_for_requests(3, Duration::from_secs(5)).len(),
+        3
+    );
+}

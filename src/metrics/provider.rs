@@ -72,10 +72,9 @@ impl Core {
         self.exporter.upload(&bytes, remaining(deadline))
     }
 
+    /// `None`: no limit, also for a timeout too long to be a point in time.
     fn deadline(&self, timeout: Option<Duration>) -> Option<Instant> {
-        timeout
-            .or(self.export_timeout)
-            .map(|timeout| Instant::now() + timeout)
+        Instant::now().checked_add(timeout.or(self.export_timeout)?)
     }
 }
 
@@ -220,16 +219,17 @@ fn start_worker(core: Arc<Core>, interval: Duration) -> Result<Worker> {
     let handle = std::thread::Builder::new()
         .name("otlpmetric-metrics".into())
         .spawn(move || {
-            let mut next = Instant::now() + interval;
+            // An interval too long to be a point in time is waited out by shutdown alone.
+            let mut next = Instant::now().checked_add(interval);
             // Woken at once by shutdown, not at the end of an interval.
-            while !core.stop.wait_until(Some(next)) {
-                next += interval;
+            while !core.stop.wait_until(next) {
+                next = next.and_then(|n| n.checked_add(interval));
                 if let Err(err) = core.export(core.deadline(None)) {
                     core.logger
                         .warn(&format!("periodic metrics export failed: {err}"));
                 }
                 // An export longer than the interval: the next starts now, not in a burst.
-                next = next.max(Instant::now());
+                next = next.map(|n| n.max(Instant::now()));
             }
             finished.raise();
         })
