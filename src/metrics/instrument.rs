@@ -7,11 +7,13 @@
 //! updates the series, so collection can tell, under the write lock, that no recording is
 //! half done when it forgets a stale delta series. Collection holds the read lock while it
 //! visits the series, locking each one only to copy (and, for delta, reset) its state: a
-//! recording thread waits at most for one series' copy, never for the encoding or the
-//! network. The write lock is taken only to add a series (a set never seen, which
-//! allocates anyway) or to forget stale delta series. A mutex per series rather than
-//! atomics: histograms need several fields updated together, and one scheme for every
-//! aggregation keeps the collection side simple.
+//! recording thread waits for one series' copy, or, when a thread adds a series at that
+//! moment (the write lock waits for the visit, and new readers wait for the writer), for
+//! the visit of that one instrument; never for callbacks, encoding or the network. The
+//! write lock is taken only to add a series (a set never seen, which allocates anyway)
+//! or to forget stale delta series. A mutex per series rather than atomics: histograms
+//! need several fields updated together, and one scheme for every aggregation keeps the
+//! collection side simple.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
