@@ -955,3 +955,60 @@ fn concurrent_recording_and_collection_lose_nothing() {
         assert_eq!(total, 40_000.0, "{temporality:?}");
     }
 }
+
+#[test]
+fn random_attribute_orders_and_duplicates_match_a_plain_model() {
+    use std::collections::BTreeMap;
+    let keys = ["a", "b", "c", "route", "x.y"];
+    let words = ["", "v", "w", "/api"];
+    for temporality in [Temporality::Cumulative, Temporality::Delta] {
+        let mut rng = fastrand::Rng::with_seed(13);
+        let f = fixture(temporality);
+        let c = f.sync(UpDownCounter, NumberType::I64, "model");
+        let mut model: BTreeMap<Vec<(String, String)>, i64> = BTreeMap::new();
+        for round in 0..6 {
+            if temporality == Temporality::Delta {
+                model.clear();
+            }
+            for _ in 0..400 {
+                let n = rng.usize(0..6);
+                let attrs: Vec<KeyValue<'_>> = (0..n)
+                    .map(|_| {
+                        let key = keys[rng.usize(..keys.len())];
+                        match rng.u8(0..4) {
+                            0 => KeyValue::str(key, words[rng.usize(..words.len())]),
+                            1 => KeyValue::bool(key, rng.bool()),
+                            2 => KeyValue::i64(key, rng.i64(-2..2)),
+                            _ => KeyValue::f64(key, rng.i64(-2..2) as f64 / 2.0),
+                        }
+                    })
+                    .collect();
+                let value = rng.i64(-5..10);
+                // The model: a map where a later duplicate key wins, rendered as the
+                // decoded attributes are.
+                let mut set = BTreeMap::new();
+                for kv in &attrs {
+                    let text = match kv.value {
+                        crate::metrics::attributes::Value::Str(s) => s.to_string(),
+                        crate::metrics::attributes::Value::Bool(b) => b.to_string(),
+                        crate::metrics::attributes::Value::I64(i) => i.to_string(),
+                        crate::metrics::attributes::Value::F64(d) => format!("{d:?}"),
+                    };
+                    set.insert(kv.key.to_string(), text);
+                }
+                *model.entry(set.into_iter().collect()).or_default() += value;
+                if rng.u8(0..8) == 0 {
+                    c.bind(&attrs).unwrap().add_i64(value).unwrap();
+                } else {
+                    c.add_i64(value, &attrs).unwrap();
+                }
+            }
+            let rm = f.collect();
+            let got: BTreeMap<Vec<(String, String)>, i64> = values(metric(&rm, "model").unwrap())
+                .into_iter()
+                .map(|(attrs, v)| (attrs, v as i64))
+                .collect();
+            assert_eq!(got, model, "{temporality:?}, round {round}");
+        }
+    }
+}
