@@ -132,7 +132,7 @@ impl Plan {
             Plan::Sum { .. } => Aggregator::Sum(zero),
             Plan::LastValue => Aggregator::LastValue(zero),
             Plan::Histogram { boundaries, .. } => {
-                Aggregator::Histogram(HistogramState::new(boundaries.len() + 1))
+                Aggregator::Histogram(Box::new(HistogramState::new(boundaries.len() + 1)))
             }
             Plan::Exponential { max_scale, .. } => {
                 Aggregator::Exponential(Box::new(ExponentialState::new(*max_scale)))
@@ -141,7 +141,8 @@ impl Plan {
     }
 }
 
-/// The state of one series.
+/// The state of one series. The histograms are boxed: most series are sums, and every
+/// series would otherwise be as large as the largest state.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Aggregator {
     /// The sum so far.
@@ -149,9 +150,8 @@ pub enum Aggregator {
     /// The last value recorded.
     LastValue(Number),
     /// Explicit-bucket histogram.
-    Histogram(HistogramState),
-    /// Base-2 exponential histogram (boxed: it is several times the size of the others,
-    /// and every series of every aggregation would pay for it).
+    Histogram(Box<HistogramState>),
+    /// Base-2 exponential histogram.
     Exponential(Box<ExponentialState>),
 }
 
