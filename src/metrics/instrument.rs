@@ -156,7 +156,7 @@ fn check_name(name: &str) -> Result<()> {
     let fault = match bytes.first() {
         None => Some("is empty".to_string()),
         Some(b) if !b.is_ascii_alphabetic() => Some("must start with a letter".to_string()),
-        _ if bytes.len() > 255 => Some(format!("has {} characters, over 255", bytes.len())),
+        _ if bytes.len() > 255 => Some(format!("is {} bytes long, over 255", bytes.len())),
         _ => bytes
             .iter()
             .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/')))
@@ -165,20 +165,34 @@ fn check_name(name: &str) -> Result<()> {
             }),
     };
     match fault {
-        Some(fault) => Err(Error::invalid(format!("instrument name {name:?} {fault}"))),
+        Some(fault) => Err(Error::invalid(format!(
+            "instrument name {} {fault}",
+            shown(name)
+        ))),
         None => Ok(()),
+    }
+}
+
+/// `text` quoted for a message: whole when short, else its first 64 characters and "…",
+/// so that a huge bad argument does not make a huge message.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((end, _)) => format!("{:?}…", &text[..end]),
+        None => format!("{text:?}"),
     }
 }
 
 fn check_unit(unit: &str) -> Result<()> {
     if !unit.is_ascii() {
         return Err(Error::invalid(format!(
-            "instrument unit {unit:?} is not ASCII"
+            "instrument unit {} is not ASCII",
+            shown(unit)
         )));
     }
     if unit.len() > 63 {
         return Err(Error::invalid(format!(
-            "instrument unit {unit:?} has {} characters, over 63",
+            "instrument unit {} has {} characters, over 63",
+            shown(unit),
             unit.len()
         )));
     }

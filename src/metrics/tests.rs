@@ -767,6 +767,19 @@ fn names_and_units_are_checked() {
         assert_eq!(err.kind(), ErrorKind::InvalidArgument);
         assert!(err.message().contains("unit"), "{err}");
     }
+    // A huge bad argument makes a short message.
+    let huge = "n".repeat(100_000);
+    let err = f
+        .meter
+        .instrument(Counter, NumberType::I64, &huge, "", "")
+        .unwrap_err();
+    assert!(err.message().len() < 200, "{}", err.message().len());
+    assert!(err.message().contains("100000 bytes"), "{err}");
+    let err = f
+        .meter
+        .instrument(Counter, NumberType::I64, "ok", &huge, "")
+        .unwrap_err();
+    assert!(err.message().len() < 200, "{}", err.message().len());
     // Kinds must match the way they are registered.
     assert!(f
         .meter
