@@ -535,7 +535,9 @@ impl Config {
             tls,
             insecure: insecure && protocol == Protocol::Grpc,
             retry: self.retry.unwrap_or_default(),
-            max_request_bytes: self.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
+            max_request_bytes: self
+                .max_request_bytes
+                .unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
             queue_max_bytes: self.queue_max_bytes.unwrap_or(DEFAULT_QUEUE_MAX_BYTES),
             selections,
             logger: Logger::new(self.log.clone()),

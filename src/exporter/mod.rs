@@ -24,10 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Settings, DEFAULT_TIMEOUT};
 use crate::error::{Error, ErrorKind, Result};
-use crate::proto::{json, split, validate};
 use crate::selectors::{Aggregation, InstrumentKind, Temporality};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::Transport;
+use crate::proto::{json, split, validate};
 use delivery::Delivery;
 use in_flight::InFlight;
 use queue::{Queue, Queued};
