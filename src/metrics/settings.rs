@@ -40,6 +40,9 @@ impl MetricsSettings {
     }
 
     /// The settings the variables `lookup` returns give; empty values count as unset.
+    /// `OTEL_METRIC_EXPORT_INTERVAL=0` means no periodic export and
+    /// `OTEL_METRIC_EXPORT_TIMEOUT=0` no limit, as 0 means for the C setters and for the
+    /// exporter's timeout; a value that is not a whole number is reported and ignored.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut warnings = Vec::new();

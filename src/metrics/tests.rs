@@ -552,8 +552,18 @@ fn callbacks_run_with_no_recording_lock_held() {
             "",
             "",
             Box::new(move |observer| {
-                // Would deadlock if collection held the counter's map lock now.
-                c.add_i64(1, &[KeyValue::str("new", "set")]).unwrap();
+                // Another thread records (a new set, and a known one) while the callback
+                // runs; it would wait forever if collection held a lock recording takes.
+                let c = c.clone();
+                let (done, finished) = std::sync::mpsc::channel();
+                std::thread::spawn(move || {
+                    c.add_i64(1, &[KeyValue::str("new", "set")]).unwrap();
+                    c.add_i64(0, &[]).unwrap();
+                    let _ = done.send(());
+                });
+                finished
+                    .recv_timeout(std::time::Duration::from_secs(10))
+                    .expect("recording waited for the collection");
                 observer.observe_i64(-4, &[]).unwrap();
             }),
         )
