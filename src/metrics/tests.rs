@@ -1035,3 +1035,13 @@ fn random_attribute_orders_and_duplicates_match_a_plain_model() {
         }
     }
 }
+
+#[test]
+fn handles_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<crate::metrics::provider::MeterProvider>();
+    shareable::<Pipeline>();
+    shareable::<Meter>();
+    shareable::<Instrument>();
+    shareable::<crate::metrics::instrument::BoundInstrument>();
+}
