@@ -1,13 +1,14 @@
 //! Attribute sets: what identifies a series within an instrument.
 //!
 //! A set is order-independent and has one value per key (a later duplicate key wins).
-//! The owned form ([`AttributeSet`]) keeps its entries sorted by key and its hash computed
-//! once. Recording passes attributes borrowed for the call ([`KeyValue`], as the C API
-//! will); [`Lookup`] hashes them with the same order-independent hash and
-//! [`AttributeSet::matches`] compares them with a stored set, so a set seen before is found
-//! without building an owned copy (no heap allocation).
+//! The owned form ([`AttributeSet`]) keeps its entries in the order it was first given
+//! them and its hash computed once. Recording passes attributes borrowed for the call
+//! ([`KeyValue`], as the C API will); [`Lookup`] hashes them with the same
+//! order-independent hash and [`AttributeSet::matches`] compares them with a stored set,
+//! so a set seen before is found without building an owned copy (no heap allocation).
+//! Callers usually pass a set's attributes in the same order every time, so the
+//! comparison goes position by position and searches only from the first difference on.
 
-use std::cmp::Ordering;
 use std::fmt;
 
 use crate::error::{Error, Result};
@@ -114,7 +115,8 @@ fn same_value(a: Value<'_>, b: Value<'_>) -> bool {
     }
 }
 
-/// An owned, deduplicated attribute set, sorted by key, hashed once.
+/// An owned, deduplicated attribute set, hashed once; its entries keep the order they were
+/// first given in (a winning later duplicate at its own place).
 #[derive(Clone)]
 pub struct AttributeSet {
     entries: Box<[(Box<str>, OwnedValue)]>,
@@ -139,21 +141,29 @@ impl AttributeSet {
     /// The set of `attrs`, whose keys are known not to be empty.
     pub(crate) fn from_checked(attrs: &[KeyValue<'_>]) -> Self {
         // Stable sort keeps equal keys in their call order, so the last of each run is the
-        // later duplicate, the one that wins.
+        // later duplicate, the one that wins; the winners then go back to call order.
         let mut order: Vec<usize> = (0..attrs.len()).collect();
         order.sort_by(|&a, &b| attrs[a].key.cmp(attrs[b].key));
-        let mut entries: Vec<(Box<str>, OwnedValue)> = Vec::with_capacity(attrs.len());
-        for (position, &i) in order.iter().enumerate() {
-            let next_has_same_key = order
-                .get(position + 1)
-                .is_some_and(|&j| attrs[j].key == attrs[i].key);
-            if !next_has_same_key {
-                entries.push((
+        let mut winners: Vec<usize> = order
+            .iter()
+            .enumerate()
+            .filter(|&(position, &i)| {
+                order
+                    .get(position + 1)
+                    .is_none_or(|&next| attrs[next].key != attrs[i].key)
+            })
+            .map(|(_, &i)| i)
+            .collect();
+        winners.sort_unstable();
+        let entries: Vec<(Box<str>, OwnedValue)> = winners
+            .into_iter()
+            .map(|i| {
+                (
                     attrs[i].key.into(),
                     OwnedValue::from_borrowed(attrs[i].value),
-                ));
-            }
-        }
+                )
+            })
+            .collect();
         let sum = entries.iter().fold(0u64, |sum, (k, v)| {
             sum.wrapping_add(pair_hash(k, v.as_value()))
         });
@@ -186,7 +196,7 @@ impl AttributeSet {
         self.entries.is_empty()
     }
 
-    /// The attributes, sorted by key.
+    /// The attributes, in the order the set was first given them.
     pub fn iter(&self) -> impl Iterator<Item = KeyValue<'_>> {
         self.entries.iter().map(|(k, v)| KeyValue {
             key: k,
@@ -203,27 +213,38 @@ impl AttributeSet {
         }
         // Same length and no duplicate keys on either side: every borrowed attribute found
         // in the set means the two are equal.
-        attrs.iter().all(|attr| {
-            match self
-                .entries
-                .binary_search_by(|(k, _)| k.as_ref().cmp(attr.key))
-            {
-                Ok(i) => same_value(self.entries[i].1.as_value(), attr.value),
-                Err(_) => false,
-            }
-        })
+        let same_order = attrs
+            .iter()
+            .zip(self.entries.iter())
+            .take_while(|(attr, (key, _))| **key == *attr.key)
+            .count();
+        let (in_order, rest) = attrs.split_at(same_order);
+        in_order
+            .iter()
+            .zip(self.entries.iter())
+            .all(|(attr, (_, value))| same_value(value.as_value(), attr.value))
+            // The keys of the first `same_order` entries are taken: search the others.
+            && rest.iter().all(|attr| {
+                self.entries[same_order..]
+                    .iter()
+                    .find(|(key, _)| **key == *attr.key)
+                    .is_some_and(|(_, value)| same_value(value.as_value(), attr.value))
+            })
     }
 }
 
 impl PartialEq for AttributeSet {
+    /// The same attributes, in any order.
     fn eq(&self, other: &Self) -> bool {
         self.hash == other.hash
             && self.entries.len() == other.entries.len()
-            && self
-                .entries
-                .iter()
-                .zip(other.entries.iter())
-                .all(|((ka, va), (kb, vb))| ka == kb && same_value(va.as_value(), vb.as_value()))
+            && self.entries.iter().all(|(key, value)| {
+                other
+                    .entries
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .is_some_and(|(_, v)| same_value(v.as_value(), value.as_value()))
+            })
     }
 }
 
@@ -243,21 +264,6 @@ impl fmt::Debug for AttributeSet {
     }
 }
 
-impl PartialOrd for AttributeSet {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for AttributeSet {
-    /// An arbitrary but total order, for deterministic output in tests.
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.hash
-            .cmp(&other.hash)
-            .then_with(|| self.entries.len().cmp(&other.entries.len()))
-    }
-}
-
 /// What recording computes from borrowed attributes before it looks for their series.
 #[derive(Clone, Copy, Debug)]
 pub struct Lookup {
@@ -272,29 +278,51 @@ pub struct Lookup {
 impl Lookup {
     /// Checks the keys and hashes `attrs`, order-independently, without allocating.
     pub fn new(attrs: &[KeyValue<'_>]) -> Result<Self> {
-        check_keys(attrs)?;
+        // Up to this many attributes, duplicate keys are found by comparing key hashes
+        // kept on the stack (the key text only when two hashes are equal); beyond it, by
+        // comparing the keys themselves.
+        const ON_STACK: usize = 32;
+        let mut key_hashes = [0u64; ON_STACK];
         let mut sum = 0u64;
+        let mut has_duplicates = false;
         for (i, attr) in attrs.iter().enumerate() {
-            if attrs[..i].iter().any(|earlier| earlier.key == attr.key) {
-                return Ok(Lookup {
-                    hash: 0,
-                    has_duplicates: true,
-                });
+            if attr.key.is_empty() {
+                return Err(empty_key(i));
             }
-            sum = sum.wrapping_add(pair_hash(attr.key, attr.value));
+            if has_duplicates {
+                // Only the remaining keys' check is still needed.
+                continue;
+            }
+            let key_hash = hash_bytes(SEED, attr.key.as_bytes());
+            has_duplicates = if attrs.len() <= ON_STACK {
+                key_hashes[..i]
+                    .iter()
+                    .zip(attrs)
+                    .any(|(&earlier, other)| earlier == key_hash && other.key == attr.key)
+            } else {
+                attrs[..i].iter().any(|earlier| earlier.key == attr.key)
+            };
+            if let Some(slot) = key_hashes.get_mut(i) {
+                *slot = key_hash;
+            }
+            sum = sum.wrapping_add(pair_hash_of(key_hash, attr.value));
         }
         Ok(Lookup {
             hash: finish_set_hash(sum, attrs.len()),
-            has_duplicates: false,
+            has_duplicates,
         })
     }
 }
 
 fn check_keys(attrs: &[KeyValue<'_>]) -> Result<()> {
     match attrs.iter().position(|a| a.key.is_empty()) {
-        Some(i) => Err(Error::invalid(format!("attribute {i} has an empty key"))),
+        Some(i) => Err(empty_key(i)),
         None => Ok(()),
     }
+}
+
+fn empty_key(position: usize) -> Error {
+    Error::invalid(format!("attribute {position} has an empty key"))
 }
 
 // The set hash is a wrapping sum of independent, well-mixed per-attribute hashes: addition
@@ -328,7 +356,10 @@ fn hash_bytes(mut state: u64, bytes: &[u8]) -> u64 {
 }
 
 fn pair_hash(key: &str, value: Value<'_>) -> u64 {
-    let key_hash = hash_bytes(SEED, key.as_bytes());
+    pair_hash_of(hash_bytes(SEED, key.as_bytes()), value)
+}
+
+fn pair_hash_of(key_hash: u64, value: Value<'_>) -> u64 {
     let value_hash = match value {
         Value::Str(s) => hash_bytes(key_hash ^ 1, s.as_bytes()),
         Value::Bool(b) => mix(key_hash ^ 2 ^ ((b as u64) << 8)),
@@ -369,8 +400,13 @@ mod tests {
         assert_eq!(Lookup::new(&a).unwrap().hash, sa.hash());
         assert_eq!(Lookup::new(&b).unwrap().hash, sa.hash());
         assert!(lookup_matches(&sa, &b));
+        // The first order given is kept; the other order still matches.
         let keys: Vec<&str> = sa.iter().map(|kv| kv.key).collect();
-        assert_eq!(keys, ["code", "ok", "ratio", "route"]);
+        assert_eq!(keys, ["route", "code", "ok", "ratio"]);
+        assert!(lookup_matches(&sa, &a));
+        // Partly the same order, then a difference.
+        let c = [a[0], a[1], a[3], a[2]];
+        assert!(lookup_matches(&sa, &c));
     }
 
     #[test]
@@ -382,9 +418,10 @@ mod tests {
         ];
         let set = AttributeSet::new(&attrs).unwrap();
         assert_eq!(set.len(), 2);
+        let kept: Vec<KeyValue<'_>> = set.iter().collect();
         assert_eq!(
-            set.iter().next().unwrap(),
-            KeyValue::str("a", "second"),
+            kept,
+            [KeyValue::i64("b", 1), KeyValue::str("a", "second")],
             "{set:?}"
         );
         assert_eq!(
@@ -421,6 +458,64 @@ mod tests {
             &AttributeSet::new(&two).unwrap(),
             &[KeyValue::i64("k", 1)]
         ));
+    }
+
+    #[test]
+    fn values_are_compared_in_and_out_of_order() {
+        let set = AttributeSet::new(&[
+            KeyValue::str("a", "1"),
+            KeyValue::str("b", "2"),
+            KeyValue::str("c", "3"),
+        ])
+        .unwrap();
+        // A different value in the part that is in order, and in the part that is not.
+        for attrs in [
+            [
+                KeyValue::str("a", "1"),
+                KeyValue::str("b", "x"),
+                KeyValue::str("c", "3"),
+            ],
+            [
+                KeyValue::str("a", "1"),
+                KeyValue::str("c", "3"),
+                KeyValue::str("b", "x"),
+            ],
+            [
+                KeyValue::str("c", "x"),
+                KeyValue::str("a", "1"),
+                KeyValue::str("b", "2"),
+            ],
+        ] {
+            let lookup = Lookup {
+                // As if the hashes collided: only the comparison can tell.
+                hash: set.hash(),
+                has_duplicates: false,
+            };
+            assert!(!set.matches(&lookup, &attrs), "{attrs:?}");
+        }
+    }
+
+    #[test]
+    fn many_attributes_duplicates_and_orders() {
+        let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        let attrs: Vec<KeyValue<'_>> = keys.iter().map(|k| KeyValue::str(k, "v")).collect();
+        let set = AttributeSet::new(&attrs).unwrap();
+        let reversed: Vec<KeyValue<'_>> = attrs.iter().rev().copied().collect();
+        assert!(lookup_matches(&set, &reversed));
+        for len in [3, 33, 40] {
+            let mut with_duplicate = attrs[..len].to_vec();
+            with_duplicate.push(KeyValue::str(&keys[1], "later"));
+            let lookup = Lookup::new(&with_duplicate).unwrap();
+            assert!(lookup.has_duplicates, "{len}");
+            assert_eq!(AttributeSet::new(&with_duplicate).unwrap().len(), len);
+        }
+        // The empty key after a duplicate is still found.
+        let bad = [
+            KeyValue::i64("a", 1),
+            KeyValue::i64("a", 2),
+            KeyValue::i64("", 3),
+        ];
+        assert!(Lookup::new(&bad).is_err());
     }
 
     #[test]
