@@ -341,32 +341,56 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 33)
 }
 
-fn hash_bytes(mut state: u64, bytes: &[u8]) -> u64 {
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        state = (state ^ word).wrapping_mul(MULTIPLIER).rotate_left(29);
+fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
+    // The length keeps "ab" + "" apart from "a" + "b", and makes the overlapping reads
+    // below unambiguous.
+    let mut state = seed ^ (bytes.len() as u64).wrapping_mul(MULTIPLIER);
+    let mut rest = bytes;
+    while rest.len() > 8 {
+        let (word, tail) = rest.split_at(8);
+        state = (state ^ read_u64(word))
+            .wrapping_mul(MULTIPLIER)
+            .rotate_left(29);
+        rest = tail;
     }
-    let mut tail = [0u8; 8];
-    let rest = chunks.remainder();
-    tail[..rest.len()].copy_from_slice(rest);
-    state = (state ^ u64::from_le_bytes(tail)).wrapping_mul(MULTIPLIER);
-    // The length keeps "ab" + "" apart from "a" + "b".
-    mix(state ^ bytes.len() as u64)
+    // The last 1 to 8 bytes: the text's final 8 when it has that many (overlapping what
+    // came before), else every byte of it, with no copy through a buffer.
+    let last = match bytes.len() {
+        8.. => read_u64(&bytes[bytes.len() - 8..]),
+        4..=7 => {
+            let n = rest.len();
+            u64::from(read_u32(&rest[..4])) | u64::from(read_u32(&rest[n - 4..])) << 32
+        }
+        1..=3 => {
+            let n = rest.len();
+            u64::from(rest[0]) | u64::from(rest[n / 2]) << 8 | u64::from(rest[n - 1]) << 16
+        }
+        0 => 0,
+    };
+    mix(state ^ last)
+}
+
+fn read_u64(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))
+}
+
+fn read_u32(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes.try_into().unwrap_or([0; 4]))
 }
 
 fn pair_hash(key: &str, value: Value<'_>) -> u64 {
     pair_hash_of(hash_bytes(SEED, key.as_bytes()), value)
 }
 
+/// The hash of one attribute, from its key's hash: each value type starts from the key's
+/// hash with a tag of its own and ends in a full mix, so that sums of them stay spread.
 fn pair_hash_of(key_hash: u64, value: Value<'_>) -> u64 {
-    let value_hash = match value {
+    match value {
         Value::Str(s) => hash_bytes(key_hash ^ 1, s.as_bytes()),
-        Value::Bool(b) => mix(key_hash ^ 2 ^ ((b as u64) << 8)),
-        Value::I64(i) => mix(mix(key_hash ^ 3) ^ i as u64),
-        Value::F64(f) => mix(mix(key_hash ^ 4) ^ f.to_bits()),
-    };
-    mix(value_hash.wrapping_add(key_hash.rotate_left(17)))
+        Value::Bool(b) => mix(key_hash ^ (2 | (b as u64) << 8)),
+        Value::I64(i) => mix(key_hash ^ 3 ^ (i as u64).wrapping_mul(MULTIPLIER)),
+        Value::F64(f) => mix(key_hash ^ 4 ^ f.to_bits().wrapping_mul(MULTIPLIER)),
+    }
 }
 
 fn finish_set_hash(sum: u64, len: usize) -> u64 {
@@ -542,6 +566,23 @@ mod tests {
         let b = AttributeSet::new(&[KeyValue::f64("x", f64::NAN)]).unwrap();
         assert_eq!(a, b);
         assert!(lookup_matches(&a, &[KeyValue::f64("x", f64::NAN)]));
+    }
+
+    #[test]
+    fn every_byte_and_the_length_count() {
+        let mut seen = std::collections::HashSet::new();
+        for len in 0..=20 {
+            let base = vec![b'a'; len];
+            assert!(seen.insert(hash_bytes(SEED, &base)), "length {len}");
+            for position in 0..len {
+                let mut changed = base.clone();
+                changed[position] = b'b';
+                assert!(
+                    seen.insert(hash_bytes(SEED, &changed)),
+                    "length {len}, byte {position}"
+                );
+            }
+        }
     }
 
     #[test]
