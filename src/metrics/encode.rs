@@ -36,21 +36,80 @@ pub(crate) struct ScopeData<'a> {
 /// A `ResourceMetrics` of `resource` (the bytes of a `Resource`) and `scopes`, points
 /// stamped `time` (ns since the epoch).
 pub(crate) fn resource_metrics(resource: &[u8], scopes: &[ScopeData<'_>], time: u64) -> Vec<u8> {
-    let scope_lens: Vec<usize> = scopes.iter().map(|s| scope_metrics_len(s)).collect();
+    let lengths = Lengths::of(scopes);
     let len = delimited_len(1, resource.len())
-        + scope_lens
+        + lengths
+            .scopes
             .iter()
             .map(|&len| delimited_len(2, len))
             .sum::<usize>();
     let mut buf = Vec::with_capacity(len);
     header(1, resource.len(), &mut buf);
     buf.extend_from_slice(resource);
-    for (scope, &scope_len) in scopes.iter().zip(&scope_lens) {
+    let mut metric_lengths = lengths.metrics.iter();
+    let mut point_lengths = lengths.points.iter();
+    for (scope, &scope_len) in scopes.iter().zip(&lengths.scopes) {
         header(2, scope_len, &mut buf);
-        write_scope_metrics(scope, time, &mut buf);
+        header(1, scope_len_of(scope), &mut buf);
+        write_string(1, scope.name, &mut buf);
+        write_string(2, scope.version, &mut buf);
+        for metric in &scope.metrics {
+            let (metric_len, data_len) = metric_lengths.next().copied().unwrap_or_default();
+            header(2, metric_len, &mut buf);
+            write_metric(metric, data_len, &mut point_lengths, time, &mut buf);
+        }
     }
     debug_assert_eq!(buf.len(), len);
     buf
+}
+
+/// Every nested message's length, measured once, in the order the messages are written:
+/// each length is needed before its message, and the encoding of a point's attributes
+/// is the costly part to measure.
+struct Lengths {
+    /// Each `ScopeMetrics`.
+    scopes: Vec<usize>,
+    /// Each `Metric`, and its data member (`Sum`, `Gauge`...).
+    metrics: Vec<(usize, usize)>,
+    /// Each data point.
+    points: Vec<usize>,
+}
+
+impl Lengths {
+    fn of(scopes: &[ScopeData<'_>]) -> Lengths {
+        let metric_count = scopes.iter().map(|s| s.metrics.len()).sum();
+        let point_count = scopes
+            .iter()
+            .flat_map(|s| &s.metrics)
+            .map(|m| m.points.len())
+            .sum();
+        let mut lengths = Lengths {
+            scopes: Vec::with_capacity(scopes.len()),
+            metrics: Vec::with_capacity(metric_count),
+            points: Vec::with_capacity(point_count),
+        };
+        for scope in scopes {
+            let mut scope_metrics_len = delimited_len(1, scope_len_of(scope));
+            for metric in &scope.metrics {
+                let shape = Shape::of(metric.instrument.plan());
+                let mut data_len = shape.fields_len();
+                for point in &metric.points {
+                    let point_len = point_len(metric, point);
+                    lengths.points.push(point_len);
+                    data_len += delimited_len(1, point_len);
+                }
+                let descriptor = metric.instrument.descriptor();
+                let metric_len = string_len(1, &descriptor.name)
+                    + string_len(2, &descriptor.description)
+                    + string_len(3, &descriptor.unit)
+                    + delimited_len(shape.tag(), data_len);
+                lengths.metrics.push((metric_len, data_len));
+                scope_metrics_len += delimited_len(2, metric_len);
+            }
+            lengths.scopes.push(scope_metrics_len);
+        }
+        lengths
+    }
 }
 
 /// The bytes of an `opentelemetry.proto.resource.v1.Resource` with `attributes`.
@@ -141,27 +200,8 @@ fn write_attributes(tag: u32, set: &AttributeSet, buf: &mut Vec<u8>) {
 
 // ---- scope and metric
 
-fn scope_len(scope: &ScopeData<'_>) -> usize {
+fn scope_len_of(scope: &ScopeData<'_>) -> usize {
     string_len(1, scope.name) + string_len(2, scope.version)
-}
-
-fn scope_metrics_len(scope: &ScopeData<'_>) -> usize {
-    delimited_len(1, scope_len(scope))
-        + scope
-            .metrics
-            .iter()
-            .map(|m| delimited_len(2, metric_len(m)))
-            .sum::<usize>()
-}
-
-fn write_scope_metrics(scope: &ScopeData<'_>, time: u64, buf: &mut Vec<u8>) {
-    header(1, scope_len(scope), buf);
-    write_string(1, scope.name, buf);
-    write_string(2, scope.version, buf);
-    for metric in &scope.metrics {
-        header(2, metric_len(metric), buf);
-        write_metric(metric, time, buf);
-    }
 }
 
 /// Which `Metric.data` member an instrument's points go in, and its field number.
@@ -192,42 +232,33 @@ impl Shape {
             Shape::Exponential => 10,
         }
     }
-}
 
-fn data_len(metric: &MetricData<'_>, shape: &Shape) -> usize {
-    let points: usize = metric
-        .points
-        .iter()
-        .map(|p| delimited_len(1, point_len(metric, p)))
-        .sum();
-    let temporality = key_len(2) + 1;
-    match shape {
-        Shape::Gauge => points,
-        Shape::Sum { monotonic } => {
-            points + temporality + if *monotonic { key_len(3) + 1 } else { 0 }
+    /// The data member's fields besides its points: temporality, monotonic.
+    fn fields_len(&self) -> usize {
+        let temporality = key_len(2) + 1;
+        match self {
+            Shape::Gauge => 0,
+            Shape::Sum { monotonic: true } => temporality + key_len(3) + 1,
+            Shape::Sum { monotonic: false } | Shape::Histogram | Shape::Exponential => temporality,
         }
-        Shape::Histogram | Shape::Exponential => points + temporality,
     }
 }
 
-fn metric_len(metric: &MetricData<'_>) -> usize {
-    let descriptor = metric.instrument.descriptor();
-    let shape = Shape::of(metric.instrument.plan());
-    string_len(1, &descriptor.name)
-        + string_len(2, &descriptor.description)
-        + string_len(3, &descriptor.unit)
-        + delimited_len(shape.tag(), data_len(metric, &shape))
-}
-
-fn write_metric(metric: &MetricData<'_>, time: u64, buf: &mut Vec<u8>) {
+fn write_metric<'l>(
+    metric: &MetricData<'_>,
+    data_len: usize,
+    point_lengths: &mut impl Iterator<Item = &'l usize>,
+    time: u64,
+    buf: &mut Vec<u8>,
+) {
     let descriptor = metric.instrument.descriptor();
     let shape = Shape::of(metric.instrument.plan());
     write_string(1, &descriptor.name, buf);
     write_string(2, &descriptor.description, buf);
     write_string(3, &descriptor.unit, buf);
-    header(shape.tag(), data_len(metric, &shape), buf);
+    header(shape.tag(), data_len, buf);
     for point in &metric.points {
-        header(1, point_len(metric, point), buf);
+        header(1, point_lengths.next().copied().unwrap_or_default(), buf);
         write_point(metric, point, time, buf);
     }
     let temporality = match metric.instrument.temporality() {
