@@ -2,26 +2,26 @@
 //! taking their points out at collection.
 //!
 //! Each synchronous instrument keeps its series in a map (by attribute-set hash) behind a
-//! read-write lock, and each series' aggregator behind a mutex of its own. Recording takes
-//! the map's lock for reading (shared by every recording thread) and holds it while it
-//! updates the series, so collection can tell, under the write lock, that no recording is
-//! half done when it forgets a stale delta series. Collection holds the read lock while it
-//! visits the series, locking each one only to copy (and, for delta, reset) its state: a
-//! recording thread waits for one series' copy, or, when a thread adds a series at that
-//! moment (the write lock waits for the visit, and new readers wait for the writer), for
-//! the visit of that one instrument; never for callbacks, encoding or the network. The
-//! write lock is taken only to add a series (a set never seen, which allocates anyway)
-//! or to forget stale delta series. A mutex per series rather than atomics: histograms
-//! need several fields updated together, and one scheme for every aggregation keeps the
-//! collection side simple.
+//! read-write lock. A series' sum or last value is one atomic word (recording on it is one
+//! atomic operation: no lock, and what a bound counter costs); a histogram's state, whose
+//! fields change together, is behind a mutex of its own. Recording takes the map's lock
+//! for reading (shared by every recording thread) and holds it while it updates the
+//! series, so collection can tell, under the write lock, that no recording is half done
+//! when it forgets a stale delta series. Collection holds the read lock while it visits
+//! the series, taking each one's state (and, for delta, resetting it) atomically or under
+//! its mutex: a recording thread waits at most for one histogram's copy, or, when a thread
+//! adds a series at that moment (the write lock waits for the visit, and new readers wait
+//! for the writer), for the visit of that one instrument; never for callbacks, encoding
+//! or the network. The write lock is taken only to add a series (a set never seen, which
+//! allocates anyway) or to forget stale delta series.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Logger;
@@ -205,37 +205,140 @@ pub type Callback = Box<dyn Fn(&mut Observer<'_>) + Send + Sync>;
 /// One series: an attribute set and its aggregator.
 pub(crate) struct Series {
     pub attributes: AttributeSet,
-    state: Mutex<SeriesState>,
+    cell: Cell,
+    /// Something was recorded since the last delta collection (or ever, for cumulative).
+    measured: AtomicBool,
     /// Bound handles on this series; a bound series is never forgotten.
     bound: AtomicUsize,
 }
 
-struct SeriesState {
-    aggregator: Aggregator,
-    /// Something was recorded since the last delta collection (or ever, for cumulative).
-    measured: bool,
+/// Where a series keeps its state. A sum or a last value is one word, updated with one
+/// atomic operation and no lock (the common case, and all a bound counter does); a
+/// histogram updates several fields together, behind a mutex.
+enum Cell {
+    Word {
+        /// The value's bits: an `i64` as two's complement, an `f64` as IEEE 754.
+        bits: AtomicU64,
+        number: NumberType,
+        last_value: bool,
+    },
+    Locked(Mutex<Aggregator>),
+}
+
+fn to_bits(value: Number) -> u64 {
+    match value {
+        Number::I64(i) => i as u64,
+        Number::F64(f) => f.to_bits(),
+    }
+}
+
+fn from_bits(bits: u64, number: NumberType) -> Number {
+    match number {
+        NumberType::I64 => Number::I64(bits as i64),
+        NumberType::F64 => Number::F64(f64::from_bits(bits)),
+    }
 }
 
 impl Series {
     fn new(attributes: AttributeSet, aggregator: Aggregator) -> Self {
+        let word = |value: Number, last_value| Cell::Word {
+            bits: AtomicU64::new(to_bits(value)),
+            number: match value {
+                Number::I64(_) => NumberType::I64,
+                Number::F64(_) => NumberType::F64,
+            },
+            last_value,
+        };
+        let cell = match aggregator {
+            Aggregator::Sum(zero) => word(zero, false),
+            Aggregator::LastValue(zero) => word(zero, true),
+            histogram => Cell::Locked(Mutex::new(histogram)),
+        };
         Series {
             attributes,
-            state: Mutex::new(SeriesState {
-                aggregator,
-                measured: false,
-            }),
+            cell,
+            measured: AtomicBool::new(false),
             bound: AtomicUsize::new(0),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, SeriesState> {
-        lock(&self.state)
+    fn update(&self, plan: &Plan, value: Number) {
+        match &self.cell {
+            Cell::Word {
+                bits, last_value, ..
+            } => {
+                match value {
+                    _ if *last_value => bits.store(to_bits(value), Ordering::Relaxed),
+                    // Two's complement: adding the bits is the wrapping i64 sum.
+                    Number::I64(i) => {
+                        bits.fetch_add(i as u64, Ordering::Relaxed);
+                    }
+                    Number::F64(f) => {
+                        let _ = bits.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                            Some((f64::from_bits(old) + f).to_bits())
+                        });
+                    }
+                }
+                // Release: a collection that sees the flag sees the value it flags.
+                self.measured.store(true, Ordering::Release);
+            }
+            Cell::Locked(aggregator) => {
+                let mut aggregator = lock(aggregator);
+                aggregator.update(plan, value);
+                self.measured.store(true, Ordering::Release);
+            }
+        }
     }
 
-    fn update(&self, plan: &Plan, value: Number) {
-        let mut state = self.lock();
-        state.aggregator.update(plan, value);
-        state.measured = true;
+    fn is_measured(&self) -> bool {
+        self.measured.load(Ordering::Acquire)
+    }
+
+    /// The state to export, if anything was recorded; for delta, the series starts over.
+    ///
+    /// A delta sum's flag is cleared before its value is taken: a measurement that lands
+    /// between the two is exported now and flags the series again, so the next
+    /// collection may export a zero, but nothing is lost or left unflagged.
+    fn take(&self, plan: &Plan, delta: bool) -> Option<Aggregator> {
+        match &self.cell {
+            Cell::Word {
+                bits,
+                number,
+                last_value,
+            } => {
+                let measured = if delta {
+                    self.measured.swap(false, Ordering::AcqRel)
+                } else {
+                    self.is_measured()
+                };
+                if !measured {
+                    return None;
+                }
+                let bits = if delta && !*last_value {
+                    bits.swap(to_bits(number.zero()), Ordering::AcqRel)
+                } else {
+                    bits.load(Ordering::Acquire)
+                };
+                let value = from_bits(bits, *number);
+                Some(if *last_value {
+                    Aggregator::LastValue(value)
+                } else {
+                    Aggregator::Sum(value)
+                })
+            }
+            Cell::Locked(aggregator) => {
+                let mut aggregator = lock(aggregator);
+                if !self.is_measured() {
+                    return None;
+                }
+                let snapshot = aggregator.clone();
+                if delta {
+                    aggregator.reset(plan);
+                    self.measured.store(false, Ordering::Release);
+                }
+                Some(snapshot)
+            }
+        }
     }
 }
 
@@ -330,7 +433,7 @@ impl SeriesMap {
         let forget = |series: &Arc<Series>| {
             stale.contains(&Arc::as_ptr(series))
                 && series.bound.load(Ordering::Acquire) == 0
-                && !series.lock().measured
+                && !series.is_measured()
         };
         self.by_hash.retain(|_, series| !forget(series));
         self.collided.retain(|series| !forget(series));
@@ -609,20 +712,15 @@ impl Instrument {
         {
             let map = read(map);
             for series in map.all() {
-                let mut state = series.lock();
-                if !state.measured {
-                    if delta && series.bound.load(Ordering::Acquire) == 0 {
+                match series.take(&self.plan, delta) {
+                    Some(data) => points.push(Point {
+                        attributes: PointAttributes::Series(series.clone()),
+                        data,
+                    }),
+                    None if delta && series.bound.load(Ordering::Acquire) == 0 => {
                         stale.insert(Arc::as_ptr(series));
                     }
-                    continue;
-                }
-                points.push(Point {
-                    attributes: PointAttributes::Series(series.clone()),
-                    data: state.aggregator.clone(),
-                });
-                if delta {
-                    state.aggregator.reset(&self.plan);
-                    state.measured = false;
+                    None => {}
                 }
             }
         }

@@ -938,17 +938,32 @@ fn recording_after_shutdown_is_refused() {
 
 #[test]
 fn concurrent_recording_and_collection_lose_nothing() {
-    for temporality in [Temporality::Delta, Temporality::Cumulative] {
+    let cases = [
+        (Temporality::Delta, NumberType::I64),
+        (Temporality::Cumulative, NumberType::I64),
+        (Temporality::Delta, NumberType::F64),
+        (Temporality::Cumulative, NumberType::F64),
+    ];
+    for (temporality, number) in cases {
         let f = Arc::new(fixture(temporality));
-        let c = f.sync(Counter, NumberType::I64, "hits");
+        let c = f.sync(Counter, number, "hits");
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 let c = c.clone();
                 std::thread::spawn(move || {
                     let bound = c.bind(&[KeyValue::i64("bound", t)]).unwrap();
                     for i in 0..5000i64 {
-                        c.add_i64(1, &[KeyValue::i64("set", i % 7)]).unwrap();
-                        bound.add_i64(1).unwrap();
+                        let attrs = [KeyValue::i64("set", i % 7)];
+                        match number {
+                            NumberType::I64 => {
+                                c.add_i64(1, &attrs).unwrap();
+                                bound.add_i64(1).unwrap();
+                            }
+                            NumberType::F64 => {
+                                c.add_f64(1.0, &attrs).unwrap();
+                                bound.add_f64(1.0).unwrap();
+                            }
+                        }
                     }
                 })
             })
@@ -975,7 +990,7 @@ fn concurrent_recording_and_collection_lose_nothing() {
             t.join().unwrap();
         }
         read(f.collect());
-        assert_eq!(total, 40_000.0, "{temporality:?}");
+        assert_eq!(total, 40_000.0, "{temporality:?} {number:?}");
     }
 }
 
