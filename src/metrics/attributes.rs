@@ -107,11 +107,32 @@ impl OwnedValue {
 /// series (and 0.0 and -0.0 two), as a hash-consistent identity must.
 fn same_value(a: Value<'_>, b: Value<'_>) -> bool {
     match (a, b) {
-        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::Str(x), Value::Str(y)) => same_text(x, y),
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::I64(x), Value::I64(y)) => x == y,
         (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
         _ => false,
+    }
+}
+
+/// Text equality without a call to `memcmp` for the short texts attributes mostly are
+/// (keys and values of a few to a few dozen bytes): compared as at most two words each.
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => {
+            read_u32(&a[..4]) == read_u32(&b[..4]) && read_u32(&a[n - 4..]) == read_u32(&b[n - 4..])
+        }
+        8..=16 => {
+            read_u64(&a[..8]) == read_u64(&b[..8]) && read_u64(&a[n - 8..]) == read_u64(&b[n - 8..])
+        }
+        _ => a == b,
     }
 }
 
@@ -216,7 +237,7 @@ impl AttributeSet {
         let same_order = attrs
             .iter()
             .zip(self.entries.iter())
-            .take_while(|(attr, (key, _))| **key == *attr.key)
+            .take_while(|(attr, (key, _))| same_text(key, attr.key))
             .count();
         let (in_order, rest) = attrs.split_at(same_order);
         in_order
@@ -227,7 +248,7 @@ impl AttributeSet {
             && rest.iter().all(|attr| {
                 self.entries[same_order..]
                     .iter()
-                    .find(|(key, _)| **key == *attr.key)
+                    .find(|(key, _)| same_text(key, attr.key))
                     .is_some_and(|(_, value)| same_value(value.as_value(), attr.value))
             })
     }
@@ -283,6 +304,9 @@ impl Lookup {
         // comparing the keys themselves.
         const ON_STACK: usize = 32;
         let mut key_hashes = [0u64; ON_STACK];
+        // One bit per key, chosen by its hash: a key whose bit is clear is not a duplicate,
+        // so the earlier keys are searched only when the bit was already set.
+        let mut seen = 0u128;
         let mut sum = 0u64;
         let mut has_duplicates = false;
         for (i, attr) in attrs.iter().enumerate() {
@@ -294,14 +318,18 @@ impl Lookup {
                 continue;
             }
             let key_hash = hash_bytes(SEED, attr.key.as_bytes());
-            has_duplicates = if attrs.len() <= ON_STACK {
-                key_hashes[..i]
-                    .iter()
-                    .zip(attrs)
-                    .any(|(&earlier, other)| earlier == key_hash && other.key == attr.key)
-            } else {
-                attrs[..i].iter().any(|earlier| earlier.key == attr.key)
-            };
+            let bit = 1u128 << (key_hash >> 57);
+            has_duplicates = seen & bit != 0
+                && if attrs.len() <= ON_STACK {
+                    key_hashes[..i].iter().zip(attrs).any(|(&earlier, other)| {
+                        earlier == key_hash && same_text(other.key, attr.key)
+                    })
+                } else {
+                    attrs[..i]
+                        .iter()
+                        .any(|earlier| same_text(earlier.key, attr.key))
+                };
+            seen |= bit;
             if let Some(slot) = key_hashes.get_mut(i) {
                 *slot = key_hash;
             }
@@ -581,6 +609,21 @@ mod tests {
                     seen.insert(hash_bytes(SEED, &changed)),
                     "length {len}, byte {position}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn text_equality_sees_every_byte() {
+        for len in 0..=40 {
+            let base: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            assert!(same_text(&base, &base.clone()), "length {len}");
+            assert!(!same_text(&base, &format!("{base}x")), "length {len}");
+            for position in 0..len {
+                let mut changed = base.clone().into_bytes();
+                changed[position] = b'#';
+                let changed = String::from_utf8(changed).unwrap();
+                assert!(!same_text(&base, &changed), "length {len}, byte {position}");
             }
         }
     }
