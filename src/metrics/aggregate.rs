@@ -241,9 +241,9 @@ impl HistogramState {
 }
 
 /// The lowest scale of the specification's base-2 exponential histogram.
-pub const MIN_SCALE: i32 = -10;
+pub(crate) const MIN_SCALE: i32 = -10;
 /// The highest scale.
-pub const MAX_SCALE: i32 = 20;
+pub(crate) const MAX_SCALE: i32 = 20;
 
 /// One range (positive or negative) of an exponential histogram.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -64,7 +64,7 @@ pub(crate) fn shut_down_error() -> Error {
 }
 
 /// The default cardinality limit of the metrics SDK specification.
-pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+pub(crate) const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 
 /// What every instrument of a pipeline shares.
 pub(crate) struct Shared {

@@ -11,9 +11,9 @@ use crate::metrics::attributes::{AttributeSet, KeyValue, OwnedValue, Value};
 use crate::metrics::instrument::DEFAULT_CARDINALITY_LIMIT;
 
 /// `OTEL_METRIC_EXPORT_INTERVAL`'s default.
-pub const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_millis(60_000);
+pub(crate) const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_millis(60_000);
 /// `OTEL_METRIC_EXPORT_TIMEOUT`'s default.
-pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_millis(30_000);
+pub(crate) const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_millis(30_000);
 
 /// Settings of the metrics pipeline.
 #[derive(Clone, Debug)]
