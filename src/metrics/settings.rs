@@ -33,6 +33,13 @@ pub struct MetricsSettings {
     pub warnings: Vec<String>,
 }
 
+impl Default for MetricsSettings {
+    /// The settings of an empty environment.
+    fn default() -> Self {
+        Self::from_lookup(&|_| None)
+    }
+}
+
 impl MetricsSettings {
     /// The settings the process environment gives.
     pub fn from_env() -> Self {

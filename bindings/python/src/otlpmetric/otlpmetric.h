@@ -133,6 +133,26 @@ typedef enum otlpmetric_aggregation_kind {
   OTLPMETRIC_AGGREGATION_BASE2_EXPONENTIAL_HISTOGRAM = 5,
 } otlpmetric_aggregation_kind;
 
+// The number type an instrument records.
+typedef enum otlpmetric_number_type {
+  // Signed 64-bit integers (`*_i64` calls).
+  OTLPMETRIC_NUMBER_INT64 = 1,
+  // Doubles (`*_f64` calls).
+  OTLPMETRIC_NUMBER_DOUBLE = 2,
+} otlpmetric_number_type;
+
+// The type of an attribute's value: which field of `otlpmetric_attribute` holds it.
+typedef enum otlpmetric_attribute_type {
+  // `string_value`: NUL-terminated UTF-8, not NULL.
+  OTLPMETRIC_ATTRIBUTE_STRING = 1,
+  // `int_value`: 0 (false) or 1 (true); anything else is refused.
+  OTLPMETRIC_ATTRIBUTE_BOOL = 2,
+  // `int_value`.
+  OTLPMETRIC_ATTRIBUTE_INT = 3,
+  // `double_value`.
+  OTLPMETRIC_ATTRIBUTE_DOUBLE = 4,
+} otlpmetric_attribute_type;
+
 // A cancellation handle: triggering it makes the calls that use it return
 // `OTLPMETRIC_ERR_CANCELLED` promptly. Thread-safe; one handle may be used by any number
 // of calls at once, and stays triggered. Create with `otlpmetric_cancel_new`, free with
@@ -223,6 +243,22 @@ typedef struct otlpmetric_stats {
 // threads at once. It should return quickly (the worker's other work waits), must not
 // keep `out`, and must not call back into the same exporter.
 typedef int32_t (*otlpmetric_header_callback)(void *user_data, struct otlpmetric_headers *out);
+
+// One attribute, borrowed for the call it is passed to (nothing is kept unless the call
+// says so). Only the field `type` names is read. In C99:
+// `{.key = "route", .type = OTLPMETRIC_ATTRIBUTE_STRING, .string_value = "/api"}`.
+typedef struct otlpmetric_attribute {
+  // NUL-terminated UTF-8, not empty.
+  const char *key;
+  // Which value field counts: an `otlpmetric_attribute_type`.
+  otlpmetric_attribute_type type;
+  // `OTLPMETRIC_ATTRIBUTE_STRING`: NUL-terminated UTF-8.
+  const char *string_value;
+  // `OTLPMETRIC_ATTRIBUTE_INT`; `OTLPMETRIC_ATTRIBUTE_BOOL`: 0 or 1.
+  int64_t int_value;
+  // `OTLPMETRIC_ATTRIBUTE_DOUBLE`.
+  double double_value;
+} otlpmetric_attribute;
 
 #ifdef __cplusplus
 extern "C" {
@@ -508,6 +544,56 @@ enum otlpmetric_status otlpmetric_exporter_aggregation(const struct otlpmetric_e
 // `exporter` is NULL or valid; `out` is NULL or writable.
 enum otlpmetric_status otlpmetric_exporter_stats(const struct otlpmetric_exporter *exporter, struct otlpmetric_stats *out);
 
+// Sets the callback that adds headers to each attempt (NULL removes it); they are sent
+// besides the configured headers, and replace a configured header of the same name for
+// that attempt. Their values, like the configured ones, never appear in a message or
+// log. `user_data` is passed to it as is and must stay valid, and usable from any
+// thread, until the exporter is freed.
+//
+// # Safety
+// `config` is NULL or valid; `callback` is NULL or a function as documented on its type,
+// callable with `user_data` from any thread until the exporter is freed.
+enum otlpmetric_status otlpmetric_config_set_header_callback(struct otlpmetric_config *config, otlpmetric_header_callback callback, void *user_data);
+
+// Adds a header to the attempt whose header callback received `headers`; only during
+// that callback. Keys are header names (case-insensitive; sent in lower case), values
+// visible ASCII (and tabs, spaces); both are copied. A name added twice is sent twice.
+// `OTLPMETRIC_ERR_INVALID_ARGUMENT` (the message names the key, never the value) for
+// NULL, non-UTF-8 or invalid keys and values, and for the headers the library sets for
+// the protocol itself: `content-type`, `content-encoding`, `content-length`,
+// `transfer-encoding`, `connection`, `host`, `te` and `grpc-*`.
+//
+// # Safety
+// `headers` is NULL or the pointer a running header callback received; `key` and
+// `value` are NULL or NUL-terminated strings.
+enum otlpmetric_status otlpmetric_headers_add(struct otlpmetric_headers *headers, const char *key, const char *value);
+
+// Sets the meter provider's resource attributes (copied), replacing any set before; they
+// win over `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME`, which win over the
+// `telemetry.sdk.*` attributes. `attrs` may be NULL when `len` is 0 (no attributes set
+// in code). Bad attributes (see `otlpmetric_attribute`) are
+// `OTLPMETRIC_ERR_INVALID_ARGUMENT` and change nothing.
+//
+// # Safety
+// `config` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+enum otlpmetric_status otlpmetric_config_set_resource(struct otlpmetric_config *config, const struct otlpmetric_attribute *attrs, size_t len);
+
+// Sets how often the meter provider's own thread collects and exports, in milliseconds
+// (default `OTEL_METRIC_EXPORT_INTERVAL`, else 60000); 0: no periodic export and no
+// thread (collect with `otlpmetric_meter_provider_collect` or `_force_flush`).
+//
+// # Safety
+// `config` is NULL or valid.
+enum otlpmetric_status otlpmetric_config_set_export_interval_ms(struct otlpmetric_config *config, uint32_t interval_ms);
+
+// Sets the most distinct attribute sets each instrument keeps (default 2000, at least
+// 1); measurements with further sets go to one series with the attribute
+// `otel.metric.overflow = true`.
+//
+// # Safety
+// `config` is NULL or valid.
+enum otlpmetric_status otlpmetric_config_set_cardinality_limit(struct otlpmetric_config *config, uint32_t series_per_instrument);
+
 // Sets the HTTP proxy for this exporter's connections, overriding the environment's
 // `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (and their lower-case forms):
 // - NULL: the environment decides (the default). gRPC uses `HTTPS_PROXY` whatever the
@@ -548,30 +634,6 @@ enum otlpmetric_status otlpmetric_config_set_proxy(struct otlpmetric_config *con
 // # Safety
 // `config` is NULL or valid; `path` is NULL or a NUL-terminated string.
 enum otlpmetric_status otlpmetric_config_set_unix_socket(struct otlpmetric_config *config, const char *path);
-
-// Sets the callback that adds headers to each attempt (NULL removes it); they are sent
-// besides the configured headers, and replace a configured header of the same name for
-// that attempt. Their values, like the configured ones, never appear in a message or
-// log. `user_data` is passed to it as is and must stay valid, and usable from any
-// thread, until the exporter is freed.
-//
-// # Safety
-// `config` is NULL or valid; `callback` is NULL or a function as documented on its type,
-// callable with `user_data` from any thread until the exporter is freed.
-enum otlpmetric_status otlpmetric_config_set_header_callback(struct otlpmetric_config *config, otlpmetric_header_callback callback, void *user_data);
-
-// Adds a header to the attempt whose header callback received `headers`; only during
-// that callback. Keys are header names (case-insensitive; sent in lower case), values
-// visible ASCII (and tabs, spaces); both are copied. A name added twice is sent twice.
-// `OTLPMETRIC_ERR_INVALID_ARGUMENT` (the message names the key, never the value) for
-// NULL, non-UTF-8 or invalid keys and values, and for the headers the library sets for
-// the protocol itself: `content-type`, `content-encoding`, `content-length`,
-// `transfer-encoding`, `connection`, `host`, `te` and `grpc-*`.
-//
-// # Safety
-// `headers` is NULL or the pointer a running header callback received; `key` and
-// `value` are NULL or NUL-terminated strings.
-enum otlpmetric_status otlpmetric_headers_add(struct otlpmetric_headers *headers, const char *key, const char *value);
 
 // Sets the largest response body read into memory (default 4 MiB; above 0), after
 // decompression. A receiver's answer over it fails that attempt, for good
