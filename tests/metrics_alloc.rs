@@ -136,3 +136,117 @@ fn delta() -> Selections {
     )
     .unwrap()
 }
+
+/// The same through the C ABI: converting C attributes costs no allocation either for up
+/// to 16 attributes (they are converted on the stack).
+#[test]
+fn recording_through_the_c_abi_allocates_nothing_for_seen_sets() {
+    use otlpmetric::ffi::*;
+    use std::ffi::CString;
+    use std::ptr::{null, null_mut};
+
+    unsafe {
+        let config = otlpmetric_config_new();
+        assert_eq!(
+            otlpmetric_config_set_export_interval_ms(config, 0),
+            otlpmetric_status::OTLPMETRIC_OK
+        );
+        let mut provider = null_mut();
+        assert_eq!(
+            otlpmetric_meter_provider_new(config, &mut provider),
+            otlpmetric_status::OTLPMETRIC_OK
+        );
+        otlpmetric_config_free(config);
+        let mut meter = null_mut();
+        assert_eq!(
+            otlpmetric_meter_provider_meter(provider, c"alloc".as_ptr(), null(), &mut meter),
+            otlpmetric_status::OTLPMETRIC_OK
+        );
+        let mut counter = null_mut();
+        let mut histogram = null_mut();
+        for (kind, number, name, out) in [(1, 1, c"c", &mut counter), (3, 2, c"h", &mut histogram)]
+        {
+            assert_eq!(
+                otlpmetric_meter_instrument(
+                    meter,
+                    kind,
+                    number,
+                    name.as_ptr(),
+                    null(),
+                    null(),
+                    out
+                ),
+                otlpmetric_status::OTLPMETRIC_OK
+            );
+        }
+        let text: Vec<(CString, CString)> = (0..16)
+            .map(|i| {
+                (
+                    CString::new(format!("key.{i}")).unwrap(),
+                    CString::new(format!("value-{i}")).unwrap(),
+                )
+            })
+            .collect();
+        let attribute =
+            |key: &CString, r#type, string_value: *const std::ffi::c_char, int_value| {
+                otlpmetric_attribute {
+                    key: key.as_ptr(),
+                    r#type,
+                    string_value,
+                    int_value,
+                    double_value: 0.5,
+                }
+            };
+        let sixteen: Vec<otlpmetric_attribute> = text
+            .iter()
+            .map(|(k, v)| attribute(k, 1, v.as_ptr(), 0))
+            .collect();
+        let three = [
+            attribute(&text[0].0, 1, text[0].1.as_ptr(), 0),
+            attribute(&text[1].0, 2, null(), 1),
+            attribute(&text[2].0, 3, null(), 200),
+        ];
+        let mut bound = null_mut();
+        assert_eq!(
+            otlpmetric_instrument_bind(counter, three.as_ptr(), 3, &mut bound),
+            otlpmetric_status::OTLPMETRIC_OK
+        );
+        let record_all = || {
+            for i in 0..100 {
+                let ok = otlpmetric_status::OTLPMETRIC_OK;
+                assert_eq!(otlpmetric_instrument_add_i64(counter, 1, null(), 0), ok);
+                assert_eq!(
+                    otlpmetric_instrument_add_i64(counter, i, three.as_ptr(), 3),
+                    ok
+                );
+                assert_eq!(
+                    otlpmetric_instrument_add_i64(counter, i, sixteen.as_ptr(), 16),
+                    ok
+                );
+                assert_eq!(
+                    otlpmetric_instrument_record_f64(histogram, i as f64, three.as_ptr(), 3),
+                    ok
+                );
+                assert_eq!(otlpmetric_bound_add_i64(bound, 1), ok);
+            }
+        };
+        record_all();
+        assert_eq!(allocations(record_all), 0);
+        let mut buffer = otlpmetric_buffer {
+            data: null_mut(),
+            len: 0,
+        };
+        assert_eq!(
+            otlpmetric_meter_provider_collect(provider, &mut buffer),
+            otlpmetric_status::OTLPMETRIC_OK
+        );
+        assert!(buffer.len > 0);
+        otlpmetric_buffer_free(&mut buffer);
+        assert!(buffer.data.is_null());
+        assert_eq!(allocations(record_all), 0);
+        otlpmetric_bound_free(bound);
+        // Nothing listens at the default endpoint: the last export is not waited for.
+        otlpmetric_meter_provider_shutdown(provider, 1);
+        otlpmetric_meter_provider_free(provider);
+    }
+}

@@ -128,7 +128,7 @@ impl Descriptor {
         self.name.eq_ignore_ascii_case(&other.name)
     }
 
-    fn same_instrument(&self, other: &Descriptor) -> bool {
+    pub(crate) fn same_instrument(&self, other: &Descriptor) -> bool {
         self.same_name(other)
             && self.kind == other.kind
             && self.number == other.number

@@ -153,6 +153,10 @@ typedef enum otlpmetric_attribute_type {
   OTLPMETRIC_ATTRIBUTE_DOUBLE = 4,
 } otlpmetric_attribute_type;
 
+// An instrument bound to one attribute set. Thread-safe. Create with
+// `otlpmetric_instrument_bind`, free with `otlpmetric_bound_free` before the provider.
+typedef struct otlpmetric_bound_instrument otlpmetric_bound_instrument;
+
 // A cancellation handle: triggering it makes the calls that use it return
 // `OTLPMETRIC_ERR_CANCELLED` promptly. Thread-safe; one handle may be used by any number
 // of calls at once, and stays triggered. Create with `otlpmetric_cancel_new`, free with
@@ -173,6 +177,23 @@ typedef struct otlpmetric_exporter otlpmetric_exporter;
 // The headers a header callback adds to one attempt. Valid only during the callback that
 // received it; add to it with `otlpmetric_headers_add`.
 typedef struct otlpmetric_headers otlpmetric_headers;
+
+// An instrument. Thread-safe; owned by its provider, valid until the provider is freed
+// (there is no function to free it).
+typedef struct otlpmetric_instrument otlpmetric_instrument;
+
+// One instrumentation scope. Thread-safe; owned by its provider, valid until the
+// provider is freed (there is no function to free it).
+typedef struct otlpmetric_meter otlpmetric_meter;
+
+// A meter provider: meters, instruments, in-process aggregation as the config's
+// selectors say, and an exporter made from the same config. Thread-safe. Create with
+// `otlpmetric_meter_provider_new`, free with `otlpmetric_meter_provider_free` (which
+// frees its meters and instruments) once no other thread uses it or anything it owns.
+typedef struct otlpmetric_meter_provider otlpmetric_meter_provider;
+
+// What an observe callback observes through; valid only during that call.
+typedef struct otlpmetric_observer otlpmetric_observer;
 
 // Chooses the temporality of an instrument kind. Called once per kind, on the thread
 // that calls `otlpmetric_exporter_new`, during that call only. Must return
@@ -259,6 +280,22 @@ typedef struct otlpmetric_attribute {
   // `OTLPMETRIC_ATTRIBUTE_DOUBLE`.
   double double_value;
 } otlpmetric_attribute;
+
+// An observable instrument's callback: observes through `observer` with
+// `otlpmetric_observer_observe_i64` / `_f64`, and calls nothing else of the library.
+// Runs during collection, on the thread that collects (the provider's own thread, or the
+// caller of `otlpmetric_meter_provider_collect`, `_force_flush` or `_shutdown`), one
+// callback at a time, holding no lock that recording takes. `observer` is valid only
+// during the call.
+typedef void (*otlpmetric_observe_callback)(void *user_data, struct otlpmetric_observer *observer);
+
+// Bytes the library allocated for the caller: free them with `otlpmetric_buffer_free`.
+typedef struct otlpmetric_buffer {
+  // The bytes (NULL when `len` is 0 and after `otlpmetric_buffer_free`).
+  uint8_t *data;
+  // How many.
+  size_t len;
+} otlpmetric_buffer;
 
 #ifdef __cplusplus
 extern "C" {
@@ -593,6 +630,118 @@ enum otlpmetric_status otlpmetric_config_set_export_interval_ms(struct otlpmetri
 // # Safety
 // `config` is NULL or valid.
 enum otlpmetric_status otlpmetric_config_set_cardinality_limit(struct otlpmetric_config *config, uint32_t series_per_instrument);
+
+// Creates a meter provider from `config` (which may be freed right after): an exporter
+// as `otlpmetric_exporter_new` makes it (same protocol, endpoint, TLS, retries, queue,
+// selectors), the resource, and, unless the export interval is 0, a thread that collects
+// and exports every interval. Environment problems go to the log callback as warnings.
+// On success writes the provider to `*out`. In a forked child the provider starts over,
+// empty, with its own start time, `service.instance.id` (unless one was set) and thread;
+// the parent's is unaffected.
+//
+// # Safety
+// `config` is NULL or valid; `out` is NULL or writable.
+enum otlpmetric_status otlpmetric_meter_provider_new(const struct otlpmetric_config *config, struct otlpmetric_meter_provider **out);
+
+// Writes the meter of the instrumentation scope `scope_name` (`scope_version` may be
+// NULL: none) to `*out`: the same pointer for the same name and version. The meter is
+// owned by the provider and valid until it is freed. After shutdown:
+// `OTLPMETRIC_ERR_SHUTDOWN`.
+//
+// # Safety
+// `provider` is NULL or valid; the strings are NULL or NUL-terminated; `out` is NULL or
+// writable.
+enum otlpmetric_status otlpmetric_meter_provider_meter(struct otlpmetric_meter_provider *provider, const char *scope_name, const char *scope_version, struct otlpmetric_meter **out);
+
+// Writes the synchronous instrument (`kind` COUNTER, UP_DOWN_COUNTER, HISTOGRAM or
+// GAUGE; `number` INT64 or DOUBLE) to `*out`. The same scope, name (compared
+// case-insensitively), kind, number type, unit and description give the same pointer;
+// the same name with anything else different is a duplicate registration: both work,
+// and the log callback gets a warning naming both. `name` must match
+// `[A-Za-z][A-Za-z0-9_.\-/]{0,254}`, `unit` (NULL: none) be at most 63 ASCII
+// characters; `description` may be NULL. Owned by the provider, valid until it is freed.
+//
+// # Safety
+// `meter` is NULL or valid; the strings are NULL or NUL-terminated; `out` is NULL or
+// writable.
+enum otlpmetric_status otlpmetric_meter_instrument(struct otlpmetric_meter *meter, otlpmetric_instrument_kind kind, otlpmetric_number_type number, const char *name, const char *unit, const char *description, struct otlpmetric_instrument **out);
+
+// Writes the observable instrument (`kind` OBSERVABLE_COUNTER, OBSERVABLE_UP_DOWN_COUNTER
+// or OBSERVABLE_GAUGE) to `*out`, with `callback` added to those it runs at each
+// collection; identity, names and pointers as for `otlpmetric_meter_instrument`. The
+// same `callback` with the same `user_data` registered again for the same instrument is
+// not added twice. Observable counters report what the callback observes as a
+// cumulative total; under delta temporality the library exports the difference.
+//
+// # Safety
+// As for `otlpmetric_meter_instrument`; `callback` is NULL (refused) or a function as
+// documented on its type, callable with `user_data` until the provider is freed.
+enum otlpmetric_status otlpmetric_meter_observable(struct otlpmetric_meter *meter, otlpmetric_instrument_kind kind, otlpmetric_number_type number, const char *name, const char *unit, const char *description, otlpmetric_observe_callback callback, void *user_data, struct otlpmetric_instrument **out);
+
+// Binds a synchronous instrument to the attribute set `attrs` (copied; NULL when `len`
+// is 0) and writes the bound instrument to `*out`: its record calls do no attribute
+// work. Its series is kept while it is bound. Free it with `otlpmetric_bound_free`
+// before the provider.
+//
+// # Safety
+// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes; `out` is
+// NULL or writable.
+enum otlpmetric_status otlpmetric_instrument_bind(struct otlpmetric_instrument *instrument, const struct otlpmetric_attribute *attrs, size_t len, struct otlpmetric_bound_instrument **out);
+
+// Frees a bound instrument (its series may then be forgotten under delta temporality
+// once idle). NULL is fine.
+//
+// # Safety
+// `bound` is NULL or came from `otlpmetric_instrument_bind`, its provider is not freed
+// yet, and it is not used afterwards.
+void otlpmetric_bound_free(struct otlpmetric_bound_instrument *bound);
+
+// Collects now and writes, as the bytes of one `opentelemetry.proto.metrics.v1.
+// ResourceMetrics`, what an export would send (to `otlpmetric_exporter_upload` them
+// yourself, or to look at them); counts as that export for delta temporality. Runs the
+// observe callbacks on this thread. Free the buffer with `otlpmetric_buffer_free`.
+// After shutdown: `OTLPMETRIC_ERR_SHUTDOWN`.
+//
+// # Safety
+// `provider` is NULL or valid; `out` is NULL or writable.
+enum otlpmetric_status otlpmetric_meter_provider_collect(struct otlpmetric_meter_provider *provider, struct otlpmetric_buffer *out);
+
+// Frees the bytes of a buffer the library filled and zeroes it. NULL, and a zeroed
+// buffer, are fine.
+//
+// # Safety
+// `buffer` is NULL, zeroed, or filled by the library and not freed since.
+void otlpmetric_buffer_free(struct otlpmetric_buffer *buffer);
+
+// Collects and exports now, and waits for every export begun before, within
+// `timeout_ms` (0: the export timeout, `OTEL_METRIC_EXPORT_TIMEOUT`, default 30000).
+// Runs the observe callbacks on this thread. After shutdown: `OTLPMETRIC_ERR_SHUTDOWN`.
+//
+// # Safety
+// `provider` is NULL or valid.
+enum otlpmetric_status otlpmetric_meter_provider_force_flush(struct otlpmetric_meter_provider *provider, uint32_t timeout_ms);
+
+// Stops the export thread, collects and exports one last time, and shuts the exporter
+// down, within `timeout_ms` (0: the export timeout). Acts once: later calls, and
+// recording, collecting or flushing from then on, get `OTLPMETRIC_ERR_SHUTDOWN`.
+//
+// # Safety
+// `provider` is NULL or valid.
+enum otlpmetric_status otlpmetric_meter_provider_shutdown(struct otlpmetric_meter_provider *provider, uint32_t timeout_ms);
+
+// Writes the statistics of the provider's exporter to `*out`. Works after shutdown.
+//
+// # Safety
+// `provider` is NULL or valid; `out` is NULL or writable.
+enum otlpmetric_status otlpmetric_meter_provider_stats(const struct otlpmetric_meter_provider *provider, struct otlpmetric_stats *out);
+
+// Frees a provider, shutting it down first if needed (with the export timeout), and with
+// it its meters and instruments. Bound instruments must be freed before. NULL is fine.
+//
+// # Safety
+// `provider` is NULL or came from `otlpmetric_meter_provider_new`, and no other thread
+// uses it or anything it owns; none of it is used afterwards.
+void otlpmetric_meter_provider_free(struct otlpmetric_meter_provider *provider);
 
 // Sets the HTTP proxy for this exporter's connections, overriding the environment's
 // `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (and their lower-case forms):
