@@ -710,60 +710,79 @@ pub unsafe extern "C" fn otlpmetric_meter_observable(
     })
 }
 
-macro_rules! record_fn {
-    ($(#[$doc:meta])* $name:ident, $method:ident, $type:ty) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        /// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(
-            instrument: *mut otlpmetric_instrument,
-            value: $type,
-            attrs: *const otlpmetric_attribute,
-            len: usize,
-        ) -> otlpmetric_status {
-            boundary(stringify!($name), || {
-                let instrument = unsafe { arg_ref(instrument, "instrument") }?.live()?;
-                unsafe { with_attributes(attrs, len, |attrs| instrument.$method(value, attrs)) }
-            })
-        }
-    };
+/// Adds `value` to a COUNTER or UP_DOWN_COUNTER of INT64 for the attribute set `attrs`
+/// (borrowed for the call; their order does not count, a later duplicate key wins;
+/// NULL when `len` is 0). Any thread, never blocks on collection or the network, and
+/// allocates nothing for a set seen before. Another kind or number type, or bad
+/// attributes: `OTLPMETRIC_ERR_INVALID_ARGUMENT` and nothing recorded. A negative
+/// value on a counter is not recorded (`OTLPMETRIC_OK`, one warning per instrument).
+/// After shutdown: `OTLPMETRIC_ERR_SHUTDOWN`.
+///
+/// # Safety
+/// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_instrument_add_i64(
+    instrument: *mut otlpmetric_instrument,
+    value: i64,
+    attrs: *const otlpmetric_attribute,
+    len: usize,
+) -> otlpmetric_status {
+    boundary("otlpmetric_instrument_add_i64", || {
+        let instrument = unsafe { arg_ref(instrument, "instrument") }?.live()?;
+        unsafe { with_attributes(attrs, len, |attrs| instrument.add_i64(value, attrs)) }
+    })
 }
-
-record_fn!(
-    /// Adds `value` to a COUNTER or UP_DOWN_COUNTER of INT64 for the attribute set `attrs`
-    /// (borrowed for the call; their order does not count, a later duplicate key wins;
-    /// NULL when `len` is 0). Any thread, never blocks on collection or the network, and
-    /// allocates nothing for a set seen before. Another kind or number type, or bad
-    /// attributes: `OTLPMETRIC_ERR_INVALID_ARGUMENT` and nothing recorded. A negative
-    /// value on a counter is not recorded (`OTLPMETRIC_OK`, one warning per instrument).
-    /// After shutdown: `OTLPMETRIC_ERR_SHUTDOWN`.
-    otlpmetric_instrument_add_i64,
-    add_i64,
-    i64
-);
-record_fn!(
-    /// As `otlpmetric_instrument_add_i64`, for instruments of DOUBLE; NaN and infinities
-    /// are not recorded (`OTLPMETRIC_OK`, one warning per instrument).
-    otlpmetric_instrument_add_f64,
-    add_f64,
-    f64
-);
-record_fn!(
-    /// Records `value` on a HISTOGRAM or GAUGE of INT64; attributes and errors as for
-    /// `otlpmetric_instrument_add_i64`.
-    otlpmetric_instrument_record_i64,
-    record_i64,
-    i64
-);
-record_fn!(
-    /// Records `value` on a HISTOGRAM or GAUGE of DOUBLE; attributes and errors as for
-    /// `otlpmetric_instrument_add_i64`; NaN and infinities are not recorded.
-    otlpmetric_instrument_record_f64,
-    record_f64,
-    f64
-);
+/// As `otlpmetric_instrument_add_i64`, for instruments of DOUBLE; NaN and infinities
+/// are not recorded (`OTLPMETRIC_OK`, one warning per instrument).
+///
+/// # Safety
+/// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_instrument_add_f64(
+    instrument: *mut otlpmetric_instrument,
+    value: f64,
+    attrs: *const otlpmetric_attribute,
+    len: usize,
+) -> otlpmetric_status {
+    boundary("otlpmetric_instrument_add_f64", || {
+        let instrument = unsafe { arg_ref(instrument, "instrument") }?.live()?;
+        unsafe { with_attributes(attrs, len, |attrs| instrument.add_f64(value, attrs)) }
+    })
+}
+/// Records `value` on a HISTOGRAM or GAUGE of INT64; attributes and errors as for
+/// `otlpmetric_instrument_add_i64`.
+///
+/// # Safety
+/// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_instrument_record_i64(
+    instrument: *mut otlpmetric_instrument,
+    value: i64,
+    attrs: *const otlpmetric_attribute,
+    len: usize,
+) -> otlpmetric_status {
+    boundary("otlpmetric_instrument_record_i64", || {
+        let instrument = unsafe { arg_ref(instrument, "instrument") }?.live()?;
+        unsafe { with_attributes(attrs, len, |attrs| instrument.record_i64(value, attrs)) }
+    })
+}
+/// Records `value` on a HISTOGRAM or GAUGE of DOUBLE; attributes and errors as for
+/// `otlpmetric_instrument_add_i64`; NaN and infinities are not recorded.
+///
+/// # Safety
+/// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_instrument_record_f64(
+    instrument: *mut otlpmetric_instrument,
+    value: f64,
+    attrs: *const otlpmetric_attribute,
+    len: usize,
+) -> otlpmetric_status {
+    boundary("otlpmetric_instrument_record_f64", || {
+        let instrument = unsafe { arg_ref(instrument, "instrument") }?.live()?;
+        unsafe { with_attributes(attrs, len, |attrs| instrument.record_f64(value, attrs)) }
+    })
+}
 
 /// Binds a synchronous instrument to the attribute set `attrs` (copied; NULL when `len`
 /// is 0) and writes the bound instrument to `*out`: its record calls do no attribute
@@ -797,49 +816,63 @@ pub unsafe extern "C" fn otlpmetric_instrument_bind(
     })
 }
 
-macro_rules! bound_fn {
-    ($(#[$doc:meta])* $name:ident, $method:ident, $type:ty) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        /// `bound` is NULL or valid.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(
-            bound: *mut otlpmetric_bound_instrument,
-            value: $type,
-        ) -> otlpmetric_status {
-            boundary(stringify!($name), || {
-                unsafe { arg_ref(bound, "bound") }?.live()?.$method(value)
-            })
-        }
-    };
+/// As `otlpmetric_instrument_add_i64` on the bound attribute set, with no attribute
+/// work.
+///
+/// # Safety
+/// `bound` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_bound_add_i64(
+    bound: *mut otlpmetric_bound_instrument,
+    value: i64,
+) -> otlpmetric_status {
+    boundary("otlpmetric_bound_add_i64", || {
+        unsafe { arg_ref(bound, "bound") }?.live()?.add_i64(value)
+    })
 }
-
-bound_fn!(
-    /// As `otlpmetric_instrument_add_i64` on the bound attribute set, with no attribute
-    /// work.
-    otlpmetric_bound_add_i64,
-    add_i64,
-    i64
-);
-bound_fn!(
-    /// As `otlpmetric_instrument_add_f64` on the bound attribute set.
-    otlpmetric_bound_add_f64,
-    add_f64,
-    f64
-);
-bound_fn!(
-    /// As `otlpmetric_instrument_record_i64` on the bound attribute set.
-    otlpmetric_bound_record_i64,
-    record_i64,
-    i64
-);
-bound_fn!(
-    /// As `otlpmetric_instrument_record_f64` on the bound attribute set.
-    otlpmetric_bound_record_f64,
-    record_f64,
-    f64
-);
+/// As `otlpmetric_instrument_add_f64` on the bound attribute set.
+///
+/// # Safety
+/// `bound` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_bound_add_f64(
+    bound: *mut otlpmetric_bound_instrument,
+    value: f64,
+) -> otlpmetric_status {
+    boundary("otlpmetric_bound_add_f64", || {
+        unsafe { arg_ref(bound, "bound") }?.live()?.add_f64(value)
+    })
+}
+/// As `otlpmetric_instrument_record_i64` on the bound attribute set.
+///
+/// # Safety
+/// `bound` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_bound_record_i64(
+    bound: *mut otlpmetric_bound_instrument,
+    value: i64,
+) -> otlpmetric_status {
+    boundary("otlpmetric_bound_record_i64", || {
+        unsafe { arg_ref(bound, "bound") }?
+            .live()?
+            .record_i64(value)
+    })
+}
+/// As `otlpmetric_instrument_record_f64` on the bound attribute set.
+///
+/// # Safety
+/// `bound` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_bound_record_f64(
+    bound: *mut otlpmetric_bound_instrument,
+    value: f64,
+) -> otlpmetric_status {
+    boundary("otlpmetric_bound_record_f64", || {
+        unsafe { arg_ref(bound, "bound") }?
+            .live()?
+            .record_f64(value)
+    })
+}
 
 /// Frees a bound instrument (its series may then be forgotten under delta temporality
 /// once idle). NULL is fine.
@@ -857,44 +890,43 @@ pub unsafe extern "C" fn otlpmetric_bound_free(bound: *mut otlpmetric_bound_inst
     }
 }
 
-macro_rules! observe_fn {
-    ($(#[$doc:meta])* $name:ident, $method:ident, $type:ty) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        /// `observer` is NULL or the one the running callback was given; `attrs` is NULL
-        /// or points to `len` attributes.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(
-            observer: *mut otlpmetric_observer,
-            value: $type,
-            attrs: *const otlpmetric_attribute,
-            len: usize,
-        ) -> otlpmetric_status {
-            boundary(stringify!($name), || {
-                let observer =
-                    unsafe { arg_mut(observer.cast::<Observer<'static>>(), "observer") }?;
-                unsafe { with_attributes(attrs, len, |attrs| observer.$method(value, attrs)) }
-            })
-        }
-    };
+/// Observes `value` for the attribute set `attrs` (borrowed for the call; NULL when
+/// `len` is 0), from inside an observe callback of an INT64 instrument. Observations
+/// of one set in one collection add up for counters; the last one counts for gauges.
+/// Another number type or bad attributes: `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `observer` is NULL or the one the running callback was given; `attrs` is NULL or
+/// points to `len` attributes.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_observer_observe_i64(
+    observer: *mut otlpmetric_observer,
+    value: i64,
+    attrs: *const otlpmetric_attribute,
+    len: usize,
+) -> otlpmetric_status {
+    boundary("otlpmetric_observer_observe_i64", || {
+        let observer = unsafe { arg_mut(observer.cast::<Observer<'static>>(), "observer") }?;
+        unsafe { with_attributes(attrs, len, |attrs| observer.observe_i64(value, attrs)) }
+    })
 }
-
-observe_fn!(
-    /// Observes `value` for the attribute set `attrs` (borrowed for the call; NULL when
-    /// `len` is 0), from inside an observe callback of an INT64 instrument. Observations
-    /// of one set in one collection add up for counters; the last one counts for gauges.
-    /// Another number type or bad attributes: `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
-    otlpmetric_observer_observe_i64,
-    observe_i64,
-    i64
-);
-observe_fn!(
-    /// As `otlpmetric_observer_observe_i64`, for an instrument of DOUBLE.
-    otlpmetric_observer_observe_f64,
-    observe_f64,
-    f64
-);
+/// As `otlpmetric_observer_observe_i64`, for an instrument of DOUBLE.
+///
+/// # Safety
+/// `observer` is NULL or the one the running callback was given; `attrs` is NULL or
+/// points to `len` attributes.
+#[no_mangle]
+pub unsafe extern "C" fn otlpmetric_observer_observe_f64(
+    observer: *mut otlpmetric_observer,
+    value: f64,
+    attrs: *const otlpmetric_attribute,
+    len: usize,
+) -> otlpmetric_status {
+    boundary("otlpmetric_observer_observe_f64", || {
+        let observer = unsafe { arg_mut(observer.cast::<Observer<'static>>(), "observer") }?;
+        unsafe { with_attributes(attrs, len, |attrs| observer.observe_f64(value, attrs)) }
+    })
+}
 
 /// Collects now and writes, as the bytes of one `opentelemetry.proto.metrics.v1.
 /// ResourceMetrics`, what an export would send (to `otlpmetric_exporter_upload` them

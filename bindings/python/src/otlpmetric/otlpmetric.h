@@ -678,6 +678,39 @@ enum otlpmetric_status otlpmetric_meter_instrument(struct otlpmetric_meter *mete
 // documented on its type, callable with `user_data` until the provider is freed.
 enum otlpmetric_status otlpmetric_meter_observable(struct otlpmetric_meter *meter, otlpmetric_instrument_kind kind, otlpmetric_number_type number, const char *name, const char *unit, const char *description, otlpmetric_observe_callback callback, void *user_data, struct otlpmetric_instrument **out);
 
+// Adds `value` to a COUNTER or UP_DOWN_COUNTER of INT64 for the attribute set `attrs`
+// (borrowed for the call; their order does not count, a later duplicate key wins;
+// NULL when `len` is 0). Any thread, never blocks on collection or the network, and
+// allocates nothing for a set seen before. Another kind or number type, or bad
+// attributes: `OTLPMETRIC_ERR_INVALID_ARGUMENT` and nothing recorded. A negative
+// value on a counter is not recorded (`OTLPMETRIC_OK`, one warning per instrument).
+// After shutdown: `OTLPMETRIC_ERR_SHUTDOWN`.
+//
+// # Safety
+// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+enum otlpmetric_status otlpmetric_instrument_add_i64(struct otlpmetric_instrument *instrument, int64_t value, const struct otlpmetric_attribute *attrs, size_t len);
+
+// As `otlpmetric_instrument_add_i64`, for instruments of DOUBLE; NaN and infinities
+// are not recorded (`OTLPMETRIC_OK`, one warning per instrument).
+//
+// # Safety
+// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+enum otlpmetric_status otlpmetric_instrument_add_f64(struct otlpmetric_instrument *instrument, double value, const struct otlpmetric_attribute *attrs, size_t len);
+
+// Records `value` on a HISTOGRAM or GAUGE of INT64; attributes and errors as for
+// `otlpmetric_instrument_add_i64`.
+//
+// # Safety
+// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+enum otlpmetric_status otlpmetric_instrument_record_i64(struct otlpmetric_instrument *instrument, int64_t value, const struct otlpmetric_attribute *attrs, size_t len);
+
+// Records `value` on a HISTOGRAM or GAUGE of DOUBLE; attributes and errors as for
+// `otlpmetric_instrument_add_i64`; NaN and infinities are not recorded.
+//
+// # Safety
+// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+enum otlpmetric_status otlpmetric_instrument_record_f64(struct otlpmetric_instrument *instrument, double value, const struct otlpmetric_attribute *attrs, size_t len);
+
 // Binds a synchronous instrument to the attribute set `attrs` (copied; NULL when `len`
 // is 0) and writes the bound instrument to `*out`: its record calls do no attribute
 // work. Its series is kept while it is bound. Free it with `otlpmetric_bound_free`
@@ -688,6 +721,31 @@ enum otlpmetric_status otlpmetric_meter_observable(struct otlpmetric_meter *mete
 // NULL or writable.
 enum otlpmetric_status otlpmetric_instrument_bind(struct otlpmetric_instrument *instrument, const struct otlpmetric_attribute *attrs, size_t len, struct otlpmetric_bound_instrument **out);
 
+// As `otlpmetric_instrument_add_i64` on the bound attribute set, with no attribute
+// work.
+//
+// # Safety
+// `bound` is NULL or valid.
+enum otlpmetric_status otlpmetric_bound_add_i64(struct otlpmetric_bound_instrument *bound, int64_t value);
+
+// As `otlpmetric_instrument_add_f64` on the bound attribute set.
+//
+// # Safety
+// `bound` is NULL or valid.
+enum otlpmetric_status otlpmetric_bound_add_f64(struct otlpmetric_bound_instrument *bound, double value);
+
+// As `otlpmetric_instrument_record_i64` on the bound attribute set.
+//
+// # Safety
+// `bound` is NULL or valid.
+enum otlpmetric_status otlpmetric_bound_record_i64(struct otlpmetric_bound_instrument *bound, int64_t value);
+
+// As `otlpmetric_instrument_record_f64` on the bound attribute set.
+//
+// # Safety
+// `bound` is NULL or valid.
+enum otlpmetric_status otlpmetric_bound_record_f64(struct otlpmetric_bound_instrument *bound, double value);
+
 // Frees a bound instrument (its series may then be forgotten under delta temporality
 // once idle). NULL is fine.
 //
@@ -695,6 +753,23 @@ enum otlpmetric_status otlpmetric_instrument_bind(struct otlpmetric_instrument *
 // `bound` is NULL or came from `otlpmetric_instrument_bind`, its provider is not freed
 // yet, and it is not used afterwards.
 void otlpmetric_bound_free(struct otlpmetric_bound_instrument *bound);
+
+// Observes `value` for the attribute set `attrs` (borrowed for the call; NULL when
+// `len` is 0), from inside an observe callback of an INT64 instrument. Observations
+// of one set in one collection add up for counters; the last one counts for gauges.
+// Another number type or bad attributes: `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
+//
+// # Safety
+// `observer` is NULL or the one the running callback was given; `attrs` is NULL or
+// points to `len` attributes.
+enum otlpmetric_status otlpmetric_observer_observe_i64(struct otlpmetric_observer *observer, int64_t value, const struct otlpmetric_attribute *attrs, size_t len);
+
+// As `otlpmetric_observer_observe_i64`, for an instrument of DOUBLE.
+//
+// # Safety
+// `observer` is NULL or the one the running callback was given; `attrs` is NULL or
+// points to `len` attributes.
+enum otlpmetric_status otlpmetric_observer_observe_f64(struct otlpmetric_observer *observer, double value, const struct otlpmetric_attribute *attrs, size_t len);
 
 // Collects now and writes, as the bytes of one `opentelemetry.proto.metrics.v1.
 // ResourceMetrics`, what an export would send (to `otlpmetric_exporter_upload` them
