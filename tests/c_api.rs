@@ -321,7 +321,8 @@ fn run_metrics_tests(name: &str, wrapper: &[&str], args: &[&str]) -> (PathBuf, C
             "OTLPM_TEST_COLLECTOR_ENDPOINT",
             collector.endpoint(otlpmetric::Protocol::HttpProtobuf),
         )
-        .env("OTLPM_TEST_COLLECTOR_MARKER", format!("c-metrics-{name}"));
+        .env("OTLPM_TEST_COLLECTOR_MARKER", format!("c-metrics-{name}"))
+        .env("OTLPM_TEST_FORK_MARKER", format!("fork-thread-{name}"));
     let out = run(&mut command);
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");

@@ -601,6 +601,49 @@ done:
     return rc;
 }
 
+/* A forked child has an export thread of its own: the harness finds what only the child
+   recorded at the Collector, though the child never flushes or shuts down. */
+static int test_fork_child_exports_from_its_own_thread(void) {
+    int rc = FAIL, status = 0;
+    const char *endpoint = env_nonempty("OTLPM_TEST_COLLECTOR_ENDPOINT");
+    const char *marker = env_nonempty("OTLPM_TEST_FORK_MARKER");
+    otlpmetric_meter_provider *p = NULL;
+    otlpmetric_config *config = NULL;
+    otlpmetric_meter *m = NULL;
+    otlpmetric_instrument *counter = NULL;
+    otlpmetric_attribute resource[1];
+    pid_t child;
+    if (!endpoint || !marker) {
+        snprintf(g_skip_reason, sizeof g_skip_reason, "OTLPM_TEST_FORK_MARKER not set");
+        return SKIP;
+    }
+    config = otlpmetric_config_new();
+    CHECK(config);
+    EXPECT_OK(otlpmetric_config_set_endpoint(config, endpoint));
+    EXPECT_OK(otlpmetric_config_set_export_interval_ms(config, 100));
+    resource[0] = str_attr("service.name", marker);
+    EXPECT_OK(otlpmetric_config_set_resource(config, resource, 1));
+    EXPECT_OK(otlpmetric_meter_provider_new(config, &p));
+    EXPECT_OK(otlpmetric_meter_provider_meter(p, "fork", NULL, &m));
+    EXPECT_OK(otlpmetric_meter_instrument(m, OTLPMETRIC_INSTRUMENT_COUNTER, OTLPMETRIC_NUMBER_INT64,
+                                          "recorded.by.the.child", NULL, NULL, &counter));
+    child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        struct timespec pause = {2, 0};
+        int ok = otlpmetric_instrument_add_i64(counter, 1, NULL, 0) == OTLPMETRIC_OK;
+        nanosleep(&pause, NULL);
+        _exit(ok ? 0 : 3);
+    }
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    rc = PASS;
+done:
+    otlpmetric_meter_provider_free(p);
+    otlpmetric_config_free(config);
+    return rc;
+}
+
 /* End to end: the harness finds what the real Collector received under the marker. */
 static int test_collector_end_to_end(void) {
     int rc = FAIL;
@@ -660,6 +703,7 @@ static const struct {
     {"after_shutdown", test_after_shutdown},
     {"collect_decodes", test_collect_decodes},
     {"fork_child_starts_empty", test_fork_child_starts_empty},
+    {"fork_child_exports_from_its_own_thread", test_fork_child_exports_from_its_own_thread},
     {"collector_end_to_end", test_collector_end_to_end},
 };
 
