@@ -13,8 +13,9 @@
  *   copied.
  * - Enum and bool values from C are checked: an unknown enum value, or a bool byte other
  *   than 0 or 1, is OTLPMETRIC_ERR_INVALID_ARGUMENT.
- * - otlpmetric_config is used from one thread at a time; otlpmetric_exporter from any
- *   number of threads at once.
+ * - otlpmetric_config is used from one thread at a time; otlpmetric_exporter,
+ *   otlpmetric_meter_provider and its meters, instruments and bound instruments from any
+ *   number of threads at once; an otlpmetric_observer only inside its callback.
  * - No call lets a Rust panic reach the caller: it becomes OTLPMETRIC_ERR_INTERNAL.
  * - Header values and key material never appear in messages or logs.
  */
