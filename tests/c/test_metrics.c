@@ -453,6 +453,29 @@ done:
     return rc;
 }
 
+/* The pipeline's environment is read by otlpmetric_config_new, and what is wrong in it
+   reaches the log callback when the provider is made, as the exporter's does. */
+static int test_environment_warnings_reach_the_log_callback(void) {
+    int rc = FAIL;
+    otlpmetric_meter_provider *p = NULL;
+    otlpmetric_config *config = NULL;
+    log_capture logs = {0, ""};
+    setenv("OTEL_METRIC_EXPORT_INTERVAL", "soon", 1);
+    config = manual_config();
+    unsetenv("OTEL_METRIC_EXPORT_INTERVAL");
+    CHECK(config);
+    EXPECT_OK(otlpmetric_config_set_log_callback(config, capture_log, &logs));
+    CHECK(logs.warnings == 0);
+    EXPECT_OK(otlpmetric_meter_provider_new(config, &p));
+    CHECK(logs.warnings == 1);
+    CHECK(strstr(logs.last, "OTEL_METRIC_EXPORT_INTERVAL") && strstr(logs.last, "soon"));
+    rc = PASS;
+done:
+    otlpmetric_meter_provider_free(p);
+    otlpmetric_config_free(config);
+    return rc;
+}
+
 static int test_after_shutdown(void) {
     int rc = FAIL;
     otlpmetric_meter_provider *p = manual_provider();
@@ -700,6 +723,7 @@ static const struct {
     {"wrong_call_for_the_kind_or_number_type", test_wrong_call_for_the_kind_or_number_type},
     {"bad_attributes_record_nothing", test_bad_attributes_record_nothing},
     {"identity_duplicates_and_callbacks_once", test_identity_duplicates_and_callbacks_once},
+    {"environment_warnings_reach_the_log_callback", test_environment_warnings_reach_the_log_callback},
     {"after_shutdown", test_after_shutdown},
     {"collect_decodes", test_collect_decodes},
     {"fork_child_starts_empty", test_fork_child_starts_empty},
