@@ -422,6 +422,16 @@ fn c_metrics_tests_pass_collect_decodes_fork_starts_over_and_the_collector_recei
     );
     assert_eq!(int_points(metric(&rm, "memory"))[0].1, 4096);
 
+    // Four threads recorded while the main one collected: nothing lost (test_metrics.c).
+    let threads = decode(&out_dir.join("threads.bin"));
+    assert_eq!(
+        int_points(metric(&threads, "threaded"))
+            .iter()
+            .map(|&(n, v, _)| (n, v))
+            .collect::<Vec<_>>(),
+        [(0, 2 * 4 * 5000), (2, 4 * 5000)]
+    );
+
     // The child counted only what it recorded after the fork, from a start of its own,
     // under an instance id of its own; the parent went on as if nothing happened.
     let parent = decode(&out_dir.join("fork-parent.bin"));

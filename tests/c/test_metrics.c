@@ -16,6 +16,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -579,6 +580,73 @@ done:
     return rc;
 }
 
+enum { THREADS = 4, ADDS_PER_THREAD = 5000 };
+
+typedef struct {
+    otlpmetric_instrument *counter;
+    otlpmetric_bound_instrument *bound;
+    int failures;
+} worker_args;
+
+static void *record_from_a_thread(void *arg) {
+    worker_args *w = (worker_args *)arg;
+    otlpmetric_attribute attrs[2];
+    int i;
+    attrs[0] = str_attr("route", "/threads");
+    attrs[1] = int_attr("shard", 1);
+    for (i = 0; i < ADDS_PER_THREAD; i++) {
+        if (otlpmetric_instrument_add_i64(w->counter, 1, attrs, 2) != OTLPMETRIC_OK) w->failures++;
+        if (otlpmetric_bound_add_i64(w->bound, 2) != OTLPMETRIC_OK) w->failures++;
+    }
+    return NULL;
+}
+
+/* Threads record while this one collects; the harness checks the totals in threads.bin
+   (route=/threads,shard=1: THREADS * ADDS_PER_THREAD; the bound empty set: twice that). */
+static int test_threads_record_while_collecting(void) {
+    int rc = FAIL, i, started = 0;
+    bool collected = false;
+    otlpmetric_meter_provider *p = manual_provider();
+    otlpmetric_meter *m = NULL;
+    otlpmetric_instrument *counter = NULL;
+    otlpmetric_bound_instrument *bound = NULL;
+    otlpmetric_buffer b = {NULL, 0};
+    pthread_t threads[THREADS];
+    worker_args args[THREADS];
+    CHECK(p);
+    EXPECT_OK(otlpmetric_meter_provider_meter(p, "threads", NULL, &m));
+    EXPECT_OK(otlpmetric_meter_instrument(m, OTLPMETRIC_INSTRUMENT_COUNTER, OTLPMETRIC_NUMBER_INT64,
+                                          "threaded", NULL, NULL, &counter));
+    EXPECT_OK(otlpmetric_instrument_bind(counter, NULL, 0, &bound));
+    for (i = 0; i < THREADS; i++) {
+        args[i].counter = counter;
+        args[i].bound = bound;
+        args[i].failures = 0;
+        if (pthread_create(&threads[i], NULL, record_from_a_thread, &args[i]) != 0) break;
+        started++;
+    }
+    for (i = 0; i < 20; i++) {
+        EXPECT_OK(otlpmetric_meter_provider_collect(p, &b));
+        otlpmetric_buffer_free(&b);
+    }
+    collected = true;
+done:
+    /* The threads are joined on every path; only then are their results read. */
+    for (i = 0; i < started; i++) pthread_join(threads[i], NULL);
+    if (collected && started == THREADS) {
+        rc = PASS;
+        for (i = 0; i < THREADS; i++)
+            if (args[i].failures) rc = FAIL;
+        if (rc == PASS && (otlpmetric_meter_provider_collect(p, &b) != OTLPMETRIC_OK ||
+                           write_out("threads.bin", &b) != 0))
+            rc = FAIL;
+    }
+    otlpmetric_buffer_free(&b);
+    otlpmetric_bound_free(bound);
+    otlpmetric_meter_provider_free(p);
+    return rc;
+}
+
 /* The child of a fork starts empty: the harness compares fork-parent.bin and
    fork-child.bin (values, start times, service.instance.id). */
 static int test_fork_child_starts_empty(void) {
@@ -726,6 +794,7 @@ static const struct {
     {"environment_warnings_reach_the_log_callback", test_environment_warnings_reach_the_log_callback},
     {"after_shutdown", test_after_shutdown},
     {"collect_decodes", test_collect_decodes},
+    {"threads_record_while_collecting", test_threads_record_while_collecting},
     {"fork_child_starts_empty", test_fork_child_starts_empty},
     {"fork_child_exports_from_its_own_thread", test_fork_child_exports_from_its_own_thread},
     {"collector_end_to_end", test_collector_end_to_end},
