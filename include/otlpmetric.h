@@ -636,9 +636,12 @@ enum otlpmetric_status otlpmetric_config_set_cardinality_limit(struct otlpmetric
 // as `otlpmetric_exporter_new` makes it (same protocol, endpoint, TLS, retries, queue,
 // selectors), the resource, and, unless the export interval is 0, a thread that collects
 // and exports every interval. Environment problems go to the log callback as warnings.
-// On success writes the provider to `*out`. In a forked child the provider starts over,
-// empty, with its own start time, `service.instance.id` (unless one was set) and thread;
-// the parent's is unaffected.
+// On success writes the provider to `*out`. In a child made by `fork()` the provider,
+// its meters, instruments and bound instruments start over, empty, with their own start
+// time, `service.instance.id` (unless one was set) and thread, on first use; the
+// parent's are unaffected. Recording never waits on a lock a thread of the parent may
+// have held at the fork; registering a meter or instrument does, so fork while no other
+// thread registers.
 //
 // # Safety
 // `config` is NULL or valid; `out` is NULL or writable.
