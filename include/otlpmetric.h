@@ -13,8 +13,9 @@
  *   copied.
  * - Enum and bool values from C are checked: an unknown enum value, or a bool byte other
  *   than 0 or 1, is OTLPMETRIC_ERR_INVALID_ARGUMENT.
- * - otlpmetric_config is used from one thread at a time; otlpmetric_exporter from any
- *   number of threads at once.
+ * - otlpmetric_config is used from one thread at a time; otlpmetric_exporter,
+ *   otlpmetric_meter_provider and its meters, instruments and bound instruments from any
+ *   number of threads at once; an otlpmetric_observer only inside its callback.
  * - No call lets a Rust panic reach the caller: it becomes OTLPMETRIC_ERR_INTERNAL.
  * - Header values and key material never appear in messages or logs.
  */
@@ -158,6 +159,30 @@ typedef enum otlpmetric_spool_full_policy {
   OTLPMETRIC_SPOOL_FULL_REFUSE_NEW = 1,
 } otlpmetric_spool_full_policy;
 
+// The number type an instrument records.
+typedef enum otlpmetric_number_type {
+  // Signed 64-bit integers (`*_i64` calls).
+  OTLPMETRIC_NUMBER_INT64 = 1,
+  // Doubles (`*_f64` calls).
+  OTLPMETRIC_NUMBER_DOUBLE = 2,
+} otlpmetric_number_type;
+
+// The type of an attribute's value: which field of `otlpmetric_attribute` holds it.
+typedef enum otlpmetric_attribute_type {
+  // `string_value`: NUL-terminated UTF-8, not NULL.
+  OTLPMETRIC_ATTRIBUTE_STRING = 1,
+  // `int_value`: 0 (false) or 1 (true); anything else is refused.
+  OTLPMETRIC_ATTRIBUTE_BOOL = 2,
+  // `int_value`.
+  OTLPMETRIC_ATTRIBUTE_INT = 3,
+  // `double_value`.
+  OTLPMETRIC_ATTRIBUTE_DOUBLE = 4,
+} otlpmetric_attribute_type;
+
+// An instrument bound to one attribute set. Thread-safe. Create with
+// `otlpmetric_instrument_bind`, free with `otlpmetric_bound_free` before the provider.
+typedef struct otlpmetric_bound_instrument otlpmetric_bound_instrument;
+
 // A cancellation handle: triggering it makes the calls that use it return
 // `OTLPMETRIC_ERR_CANCELLED` promptly. Thread-safe; one handle may be used by any number
 // of calls at once, and stays triggered. Create with `otlpmetric_cancel_new`, free with
@@ -178,6 +203,23 @@ typedef struct otlpmetric_exporter otlpmetric_exporter;
 // The headers a header callback adds to one attempt. Valid only during the callback that
 // received it; add to it with `otlpmetric_headers_add`.
 typedef struct otlpmetric_headers otlpmetric_headers;
+
+// An instrument. Thread-safe; owned by its provider, valid until the provider is freed
+// (there is no function to free it).
+typedef struct otlpmetric_instrument otlpmetric_instrument;
+
+// One instrumentation scope. Thread-safe; owned by its provider, valid until the
+// provider is freed (there is no function to free it).
+typedef struct otlpmetric_meter otlpmetric_meter;
+
+// A meter provider: meters, instruments, in-process aggregation as the config's
+// selectors say, and an exporter made from the same config. Thread-safe. Create with
+// `otlpmetric_meter_provider_new`, free with `otlpmetric_meter_provider_free` (which
+// frees its meters and instruments) once no other thread uses it or anything it owns.
+typedef struct otlpmetric_meter_provider otlpmetric_meter_provider;
+
+// What an observe callback observes through; valid only during that call.
+typedef struct otlpmetric_observer otlpmetric_observer;
 
 // Chooses the temporality of an instrument kind. Called once per kind, on the thread
 // that calls `otlpmetric_exporter_new`, during that call only. Must return
@@ -248,6 +290,38 @@ typedef struct otlpmetric_stats {
 // threads at once. It should return quickly (the worker's other work waits), must not
 // keep `out`, and must not call back into the same exporter.
 typedef int32_t (*otlpmetric_header_callback)(void *user_data, struct otlpmetric_headers *out);
+
+// One attribute, borrowed for the call it is passed to (nothing is kept unless the call
+// says so). Only the field `type` names is read. In C99:
+// `{.key = "route", .type = OTLPMETRIC_ATTRIBUTE_STRING, .string_value = "/api"}`.
+typedef struct otlpmetric_attribute {
+  // NUL-terminated UTF-8, not empty.
+  const char *key;
+  // Which value field counts: an `otlpmetric_attribute_type`.
+  otlpmetric_attribute_type type;
+  // `OTLPMETRIC_ATTRIBUTE_STRING`: NUL-terminated UTF-8.
+  const char *string_value;
+  // `OTLPMETRIC_ATTRIBUTE_INT`; `OTLPMETRIC_ATTRIBUTE_BOOL`: 0 or 1.
+  int64_t int_value;
+  // `OTLPMETRIC_ATTRIBUTE_DOUBLE`.
+  double double_value;
+} otlpmetric_attribute;
+
+// An observable instrument's callback: observes through `observer` with
+// `otlpmetric_observer_observe_i64` / `_f64`, and calls nothing else of the library.
+// Runs during collection, on the thread that collects (the provider's own thread, or the
+// caller of `otlpmetric_meter_provider_collect`, `_force_flush` or `_shutdown`), one
+// callback at a time, holding no lock that recording takes. `observer` is valid only
+// during the call.
+typedef void (*otlpmetric_observe_callback)(void *user_data, struct otlpmetric_observer *observer);
+
+// Bytes the library allocated for the caller: free them with `otlpmetric_buffer_free`.
+typedef struct otlpmetric_buffer {
+  // The bytes (NULL when `len` is 0 and after `otlpmetric_buffer_free`).
+  uint8_t *data;
+  // How many.
+  size_t len;
+} otlpmetric_buffer;
 
 // The spool's counters, from `otlpmetric_exporter_spool_stats`. All but the two byte
 // counts only grow. They count records (one `enqueue` is one record) of this exporter;
@@ -584,6 +658,222 @@ enum otlpmetric_status otlpmetric_config_set_header_callback(struct otlpmetric_c
 // `headers` is NULL or the pointer a running header callback received; `key` and
 // `value` are NULL or NUL-terminated strings.
 enum otlpmetric_status otlpmetric_headers_add(struct otlpmetric_headers *headers, const char *key, const char *value);
+
+// Sets the meter provider's resource attributes (copied), replacing any set before; they
+// win over `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME`, which win over the
+// `telemetry.sdk.*` attributes. `attrs` may be NULL when `len` is 0 (no attributes set
+// in code). Bad attributes (see `otlpmetric_attribute`) are
+// `OTLPMETRIC_ERR_INVALID_ARGUMENT` and change nothing.
+//
+// # Safety
+// `config` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+enum otlpmetric_status otlpmetric_config_set_resource(struct otlpmetric_config *config, const struct otlpmetric_attribute *attrs, size_t len);
+
+// Sets how often the meter provider's own thread collects and exports, in milliseconds
+// (default `OTEL_METRIC_EXPORT_INTERVAL`, else 60000); 0: no periodic export and no
+// thread (collect with `otlpmetric_meter_provider_collect` or `_force_flush`).
+//
+// # Safety
+// `config` is NULL or valid.
+enum otlpmetric_status otlpmetric_config_set_export_interval_ms(struct otlpmetric_config *config, uint32_t interval_ms);
+
+// Sets the most distinct attribute sets each instrument keeps (default 2000, at least
+// 1); measurements with further sets go to one series with the attribute
+// `otel.metric.overflow = true`.
+//
+// # Safety
+// `config` is NULL or valid.
+enum otlpmetric_status otlpmetric_config_set_cardinality_limit(struct otlpmetric_config *config, uint32_t series_per_instrument);
+
+// Creates a meter provider from `config` (which may be freed right after): an exporter
+// as `otlpmetric_exporter_new` makes it (same protocol, endpoint, TLS, retries, queue,
+// selectors), the resource, and, unless the export interval is 0, a thread that collects
+// and exports every interval. Environment problems go to the log callback as warnings.
+// On success writes the provider to `*out`. In a child made by `fork()` the provider,
+// its meters, instruments and bound instruments start over, empty, with their own start
+// time, `service.instance.id` (unless one was set) and thread, on first use; the
+// parent's are unaffected. Recording never waits on a lock a thread of the parent may
+// have held at the fork; registering a meter or instrument does, so fork while no other
+// thread registers.
+//
+// # Safety
+// `config` is NULL or valid; `out` is NULL or writable.
+enum otlpmetric_status otlpmetric_meter_provider_new(const struct otlpmetric_config *config, struct otlpmetric_meter_provider **out);
+
+// Writes the meter of the instrumentation scope `scope_name` (`scope_version` may be
+// NULL: none) to `*out`: the same pointer for the same name and version. The meter is
+// owned by the provider and valid until it is freed. After shutdown:
+// `OTLPMETRIC_ERR_SHUTDOWN`.
+//
+// # Safety
+// `provider` is NULL or valid; the strings are NULL or NUL-terminated; `out` is NULL or
+// writable.
+enum otlpmetric_status otlpmetric_meter_provider_meter(struct otlpmetric_meter_provider *provider, const char *scope_name, const char *scope_version, struct otlpmetric_meter **out);
+
+// Writes the synchronous instrument (`kind` COUNTER, UP_DOWN_COUNTER, HISTOGRAM or
+// GAUGE; `number` INT64 or DOUBLE) to `*out`. The same scope, name (compared
+// case-insensitively), kind, number type, unit and description give the same pointer;
+// the same name with anything else different is a duplicate registration: both work,
+// and the log callback gets a warning naming both. `name` must match
+// `[A-Za-z][A-Za-z0-9_.\-/]{0,254}`, `unit` (NULL: none) be at most 63 ASCII
+// characters; `description` may be NULL. Owned by the provider, valid until it is freed.
+//
+// # Safety
+// `meter` is NULL or valid; the strings are NULL or NUL-terminated; `out` is NULL or
+// writable.
+enum otlpmetric_status otlpmetric_meter_instrument(struct otlpmetric_meter *meter, otlpmetric_instrument_kind kind, otlpmetric_number_type number, const char *name, const char *unit, const char *description, struct otlpmetric_instrument **out);
+
+// Writes the observable instrument (`kind` OBSERVABLE_COUNTER, OBSERVABLE_UP_DOWN_COUNTER
+// or OBSERVABLE_GAUGE) to `*out`, with `callback` added to those it runs at each
+// collection; identity, names and pointers as for `otlpmetric_meter_instrument`. The
+// same `callback` with the same `user_data` registered again for the same instrument is
+// not added twice. Observable counters report what the callback observes as a
+// cumulative total; under delta temporality the library exports the difference.
+//
+// # Safety
+// As for `otlpmetric_meter_instrument`; `callback` is NULL (refused) or a function as
+// documented on its type, callable with `user_data` until the provider is freed.
+enum otlpmetric_status otlpmetric_meter_observable(struct otlpmetric_meter *meter, otlpmetric_instrument_kind kind, otlpmetric_number_type number, const char *name, const char *unit, const char *description, otlpmetric_observe_callback callback, void *user_data, struct otlpmetric_instrument **out);
+
+// Adds `value` to a COUNTER or UP_DOWN_COUNTER of INT64 for the attribute set `attrs`
+// (borrowed for the call; their order does not count, a later duplicate key wins;
+// NULL when `len` is 0). Any thread, never blocks on collection or the network, and
+// allocates nothing for a set seen before. Another kind or number type, or bad
+// attributes: `OTLPMETRIC_ERR_INVALID_ARGUMENT` and nothing recorded. A negative
+// value on a counter is not recorded (`OTLPMETRIC_OK`, one warning per instrument).
+// After shutdown: `OTLPMETRIC_ERR_SHUTDOWN`.
+//
+// # Safety
+// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+enum otlpmetric_status otlpmetric_instrument_add_i64(struct otlpmetric_instrument *instrument, int64_t value, const struct otlpmetric_attribute *attrs, size_t len);
+
+// As `otlpmetric_instrument_add_i64`, for instruments of DOUBLE; NaN and infinities
+// are not recorded (`OTLPMETRIC_OK`, one warning per instrument).
+//
+// # Safety
+// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+enum otlpmetric_status otlpmetric_instrument_add_f64(struct otlpmetric_instrument *instrument, double value, const struct otlpmetric_attribute *attrs, size_t len);
+
+// Records `value` on a HISTOGRAM or GAUGE of INT64; attributes and errors as for
+// `otlpmetric_instrument_add_i64`.
+//
+// # Safety
+// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+enum otlpmetric_status otlpmetric_instrument_record_i64(struct otlpmetric_instrument *instrument, int64_t value, const struct otlpmetric_attribute *attrs, size_t len);
+
+// Records `value` on a HISTOGRAM or GAUGE of DOUBLE; attributes and errors as for
+// `otlpmetric_instrument_add_i64`; NaN and infinities are not recorded.
+//
+// # Safety
+// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes.
+enum otlpmetric_status otlpmetric_instrument_record_f64(struct otlpmetric_instrument *instrument, double value, const struct otlpmetric_attribute *attrs, size_t len);
+
+// Binds a synchronous instrument to the attribute set `attrs` (copied; NULL when `len`
+// is 0) and writes the bound instrument to `*out`: its record calls do no attribute
+// work. Its series is kept while it is bound. Free it with `otlpmetric_bound_free`
+// before the provider.
+//
+// # Safety
+// `instrument` is NULL or valid; `attrs` is NULL or points to `len` attributes; `out` is
+// NULL or writable.
+enum otlpmetric_status otlpmetric_instrument_bind(struct otlpmetric_instrument *instrument, const struct otlpmetric_attribute *attrs, size_t len, struct otlpmetric_bound_instrument **out);
+
+// As `otlpmetric_instrument_add_i64` on the bound attribute set, with no attribute
+// work.
+//
+// # Safety
+// `bound` is NULL or valid.
+enum otlpmetric_status otlpmetric_bound_add_i64(struct otlpmetric_bound_instrument *bound, int64_t value);
+
+// As `otlpmetric_instrument_add_f64` on the bound attribute set.
+//
+// # Safety
+// `bound` is NULL or valid.
+enum otlpmetric_status otlpmetric_bound_add_f64(struct otlpmetric_bound_instrument *bound, double value);
+
+// As `otlpmetric_instrument_record_i64` on the bound attribute set.
+//
+// # Safety
+// `bound` is NULL or valid.
+enum otlpmetric_status otlpmetric_bound_record_i64(struct otlpmetric_bound_instrument *bound, int64_t value);
+
+// As `otlpmetric_instrument_record_f64` on the bound attribute set.
+//
+// # Safety
+// `bound` is NULL or valid.
+enum otlpmetric_status otlpmetric_bound_record_f64(struct otlpmetric_bound_instrument *bound, double value);
+
+// Frees a bound instrument (its series may then be forgotten under delta temporality
+// once idle). NULL is fine.
+//
+// # Safety
+// `bound` is NULL or came from `otlpmetric_instrument_bind`, its provider is not freed
+// yet, and it is not used afterwards.
+void otlpmetric_bound_free(struct otlpmetric_bound_instrument *bound);
+
+// Observes `value` for the attribute set `attrs` (borrowed for the call; NULL when
+// `len` is 0), from inside an observe callback of an INT64 instrument. Observations
+// of one set in one collection add up for counters; the last one counts for gauges.
+// Another number type or bad attributes: `OTLPMETRIC_ERR_INVALID_ARGUMENT`.
+//
+// # Safety
+// `observer` is NULL or the one the running callback was given; `attrs` is NULL or
+// points to `len` attributes.
+enum otlpmetric_status otlpmetric_observer_observe_i64(struct otlpmetric_observer *observer, int64_t value, const struct otlpmetric_attribute *attrs, size_t len);
+
+// As `otlpmetric_observer_observe_i64`, for an instrument of DOUBLE.
+//
+// # Safety
+// `observer` is NULL or the one the running callback was given; `attrs` is NULL or
+// points to `len` attributes.
+enum otlpmetric_status otlpmetric_observer_observe_f64(struct otlpmetric_observer *observer, double value, const struct otlpmetric_attribute *attrs, size_t len);
+
+// Collects now and writes, as the bytes of one `opentelemetry.proto.metrics.v1.
+// ResourceMetrics`, what an export would send (to `otlpmetric_exporter_upload` them
+// yourself, or to look at them); counts as that export for delta temporality. Runs the
+// observe callbacks on this thread. Free the buffer with `otlpmetric_buffer_free`.
+// After shutdown: `OTLPMETRIC_ERR_SHUTDOWN`.
+//
+// # Safety
+// `provider` is NULL or valid; `out` is NULL or writable.
+enum otlpmetric_status otlpmetric_meter_provider_collect(struct otlpmetric_meter_provider *provider, struct otlpmetric_buffer *out);
+
+// Frees the bytes of a buffer the library filled and zeroes it. NULL, and a zeroed
+// buffer, are fine.
+//
+// # Safety
+// `buffer` is NULL, zeroed, or filled by the library and not freed since.
+void otlpmetric_buffer_free(struct otlpmetric_buffer *buffer);
+
+// Collects and exports now, and waits for every export begun before, within
+// `timeout_ms` (0: the export timeout, `OTEL_METRIC_EXPORT_TIMEOUT`, default 30000).
+// Runs the observe callbacks on this thread. After shutdown: `OTLPMETRIC_ERR_SHUTDOWN`.
+//
+// # Safety
+// `provider` is NULL or valid.
+enum otlpmetric_status otlpmetric_meter_provider_force_flush(struct otlpmetric_meter_provider *provider, uint32_t timeout_ms);
+
+// Stops the export thread, collects and exports one last time, and shuts the exporter
+// down, within `timeout_ms` (0: the export timeout). Acts once: later calls, and
+// recording, collecting or flushing from then on, get `OTLPMETRIC_ERR_SHUTDOWN`.
+//
+// # Safety
+// `provider` is NULL or valid.
+enum otlpmetric_status otlpmetric_meter_provider_shutdown(struct otlpmetric_meter_provider *provider, uint32_t timeout_ms);
+
+// Writes the statistics of the provider's exporter to `*out`. Works after shutdown.
+//
+// # Safety
+// `provider` is NULL or valid; `out` is NULL or writable.
+enum otlpmetric_status otlpmetric_meter_provider_stats(const struct otlpmetric_meter_provider *provider, struct otlpmetric_stats *out);
+
+// Frees a provider, shutting it down first if needed (with the export timeout), and with
+// it its meters and instruments. Bound instruments must be freed before. NULL is fine.
+//
+// # Safety
+// `provider` is NULL or came from `otlpmetric_meter_provider_new`, and no other thread
+// uses it or anything it owns; none of it is used afterwards.
+void otlpmetric_meter_provider_free(struct otlpmetric_meter_provider *provider);
 
 // Sets the HTTP proxy for this exporter's connections, overriding the environment's
 // `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (and their lower-case forms):

@@ -2,18 +2,21 @@
 # The demo: builds the library, starts a real OpenTelemetry Collector on free loopback
 # ports, runs an example against it, then prints what the Collector received.
 #   scripts/demo.sh [EXAMPLE] [PROTOCOL]
-#     EXAMPLE   demo (examples/c/demo.c, the default), periodic-c, periodic-cpp, periodic-python
+#     EXAMPLE   instruments (examples/c/instruments.c, the default: instruments and the
+#               library's meter provider), json (examples/c/demo.c: hand-written OTLP/JSON;
+#               also "demo"), periodic-c, periodic-cpp, periodic-python
 #     PROTOCOL  http/protobuf (default), grpc, http/json
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-EXAMPLE=demo
+EXAMPLE=instruments
 PROTOCOL=http/protobuf
 for arg in "$@"; do
   case "$arg" in
-    demo | periodic-c | periodic-cpp | periodic-python) EXAMPLE="$arg" ;;
+    instruments | json | periodic-c | periodic-cpp | periodic-python) EXAMPLE="$arg" ;;
+    demo) EXAMPLE=json ;;
     grpc | http/protobuf | http/json) PROTOCOL="$arg" ;;
-    *) echo "usage: scripts/demo.sh [demo|periodic-c|periodic-cpp|periodic-python] [grpc|http/protobuf|http/json]" >&2; exit 2 ;;
+    *) echo "usage: scripts/demo.sh [instruments|json|periodic-c|periodic-cpp|periodic-python] [grpc|http/protobuf|http/json]" >&2; exit 2 ;;
   esac
 done
 
@@ -28,7 +31,9 @@ CFLAGS=(-Wall -Wextra -Werror -I include -I bindings/cpp/include -L "$LIB" -Wl,-
 # The program, then the arguments that follow the endpoint.
 ROUNDS=(--rounds 3 --interval-ms 1000)
 case "$EXAMPLE" in
-  demo) cc -std=c99 examples/c/demo.c -o "$BUILD/example" "${CFLAGS[@]}"
+  instruments) cc -std=c99 examples/c/instruments.c -o "$BUILD/example" "${CFLAGS[@]}"
+               PROGRAM=("$BUILD/example"); ARGS=(--requests 200 --interval-ms 500) ;;
+  json) cc -std=c99 examples/c/demo.c -o "$BUILD/example" "${CFLAGS[@]}"
         PROGRAM=("$BUILD/example"); ARGS=(3) ;;
   periodic-c) cc -std=c99 examples/c/periodic.c -o "$BUILD/example" "${CFLAGS[@]}"
               PROGRAM=("$BUILD/example"); ARGS=("${ROUNDS[@]}") ;;

@@ -18,6 +18,7 @@ mod error;
 mod exporter;
 pub mod ffi;
 mod log;
+mod metrics;
 mod proto;
 mod retry;
 mod selectors;
@@ -45,4 +46,16 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[doc(hidden)]
 pub mod internals {
     pub use crate::proto::{json, split, validate};
+
+    /// The metrics pipeline's core, until the C ABI and a public provider stand on it.
+    pub mod metrics {
+        pub use crate::metrics::attributes::{AttributeSet, KeyValue, Value};
+        pub use crate::metrics::instrument::{
+            BoundInstrument, Callback, Instrument, NumberType, Observer,
+        };
+        pub use crate::metrics::pipeline::{Meter, Pipeline};
+        pub use crate::metrics::provider::MeterProvider;
+        pub use crate::metrics::settings::MetricsSettings;
+        pub use crate::selectors::{HistogramPreference, Selections, TemporalityPreference};
+    }
 }

@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::{Receiver, Reply};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric::Data, number_data_point, Metric, ResourceMetrics,
+};
+use prost::Message;
+use support::{Collector, Receiver, Reply};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -286,4 +291,196 @@ fn header_compiles_twice_in_c99_and_as_cpp17_and_links_statically() {
     );
     let out = run(&mut Command::new(dir.join("static")));
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+/// The meter provider's C tests (tests/c/test_metrics.c), with the real Collector for the
+/// end-to-end test; `wrapper` runs the program (valgrind), `args` select tests.
+fn run_metrics_tests(name: &str, wrapper: &[&str], args: &[&str]) -> (PathBuf, Collector) {
+    let dir = scratch(&format!("{name}-build"));
+    let program = dir.join("test_metrics");
+    compile(&["tests/c/test_metrics.c"], &program, false);
+    let collector = Collector::start(false, &[]);
+    let out_dir = scratch(name);
+    let mut command = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(&program);
+            c
+        }
+        None => Command::new(&program),
+    };
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OTEL_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .args(args)
+        .env("OTLPM_TEST_OUT_DIR", &out_dir)
+        .env(
+            "OTLPM_TEST_COLLECTOR_ENDPOINT",
+            collector.endpoint(otlpmetric::Protocol::HttpProtobuf),
+        )
+        .env("OTLPM_TEST_COLLECTOR_MARKER", format!("c-metrics-{name}"))
+        .env("OTLPM_TEST_FORK_MARKER", format!("fork-thread-{name}"));
+    let out = run(&mut command);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    assert!(!stdout.contains("SKIP"), "{stdout}");
+    (out_dir, collector)
+}
+
+fn decode(path: &Path) -> ResourceMetrics {
+    ResourceMetrics::decode(std::fs::read(path).unwrap().as_slice()).unwrap()
+}
+
+fn resource_text(rm: &ResourceMetrics, key: &str) -> String {
+    rm.resource
+        .as_ref()
+        .unwrap()
+        .attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            AnyValue::StringValue(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {key} in the resource"))
+}
+
+fn metric<'a>(rm: &'a ResourceMetrics, name: &str) -> &'a Metric {
+    rm.scope_metrics
+        .iter()
+        .flat_map(|sm| &sm.metrics)
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+fn int_points(metric: &Metric) -> Vec<(usize, i64, u64)> {
+    let points = match metric.data.as_ref().unwrap() {
+        Data::Sum(sum) => &sum.data_points,
+        Data::Gauge(gauge) => &gauge.data_points,
+        _ => panic!("{} is not a sum or gauge", metric.name),
+    };
+    let mut points: Vec<(usize, i64, u64)> = points
+        .iter()
+        .map(|p| match p.value {
+            Some(number_data_point::Value::AsInt(v)) => {
+                (p.attributes.len(), v, p.start_time_unix_nano)
+            }
+            _ => panic!("{}: not an int point", metric.name),
+        })
+        .collect();
+    points.sort();
+    points
+}
+
+#[test]
+fn c_metrics_tests_pass_collect_decodes_fork_starts_over_and_the_collector_receives() {
+    let (out_dir, collector) = run_metrics_tests("metrics", &[], &[]);
+
+    let rm = decode(&out_dir.join("collected.bin"));
+    assert_eq!(resource_text(&rm, "service.name"), "test-metrics");
+    assert_eq!(resource_text(&rm, "telemetry.sdk.name"), "otlpmetric");
+    let scope = rm.scope_metrics[0].scope.as_ref().unwrap();
+    assert_eq!(
+        (scope.name.as_str(), scope.version.as_str()),
+        ("test_metrics", "1.2.3")
+    );
+    let requests = metric(&rm, "requests");
+    assert_eq!(requests.unit, "{request}");
+    assert_eq!(requests.description, "Requests served");
+    let Some(Data::Sum(sum)) = &requests.data else {
+        panic!("requests is not a sum")
+    };
+    assert!(sum.is_monotonic);
+    // Two series: {} = 1 (the negative add was not recorded), and the three-attribute
+    // set = 2 + 3 + 5 whatever the order its attributes came in.
+    assert_eq!(
+        int_points(requests)
+            .iter()
+            .map(|&(n, v, _)| (n, v))
+            .collect::<Vec<_>>(),
+        [(0, 1), (3, 10)]
+    );
+    let Some(Data::Histogram(latency)) = &metric(&rm, "latency").data else {
+        panic!("latency is not a histogram")
+    };
+    let point = &latency.data_points[0];
+    assert_eq!(point.count, 3, "NaN is not recorded");
+    assert_eq!(point.sum, Some(321.5));
+    assert_eq!((point.min, point.max), (Some(1.5), Some(300.0)));
+    let queue = metric(&rm, "queue");
+    assert_eq!(int_points(queue)[0].1, 3);
+    let Some(Data::Gauge(temperature)) = &metric(&rm, "temperature").data else {
+        panic!("temperature is not a gauge")
+    };
+    assert_eq!(
+        temperature.data_points[0].value,
+        Some(number_data_point::Value::AsDouble(21.25))
+    );
+    assert_eq!(int_points(metric(&rm, "memory"))[0].1, 4096);
+
+    // Four threads recorded while the main one collected: nothing lost (test_metrics.c).
+    let threads = decode(&out_dir.join("threads.bin"));
+    assert_eq!(
+        int_points(metric(&threads, "threaded"))
+            .iter()
+            .map(|&(n, v, _)| (n, v))
+            .collect::<Vec<_>>(),
+        [(0, 2 * 4 * 5000), (2, 4 * 5000)]
+    );
+
+    // The child counted only what it recorded after the fork, from a start of its own,
+    // under an instance id of its own; the parent went on as if nothing happened.
+    let parent = decode(&out_dir.join("fork-parent.bin"));
+    let child = decode(&out_dir.join("fork-child.bin"));
+    let (_, parent_value, parent_start) = int_points(metric(&parent, "forked"))[0];
+    let (_, child_value, child_start) = int_points(metric(&child, "forked"))[0];
+    assert_eq!(parent_value, 6);
+    assert_eq!(child_value, 107);
+    assert!(child_start > parent_start);
+    assert_ne!(
+        resource_text(&parent, "service.instance.id"),
+        resource_text(&child, "service.instance.id")
+    );
+    assert_eq!(
+        resource_text(&parent, "service.name"),
+        resource_text(&child, "service.name")
+    );
+
+    let received = collector.received("c-metrics-metrics");
+    let names: Vec<&str> = received
+        .resource_metrics
+        .iter()
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .map(|m| m.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"e2e.requests") && names.contains(&"e2e.latency"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn c_metrics_tests_are_clean_under_valgrind_end_to_end() {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        panic!("valgrind is not installed (scripts/bootstrap.sh installs it)");
+    }
+    let (_, collector) = run_metrics_tests(
+        "metrics-valgrind",
+        &[
+            "valgrind",
+            "--quiet",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite",
+        ],
+        // fork under valgrind is slow and tested above.
+        &["-fork"],
+    );
+    collector.received("c-metrics-metrics-valgrind");
 }

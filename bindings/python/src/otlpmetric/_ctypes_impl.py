@@ -12,6 +12,7 @@ from ctypes import (
     c_char_p,
     c_double,
     c_int32,
+    c_int64,
     c_size_t,
     c_uint32,
     c_uint64,
@@ -48,15 +49,40 @@ class otlpmetric_spool_stats(Structure):
     _fields_ = [(name, c_uint64) for name in SPOOL_STATS_FIELDS]
 
 
+class otlpmetric_attribute(Structure):
+    _fields_ = [
+        ("key", c_char_p),
+        ("type", c_enum),
+        ("string_value", c_char_p),
+        ("int_value", c_int64),
+        ("double_value", c_double),
+    ]
+
+
+class otlpmetric_buffer(Structure):
+    # `data` as the other byte buffers (`uint8_t *`) are declared; read it with
+    # ctypes.string_at(buffer.data, buffer.len) before otlpmetric_buffer_free.
+    _fields_ = [("data", c_char_p), ("len", c_size_t)]
+
+
 otlpmetric_temporality_selector = CFUNCTYPE(c_enum, c_void_p, c_enum)
 otlpmetric_aggregation_selector = CFUNCTYPE(None, c_void_p, c_enum, POINTER(otlpmetric_aggregation))
 otlpmetric_log_callback = CFUNCTYPE(None, c_void_p, c_enum, c_char_p)
 otlpmetric_header_callback = CFUNCTYPE(c_int32, c_void_p, c_void_p)
+otlpmetric_observe_callback = CFUNCTYPE(None, c_void_p, c_void_p)
 
 _config = c_void_p
 _exporter = c_void_p
 _cancel = c_void_p
 _headers = c_void_p
+# The meter provider's handles (declared for completeness; the Python front end for the
+# meter provider is not written yet).
+_provider = c_void_p
+_meter = c_void_p
+_instrument = c_void_p
+_bound = c_void_p
+_observer = c_void_p
+_attrs = POINTER(otlpmetric_attribute)
 # Byte buffers are declared c_char_p: ctypes passes a bytes object's buffer as it is
 # (embedded NULs and all; the length travels separately).
 _buffer = c_char_p
@@ -107,6 +133,37 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "otlpmetric_config_set_spool_durability": (c_enum, [_config, c_enum, c_uint32]),
     "otlpmetric_config_set_spool_full_policy": (c_enum, [_config, c_enum]),
     "otlpmetric_exporter_spool_stats": (c_enum, [_exporter, POINTER(otlpmetric_spool_stats)]),
+    "otlpmetric_config_set_resource": (c_enum, [_config, _attrs, c_size_t]),
+    "otlpmetric_config_set_export_interval_ms": (c_enum, [_config, c_uint32]),
+    "otlpmetric_config_set_cardinality_limit": (c_enum, [_config, c_uint32]),
+    "otlpmetric_meter_provider_new": (c_enum, [_config, POINTER(_provider)]),
+    "otlpmetric_meter_provider_meter": (c_enum, [_provider, c_char_p, c_char_p, POINTER(_meter)]),
+    "otlpmetric_meter_instrument": (
+        c_enum,
+        [_meter, c_enum, c_enum, c_char_p, c_char_p, c_char_p, POINTER(_instrument)],
+    ),
+    "otlpmetric_meter_observable": (
+        c_enum,
+        [_meter, c_enum, c_enum, c_char_p, c_char_p, c_char_p, otlpmetric_observe_callback, c_void_p, POINTER(_instrument)],
+    ),
+    "otlpmetric_instrument_add_i64": (c_enum, [_instrument, c_int64, _attrs, c_size_t]),
+    "otlpmetric_instrument_add_f64": (c_enum, [_instrument, c_double, _attrs, c_size_t]),
+    "otlpmetric_instrument_record_i64": (c_enum, [_instrument, c_int64, _attrs, c_size_t]),
+    "otlpmetric_instrument_record_f64": (c_enum, [_instrument, c_double, _attrs, c_size_t]),
+    "otlpmetric_instrument_bind": (c_enum, [_instrument, _attrs, c_size_t, POINTER(_bound)]),
+    "otlpmetric_bound_add_i64": (c_enum, [_bound, c_int64]),
+    "otlpmetric_bound_add_f64": (c_enum, [_bound, c_double]),
+    "otlpmetric_bound_record_i64": (c_enum, [_bound, c_int64]),
+    "otlpmetric_bound_record_f64": (c_enum, [_bound, c_double]),
+    "otlpmetric_bound_free": (None, [_bound]),
+    "otlpmetric_observer_observe_i64": (c_enum, [_observer, c_int64, _attrs, c_size_t]),
+    "otlpmetric_observer_observe_f64": (c_enum, [_observer, c_double, _attrs, c_size_t]),
+    "otlpmetric_meter_provider_collect": (c_enum, [_provider, POINTER(otlpmetric_buffer)]),
+    "otlpmetric_buffer_free": (None, [POINTER(otlpmetric_buffer)]),
+    "otlpmetric_meter_provider_force_flush": (c_enum, [_provider, c_uint32]),
+    "otlpmetric_meter_provider_shutdown": (c_enum, [_provider, c_uint32]),
+    "otlpmetric_meter_provider_stats": (c_enum, [_provider, POINTER(otlpmetric_stats)]),
+    "otlpmetric_meter_provider_free": (None, [_provider]),
 }
 
 #: In the contract but maybe not yet in the library: bound when first called.
@@ -128,12 +185,15 @@ _STRUCTS = {
     "otlpmetric_aggregation": otlpmetric_aggregation,
     "otlpmetric_stats": otlpmetric_stats,
     "otlpmetric_spool_stats": otlpmetric_spool_stats,
+    "otlpmetric_attribute": otlpmetric_attribute,
+    "otlpmetric_buffer": otlpmetric_buffer,
 }
 _CALLBACKS = {
     "otlpmetric_temporality_selector": otlpmetric_temporality_selector,
     "otlpmetric_aggregation_selector": otlpmetric_aggregation_selector,
     "otlpmetric_log_callback": otlpmetric_log_callback,
     "otlpmetric_header_callback": otlpmetric_header_callback,
+    "otlpmetric_observe_callback": otlpmetric_observe_callback,
 }
 
 
@@ -156,6 +216,19 @@ def _c_types() -> Dict[str, Any]:
         "otlpmetric_cancel *": _cancel,
         "otlpmetric_cancel **": POINTER(_cancel),
         "otlpmetric_headers *": _headers,
+        "int64_t": c_int64,
+        "double": c_double,
+        "otlpmetric_number_type": c_enum,
+        "otlpmetric_attribute_type": c_enum,
+        "otlpmetric_meter_provider *": _provider,
+        "otlpmetric_meter_provider **": POINTER(_provider),
+        "otlpmetric_meter *": _meter,
+        "otlpmetric_meter **": POINTER(_meter),
+        "otlpmetric_instrument *": _instrument,
+        "otlpmetric_instrument **": POINTER(_instrument),
+        "otlpmetric_bound_instrument *": _bound,
+        "otlpmetric_bound_instrument **": POINTER(_bound),
+        "otlpmetric_observer *": _observer,
     }
     for enum_name, _prefix in C_ENUMS.values():
         types[enum_name] = c_enum
