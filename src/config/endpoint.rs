@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use http::Uri;
 
-use super::network::unix_target;
+use super::unix_socket::unix_target;
 use crate::error::{Error, Result};
 
 /// Where an endpoint setting points: a URL, or a gRPC `unix:` target.

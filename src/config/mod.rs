@@ -9,6 +9,7 @@ mod headers;
 mod network;
 mod protocol;
 mod tls;
+mod unix_socket;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,8 +19,6 @@ use http::Uri;
 
 use crate::error::{Error, Result};
 use crate::log::{LogFn, Logger};
-use crate::metrics::attributes::KeyValue;
-use crate::metrics::settings::MetricsSettings;
 use crate::retry::RetryPolicy;
 use crate::selectors::{AggregationSelector, Selections, TemporalitySelector};
 use crate::spool::{Durability, FullPolicy, SpoolOptions, MIN_MAX_BYTES};
@@ -28,10 +27,11 @@ use endpoint::{with_metrics_path, Target};
 use env::EnvSettings;
 pub use headers::{AttemptHeaders, HeaderCallback};
 pub use network::Proxy;
-use network::{check_unix_socket_path, parse_proxy_url, resolve_proxy, ProxyChoice};
+use network::{parse_proxy_url, resolve_proxy, ProxyChoice};
 pub use protocol::{Compression, Protocol};
 pub use tls::TlsMaterial;
 pub(crate) use tls::{ClientIdentity, PemCertificates};
+use unix_socket::check_unix_socket_path;
 
 /// An exporter's configuration, built step by step and then given to
 /// [`crate::Exporter::new`]. Setters check their value at once; a refused value leaves
@@ -60,9 +60,6 @@ pub struct Config {
     spool_durability: Option<Durability>,
     spool_full_policy: Option<FullPolicy>,
     env: EnvSettings,
-    /// The meter provider's own settings, read through the same lookup, so that one
-    /// configuration makes both the exporter and the provider.
-    metrics: MetricsSettings,
 }
 
 /// Everything an exporter needs, resolved from code, environment and defaults.
@@ -133,31 +130,8 @@ impl Config {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
         Config {
             env: EnvSettings::read(lookup),
-            metrics: MetricsSettings::from_lookup(lookup),
             ..Config::default()
         }
-    }
-
-    /// The meter provider's settings: resource, export interval and timeout, cardinality
-    /// limit.
-    pub fn metrics_settings(&self) -> &MetricsSettings {
-        &self.metrics
-    }
-
-    /// Sets the meter provider's resource attributes (replacing those set before); they
-    /// win over `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME`.
-    pub fn set_resource(&mut self, attrs: &[KeyValue<'_>]) -> Result<()> {
-        self.metrics.set_resource(attrs)
-    }
-
-    /// Sets the meter provider's export interval; `None`: no periodic export.
-    pub fn set_export_interval(&mut self, interval: Option<Duration>) {
-        self.metrics.export_interval = interval;
-    }
-
-    /// Sets the most distinct attribute sets per instrument (at least 1).
-    pub fn set_cardinality_limit(&mut self, limit: usize) -> Result<()> {
-        self.metrics.set_cardinality_limit(limit)
     }
 
     /// Sets the full endpoint URL (for HTTP, including the path), or for gRPC a Unix socket
@@ -349,7 +323,7 @@ impl Config {
                     )));
                 }
                 endpoint_socket = Some(path.clone());
-                Uri::from_static(network::UNIX_TARGET_AUTHORITY)
+                Uri::from_static(unix_socket::UNIX_TARGET_AUTHORITY)
             }
             (Some(Target::Url(uri)), _) => uri.clone(),
             (None, Some((Target::Url(uri), generic))) if *generic && protocol.is_http() => {
@@ -477,36 +451,6 @@ mod tests {
 
     fn config(vars: &[(&str, &str)]) -> Config {
         Config::from_vars(vars)
-    }
-
-    #[test]
-    fn the_meter_provider_settings_come_through_the_same_lookup_and_setters() {
-        let mut c = config(&[
-            ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
-            ("OTEL_METRIC_EXPORT_TIMEOUT", "soon"),
-            ("OTEL_SERVICE_NAME", "checkout"),
-        ]);
-        let m = c.metrics_settings();
-        assert_eq!(m.export_interval, Some(Duration::from_millis(1500)));
-        assert_eq!(m.export_timeout, Some(Duration::from_secs(30)));
-        assert_eq!(m.warnings.len(), 1);
-        assert!(m.warnings[0].contains("OTEL_METRIC_EXPORT_TIMEOUT"));
-        let service = |c: &Config| {
-            c.metrics_settings()
-                .resource()
-                .iter()
-                .find(|kv| kv.key == "service.name")
-                .map(|kv| format!("{:?}", kv.value))
-        };
-        assert_eq!(service(&c).unwrap(), "Str(\"checkout\")");
-        c.set_resource(&[KeyValue::str("service.name", "cart")])
-            .unwrap();
-        assert_eq!(service(&c).unwrap(), "Str(\"cart\")");
-        c.set_export_interval(None);
-        assert_eq!(c.metrics_settings().export_interval, None);
-        assert!(c.set_cardinality_limit(0).is_err());
-        c.set_cardinality_limit(7).unwrap();
-        assert_eq!(c.metrics_settings().cardinality_limit, 7);
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl InFlight {
     }
 
     /// As [`InFlight::wait_for_earlier`], on the runtime, and
-    /// [`crate::ErrorKind::Cancelled`] as soon as `cancel` is triggered.
+    /// [`ErrorKind::Cancelled`](crate::error::ErrorKind::Cancelled) as soon as `cancel` is triggered.
     pub(super) async fn wait_for_earlier_cancellable(
         &self,
         deadline: Option<Instant>,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::boundary::{arg_mut, arg_ref, arg_str, boundary, boundary_value};
 use super::types::*;
 use crate::error::Result;
+use crate::metrics::settings::MetricsSettings;
 use crate::retry::RetryPolicy;
 use crate::selectors::{AggregationSelector, TemporalitySelector};
 use crate::Config;
@@ -17,6 +18,9 @@ use crate::Config;
 /// as `otlpmetric_exporter_new` returns.
 pub struct otlpmetric_config {
     pub(crate) inner: Config,
+    /// The meter provider's own settings (resource, export interval, cardinality limit),
+    /// read from the same environment.
+    pub(crate) pipeline: MetricsSettings,
 }
 
 /// Creates a configuration that starts from the `OTEL_EXPORTER_OTLP_*` environment and
@@ -27,6 +31,7 @@ pub extern "C" fn otlpmetric_config_new() -> *mut otlpmetric_config {
     boundary_value("otlpmetric_config_new", std::ptr::null_mut(), || {
         Ok(Box::into_raw(Box::new(otlpmetric_config {
             inner: Config::from_env(),
+            pipeline: MetricsSettings::from_env(),
         })))
     })
 }
@@ -53,6 +58,20 @@ pub(super) unsafe fn with_config(
 ) -> otlpmetric_status {
     boundary(function, || {
         set(&mut unsafe { arg_mut(config, "config") }?.inner)
+    })
+}
+
+/// As [`with_config`], for the meter provider's settings of the configuration.
+///
+/// # Safety
+/// `config` is NULL or a live configuration no other thread uses during the call.
+pub(super) unsafe fn with_pipeline(
+    function: &str,
+    config: *mut otlpmetric_config,
+    set: impl FnOnce(&mut MetricsSettings) -> Result<()>,
+) -> otlpmetric_status {
+    boundary(function, || {
+        set(&mut unsafe { arg_mut(config, "config") }?.pipeline)
     })
 }
 
@@ -387,7 +406,10 @@ mod tests {
         // the only protocol insecure applies to.
         let mut inner = Config::from_lookup(&|_| None);
         inner.set_protocol(crate::Protocol::Grpc);
-        let config = Box::into_raw(Box::new(otlpmetric_config { inner }));
+        let config = Box::into_raw(Box::new(otlpmetric_config {
+            inner,
+            pipeline: MetricsSettings::from_lookup(&|_| None),
+        }));
         unsafe {
             for byte in [2u8, 0x80, 0xff] {
                 let status = set_insecure(config, byte);

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use super::boundary::{arg_mut, arg_ref, arg_str, boundary};
-use super::config::{otlpmetric_config, with_config};
+use super::config::{otlpmetric_config, with_pipeline};
 use super::exporter::call_timeout;
 use super::types::*;
 use crate::error::{Error, Result};
@@ -24,6 +24,7 @@ use crate::metrics::instrument::{
 use crate::metrics::lock;
 use crate::metrics::pipeline::Meter;
 use crate::metrics::provider::MeterProvider;
+use crate::metrics::settings::MetricsSettings;
 use crate::selectors::InstrumentKind;
 use crate::Config;
 
@@ -210,8 +211,8 @@ pub unsafe extern "C" fn otlpmetric_config_set_resource(
     len: usize,
 ) -> otlpmetric_status {
     unsafe {
-        with_config("otlpmetric_config_set_resource", config, |c| {
-            with_attributes(attrs, len, |attrs| c.set_resource(attrs))
+        with_pipeline("otlpmetric_config_set_resource", config, |p| {
+            with_attributes(attrs, len, |attrs| p.set_resource(attrs))
         })
     }
 }
@@ -228,8 +229,8 @@ pub unsafe extern "C" fn otlpmetric_config_set_export_interval_ms(
     interval_ms: u32,
 ) -> otlpmetric_status {
     unsafe {
-        with_config("otlpmetric_config_set_export_interval_ms", config, |c| {
-            c.set_export_interval(
+        with_pipeline("otlpmetric_config_set_export_interval_ms", config, |p| {
+            p.set_export_interval(
                 (interval_ms != 0).then(|| Duration::from_millis(interval_ms.into())),
             );
             Ok(())
@@ -249,8 +250,8 @@ pub unsafe extern "C" fn otlpmetric_config_set_cardinality_limit(
     series_per_instrument: u32,
 ) -> otlpmetric_status {
     unsafe {
-        with_config("otlpmetric_config_set_cardinality_limit", config, |c| {
-            c.set_cardinality_limit(series_per_instrument as usize)
+        with_pipeline("otlpmetric_config_set_cardinality_limit", config, |p| {
+            p.set_cardinality_limit(series_per_instrument as usize)
         })
     }
 }
@@ -365,6 +366,7 @@ impl<T> Owner<T> {
 pub struct otlpmetric_meter_provider {
     /// What a forked child makes its own provider from.
     config: Config,
+    pipeline: MetricsSettings,
     live: PerProcess<MeterProvider>,
     // Boxed: C holds pointers to them, which must not move when the list grows.
     #[allow(clippy::vec_box)]
@@ -410,7 +412,7 @@ impl otlpmetric_meter_provider {
                 // Shut down before the fork: so it stays in the child.
                 return Err(crate::metrics::instrument::shut_down_error());
             }
-            MeterProvider::new(&self.config, self.config.metrics_settings())
+            MeterProvider::new(&self.config, &self.pipeline)
         })
     }
 }
@@ -580,9 +582,10 @@ pub unsafe extern "C" fn otlpmetric_meter_provider_new(
         let config = unsafe { arg_ref(config, "config") }?;
         let out = unsafe { arg_mut(out, "out") }?;
         watch_forks();
-        let provider = MeterProvider::new(&config.inner, config.inner.metrics_settings())?;
+        let provider = MeterProvider::new(&config.inner, &config.pipeline)?;
         *out = Box::into_raw(Box::new(otlpmetric_meter_provider {
             config: config.inner.clone(),
+            pipeline: config.pipeline.clone(),
             live: PerProcess::new(provider),
             meters: Mutex::default(),
         }));

@@ -582,7 +582,7 @@ mod tests {
     fn empty_key_is_an_error_naming_its_position() {
         let attrs = [KeyValue::str("a", "x"), KeyValue::str("", "secret")];
         let err = AttributeSet::new(&attrs).unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+        assert_eq!(err.kind(), crate::error::ErrorKind::InvalidArgument);
         assert!(err.message().contains("attribute 1"), "{err}");
         assert!(!err.message().contains("secret"));
         assert!(Lookup::new(&attrs).is_err());

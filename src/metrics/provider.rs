@@ -163,7 +163,7 @@ impl MeterProvider {
 
     /// Stops the periodic thread, refuses recording from now on, collects and exports one
     /// last time, then shuts the exporter down, all within `timeout` (`None`: the export
-    /// timeout). Acts once; later calls get [`crate::ErrorKind::Shutdown`].
+    /// timeout). Acts once; later calls get [`ErrorKind::Shutdown`](crate::error::ErrorKind::Shutdown).
     pub fn shutdown(&self, timeout: Option<Duration>) -> Result<()> {
         if !self.core.pipeline.shut_down() {
             return Err(shut_down_error());

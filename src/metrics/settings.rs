@@ -106,7 +106,12 @@ impl MetricsSettings {
         Ok(())
     }
 
-    /// Most distinct attribute sets per instrument (at least 1).
+    /// Sets the export interval; `None`: no periodic export.
+    pub fn set_export_interval(&mut self, interval: Option<Duration>) {
+        self.export_interval = interval;
+    }
+
+    /// Sets the most distinct attribute sets per instrument (at least 1).
     pub fn set_cardinality_limit(&mut self, limit: usize) -> Result<()> {
         if limit == 0 {
             return Err(Error::invalid(
@@ -126,7 +131,7 @@ impl MetricsSettings {
             // The semantic conventions name the SDK's language, and this SDK (the code
             // that aggregates and encodes) is Rust, whatever language records into it.
             KeyValue::str("telemetry.sdk.language", "rust"),
-            KeyValue::str("telemetry.sdk.version", crate::VERSION),
+            KeyValue::str("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
         ];
         let given = self.env_resource.iter().chain(&self.code_resource);
         attrs.extend(given.clone().map(|(k, v)| KeyValue {
@@ -240,7 +245,10 @@ mod tests {
         let r = s.resource();
         assert_eq!(text(&r, "telemetry.sdk.name").unwrap(), "otlpmetric");
         assert_eq!(text(&r, "telemetry.sdk.language").unwrap(), "rust");
-        assert_eq!(text(&r, "telemetry.sdk.version").unwrap(), crate::VERSION);
+        assert_eq!(
+            text(&r, "telemetry.sdk.version").unwrap(),
+            env!("CARGO_PKG_VERSION")
+        );
         let exe = std::env::current_exe().unwrap();
         let exe = exe.file_name().unwrap().to_string_lossy();
         assert_eq!(
@@ -328,6 +336,21 @@ mod tests {
         assert_eq!(s.warnings.len(), 2);
         assert!(s.warnings[0].contains("OTEL_METRIC_EXPORT_INTERVAL"));
         assert!(s.warnings[1].contains("OTEL_METRIC_EXPORT_TIMEOUT"));
+    }
+
+    #[test]
+    fn setters_win_over_the_environment() {
+        let mut s = settings(&[
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
+            ("OTEL_SERVICE_NAME", "checkout"),
+        ]);
+        assert_eq!(s.export_interval, Some(Duration::from_millis(1500)));
+        assert_eq!(text(&s.resource(), "service.name").unwrap(), "checkout");
+        s.set_resource(&[KeyValue::str("service.name", "cart")])
+            .unwrap();
+        assert_eq!(text(&s.resource(), "service.name").unwrap(), "cart");
+        s.set_export_interval(None);
+        assert_eq!(s.export_interval, None);
     }
 
     #[test]

@@ -833,7 +833,7 @@ fn wrong_operation_number_type_or_attributes_record_nothing() {
     let c = f.sync(Counter, NumberType::I64, "c");
     let g = f.sync(Gauge, NumberType::F64, "g");
     let invalid =
-        |r: crate::Result<()>| assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidArgument);
+        |r: crate::error::Result<()>| assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidArgument);
     invalid(c.record_i64(1, &[]));
     invalid(c.add_f64(1.0, &[]));
     invalid(g.add_f64(1.0, &[]));
