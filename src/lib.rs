@@ -11,6 +11,9 @@
 //!
 //! The C contract lives in `include/otlpmetric.h`, generated from [`ffi`] by cbindgen.
 #![warn(missing_docs)]
+// The core is read with `cargo doc --document-private-items`; its docs link private items
+// on purpose, also from the few modules made public for the `internals` door.
+#![allow(rustdoc::private_intra_doc_links)]
 
 mod cancel;
 mod config;

@@ -244,7 +244,7 @@ impl Pipeline {
         )
     }
 
-    /// From now on, recording and registration fail with [`ErrorKind::Shutdown`].
+    /// From now on, recording and registration fail with [`ErrorKind::Shutdown`](crate::error::ErrorKind::Shutdown).
     /// Returns whether this call was the one that shut it down.
     pub fn shut_down(&self) -> bool {
         !self.shared.shut_down.swap(true, Ordering::AcqRel)
