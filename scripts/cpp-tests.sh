@@ -3,7 +3,8 @@
 # OpenTelemetry Collector on free loopback ports, compiles bindings/cpp/tests (two
 # translation units, -std=c++17 -Wall -Wextra -Werror -pedantic), runs them, checks that
 # every metric they sent arrived at the Collector, then runs them again under valgrind
-# (when installed). Quiet on success except a summary.
+# (when installed), then builds examples/cpp/instruments.cpp and checks that what it
+# records arrives. Quiet on success except a summary.
 #   scripts/cpp-tests.sh            env: CXX (default c++), OTLPMETRIC_NO_VALGRIND=1
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -108,4 +109,19 @@ if [ "${OTLPMETRIC_NO_VALGRIND:-0}" != 1 ] && command -v valgrind >/dev/null 2>&
 else
   echo "cpp-tests: valgrind not run (not installed, or OTLPMETRIC_NO_VALGRIND=1)"
 fi
+
+# 4. The instruments example: built with the same warnings, run against the Collector.
+"$CXX" -std=c++17 "${WARN[@]}" -pthread -I include -I bindings/cpp/include examples/cpp/instruments.cpp \
+  -o "$WORK/instruments_cpp" -L target/debug -Wl,-rpath,"$ROOT/target/debug" -lotlpmetric
+if ! OTEL_SERVICE_NAME="otlpmetric-cpp-tests-$MARKER" "$WORK/instruments_cpp" "$OTLPMETRIC_TEST_HTTP_ENDPOINT" \
+     --requests 30 --interval-ms 200 >"$WORK/instruments.out" 2>&1; then
+  cat "$WORK/instruments.out" >&2
+  echo "cpp-tests: examples/cpp/instruments.cpp failed" >&2
+  exit 1
+fi
+printf '%s\n' instruments.requests instruments.request.duration instruments.memory.usage >"$WORK/instruments.names"
+check_arrivals "$WORK/instruments.names"
+grep -q "otlpmetric-cpp-tests-$MARKER" "$OTELCOL_OUT" ||
+  { echo "cpp-tests: the instruments example's service.name never reached the Collector" >&2; exit 1; }
+echo "cpp-tests: examples/cpp/instruments.cpp: $(cat "$WORK/instruments.out"), its metrics arrived at the Collector"
 echo "cpp-tests: ok in $(( $(date +%s) - T0 ))s"
