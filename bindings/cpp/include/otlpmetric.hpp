@@ -15,6 +15,10 @@
  *       std::cerr << r.message << '\n';
  *   exporter.shutdown(std::chrono::seconds(5));
  *
+ *   otlpmetric::MeterProvider provider(cfg);                  // or record on instruments and let
+ *   provider.meter("my.lib").counter<std::int64_t>("requests")  // the library aggregate and export:
+ *       .add(1, {{"route", "/api"}, {"code", 200}});          // see "Meter provider" below
+ *
  * Build: c++ -std=c++17 app.cpp $(pkg-config --cflags --libs otlpmetric), or CMake's
  * find_package(otlpmetric) + target_link_libraries(app PRIVATE otlpmetric::otlpmetric).
  *
@@ -1394,7 +1398,7 @@ public:
         try_add(value).throw_if_error();
     }
     template <InstrumentKind K = Kind, std::enable_if_t<detail::adds(K), int> = 0>
-    Result try_add(T value) noexcept {
+    Result try_add(T value) {
         return detail::check(detail::Number<T>::bound_add_name, detail::Number<T>::bound_add(handle(), value));
     }
     template <InstrumentKind K = Kind, std::enable_if_t<detail::records(K), int> = 0>
