@@ -100,6 +100,7 @@ run_tests() {  # label, marker, command prefix...
     return 1
   fi
   check_arrivals "$WORK/$marker.names"
+  { grep '^skipped:' <<<"$out" || true; } | sed "s/^/cpp-tests: $label: /"
   echo "cpp-tests: $label: ${out##*$'\n'}, $(wc -l <"$WORK/$marker.names") metrics arrived at the Collector"
 }
 run_tests "test_wrapper" "$MARKER"

@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <new>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -37,6 +38,17 @@
 #include <unistd.h>
 
 namespace om = otlpmetric;
+
+// C++ heap allocations on this thread: the wrapper's attribute conversion is checked to
+// use none for small sets (the library allocates with malloc, not counted here).
+static thread_local long cxx_allocations = 0;
+void *operator new(std::size_t size) {
+    cxx_allocations++;
+    if (void *p = std::malloc(size == 0 ? 1 : size)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void *p) noexcept { std::free(p); }
+void operator delete(void *p, std::size_t) noexcept { std::free(p); }
 using namespace std::chrono_literals;
 using test::check;
 using test::contains;
@@ -1059,6 +1071,70 @@ void test_provider_moves() {
           "a provider and callback from the other translation unit");
 }
 
+void test_provider_allocations() {
+    // valgrind puts its own operator new in place of the one above: then nothing can be counted.
+    const long probe_before = cxx_allocations;
+    const auto probe = std::make_unique<std::vector<int>>(100);
+    if (cxx_allocations == probe_before) {
+        std::printf("skipped: allocation checks (operator new is not this program's, e.g. under valgrind)\n");
+        return;
+    }
+    om::MeterProvider provider(provider_config());
+    auto counter = provider.meter("allocations").counter<std::int64_t>("alloc.counter");
+    auto histogram = provider.meter("allocations").histogram<double>("alloc.histogram");
+    auto eight = [&] {
+        counter.add(1, {{"a0", 0}, {"a1", true}, {"a2", 2.5}, {"a3", "x"}, {"a4", 4}, {"a5", 5}, {"a6", 6}, {"a7", 7}});
+        histogram.record(1.5, {{"a0", 0}, {"a1", true}, {"a2", 2.5}, {"a3", "x"}, {"a4", 4}, {"a5", 5}, {"a6", 6},
+                               {"a7", 7}});
+    };
+    eight();
+    const long before = cxx_allocations;
+    eight();
+    const long with_eight = cxx_allocations - before;  // read before check() builds its strings
+    check(with_eight == 0, "up to 8 attributes: no C++ heap allocation", std::to_string(with_eight));
+    const long before_nine = cxx_allocations;
+    counter.add(1, {{"a0", 0}, {"a1", 1}, {"a2", 2}, {"a3", 3}, {"a4", 4}, {"a5", 5}, {"a6", 6}, {"a7", 7}, {"a8", 8}});
+    const long with_nine = cxx_allocations - before_nine;
+    check(with_nine > 0, "more than 8 attributes: on the heap");
+}
+
+void test_provider_threads() {
+    om::MeterProvider provider(provider_config());
+    auto counter = provider.meter("threads").counter<std::int64_t>("t.counter");
+    std::atomic<int> failures{0};
+    std::atomic<bool> done{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; t++) {
+        threads.emplace_back([&, t] {
+            try {
+                om::BoundCounter<std::int64_t> bound = counter.bind({{"via", "bound"}});
+                for (int i = 0; i < 1000; i++) {
+                    counter.add(1, {{"via", "add"}, {"thread", t}});
+                    bound.add(1);
+                }
+            } catch (...) {
+                failures++;
+            }
+        });
+    }
+    std::thread collector([&] {
+        while (!done) {
+            std::vector<std::uint8_t> out;
+            if (!provider.try_collect(out)) failures++;
+        }
+    });
+    for (auto &t : threads) t.join();
+    done = true;
+    collector.join();
+    check(failures == 0, "recording on many threads while another collects", std::to_string(failures.load()));
+    const test::Collected c = collect(provider, "threads");
+    std::int64_t via_add = 0, via_bound = 0;
+    if (const test::Metric *m = c.find("t.counter"))
+        for (const auto &p : m->points) (p.has("via=s:bound") ? via_bound : via_add) += p.as_int;
+    check(via_add == 4000 && via_bound == 4000, "nothing recorded on threads is lost",
+          std::to_string(via_add) + " " + std::to_string(via_bound));
+}
+
 }  // namespace
 
 int main() {
@@ -1094,6 +1170,8 @@ int main() {
     run("provider: errors", test_provider_errors);
     run("provider: delta and export", test_provider_delta_and_export);
     run("provider: moves", test_provider_moves);
+    run("provider: allocations", test_provider_allocations);
+    run("provider: threads", test_provider_threads);
 
     if (const char *out = std::getenv("OTLPMETRIC_TEST_MARKERS_OUT"); out && *out) {
         std::ofstream f(out);
