@@ -39,8 +39,30 @@ WARN=(-Wall -Wextra -Werror -pedantic)
   bindings/cpp/tests/test_wrapper.cpp bindings/cpp/tests/second_tu.cpp -o "$WORK/test_wrapper" \
   -L target/debug -Wl,-rpath,"$ROOT/target/debug" -lotlpmetric
 # The header alone under the warnings users turn on, and as C++20.
-printf '#include "otlpmetric.hpp"\nint main() { otlpmetric::Config c; otlpmetric::Exporter e; (void)c; (void)e; }\n' \
-  > "$WORK/header_only.cpp"
+cat >"$WORK/header_only.cpp" <<'EOF_CPP'
+#include "otlpmetric.hpp"
+namespace om = otlpmetric;
+template <class T>
+void instantiate(om::Meter &m) {  // every template of the provider, under the strict warnings
+    auto c = m.counter<T>("c");
+    c.add(1, {{"s", "x"}, {"b", true}, {"i", 2}, {"u", 3u}, {"d", 0.5}, {"f", 0.5f}});
+    m.up_down_counter<T>("u").bind({}).add(1);
+    m.histogram<T>("h").record(1);
+    m.gauge<T>("g").bind({{"k", std::string("v")}}).record(1);
+    m.observable_counter<T>("oc", [](om::Observer<T> &o) { o.observe(1, {{"k", 1}}); });
+    m.observable_up_down_counter<T>("ou", [](om::Observer<T> &o) { o.observe(1); });
+    m.observable_gauge<T>("og", [](om::Observer<T> &o) { (void)o.try_observe(1); });
+}
+int main() {
+    om::Config c;
+    om::Exporter e;
+    om::MeterProvider p;
+    om::Meter m;
+    instantiate<std::int64_t>(m);
+    instantiate<double>(m);
+    (void)c; (void)e; (void)p;
+}
+EOF_CPP
 # C++20 only: the std::stop_token overloads; a stop requested before the call cancels it.
 cat >"$WORK/stop_token.cpp" <<'EOF_CPP'
 #include "otlpmetric.hpp"
