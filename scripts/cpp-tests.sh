@@ -3,7 +3,8 @@
 # OpenTelemetry Collector on free loopback ports, compiles bindings/cpp/tests (two
 # translation units, -std=c++17 -Wall -Wextra -Werror -pedantic), runs them, checks that
 # every metric they sent arrived at the Collector, then runs them again under valgrind
-# (when installed). Quiet on success except a summary.
+# (when installed), then builds examples/cpp/instruments.cpp and checks that what it
+# records arrives. Quiet on success except a summary.
 #   scripts/cpp-tests.sh            env: CXX (default c++), OTLPMETRIC_NO_VALGRIND=1
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,8 +39,30 @@ WARN=(-Wall -Wextra -Werror -pedantic)
   bindings/cpp/tests/test_wrapper.cpp bindings/cpp/tests/second_tu.cpp -o "$WORK/test_wrapper" \
   -L target/debug -Wl,-rpath,"$ROOT/target/debug" -lotlpmetric
 # The header alone under the warnings users turn on, and as C++20.
-printf '#include "otlpmetric.hpp"\nint main() { otlpmetric::Config c; otlpmetric::Exporter e; (void)c; (void)e; }\n' \
-  > "$WORK/header_only.cpp"
+cat >"$WORK/header_only.cpp" <<'EOF_CPP'
+#include "otlpmetric.hpp"
+namespace om = otlpmetric;
+template <class T>
+void instantiate(om::Meter &m) {  // every template of the provider, under the strict warnings
+    auto c = m.counter<T>("c");
+    c.add(1, {{"s", "x"}, {"b", true}, {"i", 2}, {"u", 3u}, {"d", 0.5}, {"f", 0.5f}});
+    m.up_down_counter<T>("u").bind({}).add(1);
+    m.histogram<T>("h").record(1);
+    m.gauge<T>("g").bind({{"k", std::string("v")}}).record(1);
+    m.observable_counter<T>("oc", [](om::Observer<T> &o) { o.observe(1, {{"k", 1}}); });
+    m.observable_up_down_counter<T>("ou", [](om::Observer<T> &o) { o.observe(1); });
+    m.observable_gauge<T>("og", [](om::Observer<T> &o) { (void)o.try_observe(1); });
+}
+int main() {
+    om::Config c;
+    om::Exporter e;
+    om::MeterProvider p;
+    om::Meter m;
+    instantiate<std::int64_t>(m);
+    instantiate<double>(m);
+    (void)c; (void)e; (void)p;
+}
+EOF_CPP
 # C++20 only: the std::stop_token overloads; a stop requested before the call cancels it.
 cat >"$WORK/stop_token.cpp" <<'EOF_CPP'
 #include "otlpmetric.hpp"
@@ -99,6 +122,7 @@ run_tests() {  # label, marker, command prefix...
     return 1
   fi
   check_arrivals "$WORK/$marker.names"
+  { grep '^skipped:' <<<"$out" || true; } | sed "s/^/cpp-tests: $label: /"
   echo "cpp-tests: $label: ${out##*$'\n'}, $(wc -l <"$WORK/$marker.names") metrics arrived at the Collector"
 }
 run_tests "test_wrapper" "$MARKER"
@@ -108,4 +132,19 @@ if [ "${OTLPMETRIC_NO_VALGRIND:-0}" != 1 ] && command -v valgrind >/dev/null 2>&
 else
   echo "cpp-tests: valgrind not run (not installed, or OTLPMETRIC_NO_VALGRIND=1)"
 fi
+
+# 4. The instruments example: built with the same warnings, run against the Collector.
+"$CXX" -std=c++17 "${WARN[@]}" -pthread -I include -I bindings/cpp/include examples/cpp/instruments.cpp \
+  -o "$WORK/instruments_cpp" -L target/debug -Wl,-rpath,"$ROOT/target/debug" -lotlpmetric
+if ! OTEL_SERVICE_NAME="otlpmetric-cpp-tests-$MARKER" "$WORK/instruments_cpp" "$OTLPMETRIC_TEST_HTTP_ENDPOINT" \
+     --requests 30 --interval-ms 200 >"$WORK/instruments.out" 2>&1; then
+  cat "$WORK/instruments.out" >&2
+  echo "cpp-tests: examples/cpp/instruments.cpp failed" >&2
+  exit 1
+fi
+printf '%s\n' instruments.requests instruments.request.duration instruments.memory.usage >"$WORK/instruments.names"
+check_arrivals "$WORK/instruments.names"
+grep -q "otlpmetric-cpp-tests-$MARKER" "$OTELCOL_OUT" ||
+  { echo "cpp-tests: the instruments example's service.name never reached the Collector" >&2; exit 1; }
+echo "cpp-tests: examples/cpp/instruments.cpp: $(cat "$WORK/instruments.out"), its metrics arrived at the Collector"
 echo "cpp-tests: ok in $(( $(date +%s) - T0 ))s"

@@ -15,6 +15,10 @@
  *       std::cerr << r.message << '\n';
  *   exporter.shutdown(std::chrono::seconds(5));
  *
+ *   otlpmetric::MeterProvider provider(cfg);                  // or record on instruments and let
+ *   provider.meter("my.lib").counter<std::int64_t>("requests")  // the library aggregate and export:
+ *       .add(1, {{"route", "/api"}, {"code", 200}});          // see "Meter provider" below
+ *
  * Build: c++ -std=c++17 app.cpp $(pkg-config --cflags --libs otlpmetric), or CMake's
  * find_package(otlpmetric) + target_link_libraries(app PRIVATE otlpmetric::otlpmetric).
  *
@@ -53,11 +57,14 @@
 
 #include "otlpmetric.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <initializer_list>
+#include <mutex>
 #include <iterator>
 #include <limits>
 #include <list>
@@ -397,7 +404,19 @@ inline Aggregation from_c(const otlpmetric_aggregation &a) {
     return r;
 }
 
-// What the selector trampolines need while otlpmetric_exporter_new runs. Owned by a
+inline Stats from_c(const otlpmetric_stats &s) noexcept {
+    Stats r;
+    r.requests_sent = s.requests_sent;
+    r.requests_failed = s.requests_failed;
+    r.retries = s.retries;
+    r.bytes_sent = s.bytes_sent;
+    r.data_points_rejected = s.data_points_rejected;
+    r.queue_dropped = s.queue_dropped;
+    r.queue_bytes = s.queue_bytes;
+    return r;
+}
+
+// What the selector trampolines need while otlpmetric_exporter_new (or _meter_provider_new) runs. Owned by a
 // Config on the heap, so its address survives moves of the Config.
 struct SelectorState {
     TemporalitySelector temporality;
@@ -486,7 +505,134 @@ struct ExporterDeleter {
 
 }  // namespace detail
 
+// ---------------------------------------------------------------------------------
+// Attributes
+// ---------------------------------------------------------------------------------
+
+/// One attribute: a key and a string, bool, integer or double value. It borrows its
+/// key and string value (const char * or std::string; both must outlive the call it is
+/// passed to, which an initializer list at the call does):
+///   counter.add(1, {{"route", "/api"}, {"ok", true}, {"code", 200}, {"ratio", 0.5}});
+/// A NULL or empty key, a NULL string value, a std::string holding a NUL byte, or an
+/// unsigned integer above INT64_MAX makes the call fail with Status::InvalidArgument.
+class Attribute {
+public:
+    /// A key: a NUL-terminated const char * or a std::string, borrowed.
+    class Key {
+    public:
+        Key(const char *key) noexcept : key_(key), bad_(key == nullptr) {}  // NOLINT: implicit by design
+        Key(const std::string &key) noexcept  // NOLINT: implicit by design
+            : key_(key.c_str()), bad_(key.find('\0') != std::string::npos) {}
+
+    private:
+        friend class Attribute;
+        const char *key_;
+        bool bad_;
+    };
+
+    Attribute(Key key, const char *value) noexcept : Attribute(key, OTLPMETRIC_ATTRIBUTE_STRING) {
+        c_.string_value = value;
+        bad_ = bad_ || value == nullptr;
+    }
+    Attribute(Key key, const std::string &value) noexcept : Attribute(key, OTLPMETRIC_ATTRIBUTE_STRING) {
+        c_.string_value = value.c_str();
+        bad_ = bad_ || value.find('\0') != std::string::npos;
+    }
+    Attribute(Key key, bool value) noexcept : Attribute(key, OTLPMETRIC_ATTRIBUTE_BOOL) { c_.int_value = value ? 1 : 0; }
+    Attribute(Key key, char value) = delete;  // a character is neither a string nor a number here
+    template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool> &&
+                                            !std::is_same_v<T, char>,
+                                        int> = 0>
+    Attribute(Key key, T value) noexcept : Attribute(key, OTLPMETRIC_ATTRIBUTE_INT) {
+        if constexpr (std::is_unsigned_v<T> && sizeof(T) >= sizeof(std::int64_t)) {
+            bad_ = bad_ || value > static_cast<T>(std::numeric_limits<std::int64_t>::max());
+        }
+        c_.int_value = static_cast<std::int64_t>(value);
+    }
+    template <class T, std::enable_if_t<std::is_floating_point_v<T>, int> = 0>
+    Attribute(Key key, T value) noexcept : Attribute(key, OTLPMETRIC_ATTRIBUTE_DOUBLE) {
+        c_.double_value = static_cast<double>(value);
+    }
+
+    /// The C attribute (pointing at the borrowed strings).
+    const otlpmetric_attribute &c_attribute() const noexcept { return c_; }
+    /// False when the call it is passed to will refuse it (see above).
+    bool valid() const noexcept { return !bad_; }
+
+private:
+    Attribute(Key key, otlpmetric_attribute_type type) noexcept : bad_(key.bad_) {
+        c_.key = key.key_;
+        c_.type = type;
+    }
+
+    otlpmetric_attribute c_{};
+    bool bad_ = false;
+};
+
+/// A borrowed, read-only list of attributes: an initializer list at the call, or any
+/// contiguous container of Attribute (std::vector, std::array) that outlives the call.
+/// A parameter type: do not keep one in a variable (an initializer list's array is gone
+/// at the end of the statement that made it).
+class Attributes {
+public:
+    constexpr Attributes() noexcept = default;
+// The list's array lives until the end of the full expression of the call, as long as
+// this parameter type is used: Attributes is for parameters only (as absl::Span is).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winit-list-lifetime"
+#endif
+    Attributes(std::initializer_list<Attribute> list) noexcept : data_(list.begin()), size_(list.size()) {}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+    Attributes(const Attribute *data, std::size_t size) noexcept : data_(data), size_(size) {}
+    template <class C, class = std::enable_if_t<std::is_same_v<
+                           std::remove_cv_t<std::remove_pointer_t<decltype(std::data(std::declval<const C &>()))>>,
+                           Attribute>>>
+    Attributes(const C &container) noexcept  // NOLINT(google-explicit-constructor): a view
+        : data_(std::data(container)), size_(std::size(container)) {}
+
+    const Attribute *begin() const noexcept { return data_; }
+    const Attribute *end() const noexcept { return data_ + size_; }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+
+private:
+    const Attribute *data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+namespace detail {
+
+// Sets up to this many attributes are converted on the stack; larger ones on the heap.
+inline constexpr std::size_t stack_attributes = 8;
+
+// Calls f(const otlpmetric_attribute *, size_t) with `attrs` in C form, or returns
+// Status::InvalidArgument (naming `operation`) without calling it when one is invalid.
+template <class F>
+Result with_c_attributes(const char *operation, Attributes attrs, F &&f) {
+    for (std::size_t i = 0; i < attrs.size(); i++) {
+        if (!attrs.begin()[i].valid())
+            return invalid(operation, "attribute " + std::to_string(i) +
+                                          " is invalid (NULL or empty key, NULL string, NUL byte in a std::string, "
+                                          "or an unsigned integer above INT64_MAX)");
+    }
+    if (attrs.size() <= stack_attributes) {
+        otlpmetric_attribute c[stack_attributes];
+        for (std::size_t i = 0; i < attrs.size(); i++) c[i] = attrs.begin()[i].c_attribute();
+        return check(operation, f(attrs.empty() ? nullptr : c, attrs.size()));
+    }
+    std::vector<otlpmetric_attribute> c;
+    c.reserve(attrs.size());
+    for (const Attribute &a : attrs) c.push_back(a.c_attribute());
+    return check(operation, f(c.data(), c.size()));
+}
+
+}  // namespace detail
+
 class Exporter;
+class MeterProvider;
 
 // ---------------------------------------------------------------------------------
 // Config
@@ -726,8 +872,42 @@ public:
         return detail::check("otlpmetric_config_set_queue", otlpmetric_config_set_queue(handle(), max_bytes));
     }
 
+    /// The meter provider's resource attributes (copied), replacing any set before; they
+    /// win over OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
+    Config &set_resource(Attributes attributes) { return done(try_set_resource(attributes)); }
+    Result try_set_resource(Attributes attributes) {
+        otlpmetric_config *c = handle();
+        return detail::with_c_attributes("otlpmetric_config_set_resource", attributes,
+                                         [c](const otlpmetric_attribute *a, std::size_t n) {
+                                             return otlpmetric_config_set_resource(c, a, n);
+                                         });
+    }
+
+    /// How often a MeterProvider's own thread collects and exports (default
+    /// OTEL_METRIC_EXPORT_INTERVAL, else 60 s); 0: no thread, collect() or force_flush()
+    /// only.
+    Config &set_export_interval(std::chrono::milliseconds interval) { return done(try_set_export_interval(interval)); }
+    Result try_set_export_interval(std::chrono::milliseconds interval) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(interval, ms))
+            return detail::invalid("otlpmetric_config_set_export_interval_ms", "interval is negative");
+        return detail::check("otlpmetric_config_set_export_interval_ms",
+                             otlpmetric_config_set_export_interval_ms(handle(), ms));
+    }
+
+    /// The most attribute sets each instrument of a MeterProvider keeps (default 2000, at
+    /// least 1); further sets go to one series with otel.metric.overflow = true.
+    Config &set_cardinality_limit(std::uint32_t series_per_instrument) {
+        return done(try_set_cardinality_limit(series_per_instrument));
+    }
+    Result try_set_cardinality_limit(std::uint32_t series_per_instrument) {
+        return detail::check("otlpmetric_config_set_cardinality_limit",
+                             otlpmetric_config_set_cardinality_limit(handle(), series_per_instrument));
+    }
+
 private:
     friend class Exporter;
+    friend class MeterProvider;
 
     Config &done(const Result &r) {
         r.throw_if_error();
@@ -999,15 +1179,7 @@ public:
     Stats stats() const {
         otlpmetric_stats s{};
         detail::check("otlpmetric_exporter_stats", otlpmetric_exporter_stats(handle(), &s)).throw_if_error();
-        Stats r;
-        r.requests_sent = s.requests_sent;
-        r.requests_failed = s.requests_failed;
-        r.retries = s.retries;
-        r.bytes_sent = s.bytes_sent;
-        r.data_points_rejected = s.data_points_rejected;
-        r.queue_dropped = s.queue_dropped;
-        r.queue_bytes = s.queue_bytes;
-        return r;
+        return detail::from_c(s);
     }
 
 private:
@@ -1039,6 +1211,632 @@ private:
     std::shared_ptr<const LogCallback> log_;
     std::shared_ptr<const HeaderCallback> header_callback_;
     std::unique_ptr<otlpmetric_exporter, detail::ExporterDeleter> handle_;
+};
+
+// ---------------------------------------------------------------------------------
+// Meter provider
+// ---------------------------------------------------------------------------------
+//
+//   otlpmetric::Config cfg;
+//   cfg.set_endpoint("http://collector:4318/v1/metrics").set_export_interval(std::chrono::seconds(10));
+//   otlpmetric::MeterProvider provider(cfg);
+//   otlpmetric::Meter meter = provider.meter("my.library", "1.2.0");
+//   auto requests = meter.counter<std::int64_t>("http.server.requests", "{request}");
+//   requests.add(1, {{"route", "/api"}, {"ok", true}, {"code", 200}});
+//   auto latency = meter.histogram<double>("http.server.duration", "s");
+//   auto api = latency.bind({{"route", "/api"}});      // no attribute work per record
+//   api.record(0.012);
+//   auto queue = meter.observable_gauge<std::int64_t>("queue.length", [&](auto &observer) {
+//       observer.observe(queue_length(), {{"queue", "main"}});
+//   });
+//
+// Lifetimes: the MeterProvider owns everything; Meter, the instruments and Observer are
+// non-owning handles, valid while their provider lives (also after it is moved: moving a
+// provider keeps them valid). A BoundInstrument owns its binding and must be destroyed (or
+// reset()) before its provider. Default-constructed handles hold nothing: every call on
+// them fails with Status::InvalidArgument.
+//
+// Kinds: Counter and UpDownCounter have add(), Histogram and Gauge record(); the other
+// call does not compile. The number type is std::int64_t or double.
+//
+// Observe callbacks are std::function, kept alive by the provider; they run during
+// collection (on the provider's thread, or in collect / force_flush / shutdown), one at
+// a time, and may only observe through the Observer they are given. An exception one
+// throws is caught (observations made before it stand) and counted in
+// MeterProvider::callback_exceptions().
+
+namespace detail {
+
+template <class T>
+struct Number;
+
+template <>
+struct Number<std::int64_t> {
+    static constexpr otlpmetric_number_type type = OTLPMETRIC_NUMBER_INT64;
+    static otlpmetric_status add(otlpmetric_instrument *i, std::int64_t v, const otlpmetric_attribute *a,
+                                 std::size_t n) noexcept {
+        return otlpmetric_instrument_add_i64(i, v, a, n);
+    }
+    static otlpmetric_status record(otlpmetric_instrument *i, std::int64_t v, const otlpmetric_attribute *a,
+                                    std::size_t n) noexcept {
+        return otlpmetric_instrument_record_i64(i, v, a, n);
+    }
+    static otlpmetric_status bound_add(otlpmetric_bound_instrument *b, std::int64_t v) noexcept {
+        return otlpmetric_bound_add_i64(b, v);
+    }
+    static otlpmetric_status bound_record(otlpmetric_bound_instrument *b, std::int64_t v) noexcept {
+        return otlpmetric_bound_record_i64(b, v);
+    }
+    static otlpmetric_status observe(otlpmetric_observer *o, std::int64_t v, const otlpmetric_attribute *a,
+                                     std::size_t n) noexcept {
+        return otlpmetric_observer_observe_i64(o, v, a, n);
+    }
+    static constexpr const char *add_name = "otlpmetric_instrument_add_i64";
+    static constexpr const char *record_name = "otlpmetric_instrument_record_i64";
+    static constexpr const char *bound_add_name = "otlpmetric_bound_add_i64";
+    static constexpr const char *bound_record_name = "otlpmetric_bound_record_i64";
+    static constexpr const char *observe_name = "otlpmetric_observer_observe_i64";
+};
+
+template <>
+struct Number<double> {
+    static constexpr otlpmetric_number_type type = OTLPMETRIC_NUMBER_DOUBLE;
+    static otlpmetric_status add(otlpmetric_instrument *i, double v, const otlpmetric_attribute *a,
+                                 std::size_t n) noexcept {
+        return otlpmetric_instrument_add_f64(i, v, a, n);
+    }
+    static otlpmetric_status record(otlpmetric_instrument *i, double v, const otlpmetric_attribute *a,
+                                    std::size_t n) noexcept {
+        return otlpmetric_instrument_record_f64(i, v, a, n);
+    }
+    static otlpmetric_status bound_add(otlpmetric_bound_instrument *b, double v) noexcept {
+        return otlpmetric_bound_add_f64(b, v);
+    }
+    static otlpmetric_status bound_record(otlpmetric_bound_instrument *b, double v) noexcept {
+        return otlpmetric_bound_record_f64(b, v);
+    }
+    static otlpmetric_status observe(otlpmetric_observer *o, double v, const otlpmetric_attribute *a,
+                                     std::size_t n) noexcept {
+        return otlpmetric_observer_observe_f64(o, v, a, n);
+    }
+    static constexpr const char *add_name = "otlpmetric_instrument_add_f64";
+    static constexpr const char *record_name = "otlpmetric_instrument_record_f64";
+    static constexpr const char *bound_add_name = "otlpmetric_bound_add_f64";
+    static constexpr const char *bound_record_name = "otlpmetric_bound_record_f64";
+    static constexpr const char *observe_name = "otlpmetric_observer_observe_f64";
+};
+
+template <class T>
+inline constexpr bool is_number_v = std::is_same_v<T, std::int64_t> || std::is_same_v<T, double>;
+
+constexpr bool adds(InstrumentKind kind) noexcept {
+    return kind == InstrumentKind::Counter || kind == InstrumentKind::UpDownCounter;
+}
+constexpr bool records(InstrumentKind kind) noexcept {
+    return kind == InstrumentKind::Histogram || kind == InstrumentKind::Gauge;
+}
+constexpr bool observes(InstrumentKind kind) noexcept {
+    return kind == InstrumentKind::ObservableCounter || kind == InstrumentKind::ObservableUpDownCounter ||
+           kind == InstrumentKind::ObservableGauge;
+}
+
+// The observe callbacks of one provider, on the heap so that moving the provider keeps
+// the user_data pointers the library holds valid.
+struct ObserveState {
+    struct Callback {
+        ObserveState *owner;
+        std::function<void(otlpmetric_observer *)> function;
+    };
+    std::mutex mutex;                // registration may happen on several threads
+    std::list<Callback> callbacks;   // std::list: addresses stay put
+    std::atomic<std::uint64_t> exceptions{0};
+};
+
+inline void observe_trampoline(void *user_data, otlpmetric_observer *observer) noexcept {
+    auto *callback = static_cast<ObserveState::Callback *>(user_data);
+    if (callback == nullptr || !callback->function) return;
+    try {
+        callback->function(observer);
+    } catch (...) {
+        // An exception must not unwind into the library: counted, and the collection goes on.
+        callback->owner->exceptions.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+struct MeterProviderDeleter {
+    void operator()(otlpmetric_meter_provider *p) const noexcept { otlpmetric_meter_provider_free(p); }
+};
+struct BoundDeleter {
+    void operator()(otlpmetric_bound_instrument *b) const noexcept { otlpmetric_bound_free(b); }
+};
+
+}  // namespace detail
+
+/// What an observe callback observes through; valid only during that call.
+template <class T>
+class Observer {
+    static_assert(detail::is_number_v<T>, "an Observer observes std::int64_t or double");
+
+public:
+    explicit Observer(otlpmetric_observer *observer) noexcept : observer_(observer) {}
+
+    /// Observes `value` for the attribute set. Observations of one set in one
+    /// collection add up for counters; the last one counts for gauges.
+    void observe(T value, Attributes attributes = {}) { try_observe(value, attributes).throw_if_error(); }
+    Result try_observe(T value, Attributes attributes = {}) {
+        otlpmetric_observer *o = observer_;
+        return detail::with_c_attributes(detail::Number<T>::observe_name, attributes,
+                                         [o, value](const otlpmetric_attribute *a, std::size_t n) {
+                                             return detail::Number<T>::observe(o, value, a, n);
+                                         });
+    }
+
+private:
+    otlpmetric_observer *observer_;
+};
+
+/// An instrument bound to one attribute set (otlpmetric_bound_instrument): move-only,
+/// owns the binding; add()/record() do no attribute work. Destroy it (or reset() it)
+/// before its MeterProvider. A moved-from one holds nothing.
+template <InstrumentKind Kind, class T>
+class BoundInstrument {
+public:
+    BoundInstrument() noexcept = default;
+    BoundInstrument(BoundInstrument &&) noexcept = default;
+    BoundInstrument &operator=(BoundInstrument &&) noexcept = default;
+    BoundInstrument(const BoundInstrument &) = delete;
+    BoundInstrument &operator=(const BoundInstrument &) = delete;
+    ~BoundInstrument() = default;
+
+    /// Frees the binding now; leaves this empty.
+    void reset() noexcept { handle_.reset(); }
+    otlpmetric_bound_instrument *handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    template <InstrumentKind K = Kind, std::enable_if_t<detail::adds(K), int> = 0>
+    void add(T value) {
+        try_add(value).throw_if_error();
+    }
+    template <InstrumentKind K = Kind, std::enable_if_t<detail::adds(K), int> = 0>
+    Result try_add(T value) {
+        return detail::check(detail::Number<T>::bound_add_name, detail::Number<T>::bound_add(handle(), value));
+    }
+    template <InstrumentKind K = Kind, std::enable_if_t<detail::records(K), int> = 0>
+    void record(T value) {
+        try_record(value).throw_if_error();
+    }
+    template <InstrumentKind K = Kind, std::enable_if_t<detail::records(K), int> = 0>
+    Result try_record(T value) {
+        return detail::check(detail::Number<T>::bound_record_name, detail::Number<T>::bound_record(handle(), value));
+    }
+
+private:
+    template <InstrumentKind, class>
+    friend class Instrument;
+    std::unique_ptr<otlpmetric_bound_instrument, detail::BoundDeleter> handle_;
+};
+
+/// A synchronous instrument (otlpmetric_instrument): a non-owning handle, cheap to copy,
+/// valid while its MeterProvider lives. Use the aliases Counter<T>, UpDownCounter<T>,
+/// Histogram<T> and Gauge<T>, T being std::int64_t or double. Any thread may record.
+template <InstrumentKind Kind, class T>
+class Instrument {
+    static_assert(detail::is_number_v<T>, "instruments record std::int64_t or double");
+    static_assert(detail::adds(Kind) || detail::records(Kind), "observable instruments are ObservableInstrument");
+
+public:
+    using value_type = T;
+    static constexpr InstrumentKind kind = Kind;
+
+    Instrument() noexcept = default;
+    otlpmetric_instrument *handle() const noexcept { return handle_; }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    /// Counter, UpDownCounter: adds `value` for the attribute set. A negative add on a
+    /// Counter, NaN and infinities are not recorded (no error; the log callback warns).
+    template <InstrumentKind K = Kind, std::enable_if_t<detail::adds(K), int> = 0>
+    void add(T value, Attributes attributes = {}) {
+        try_add(value, attributes).throw_if_error();
+    }
+    template <InstrumentKind K = Kind, std::enable_if_t<detail::adds(K), int> = 0>
+    Result try_add(T value, Attributes attributes = {}) {
+        otlpmetric_instrument *i = handle_;
+        return detail::with_c_attributes(detail::Number<T>::add_name, attributes,
+                                         [i, value](const otlpmetric_attribute *a, std::size_t n) {
+                                             return detail::Number<T>::add(i, value, a, n);
+                                         });
+    }
+
+    /// Histogram, Gauge: records `value` for the attribute set.
+    template <InstrumentKind K = Kind, std::enable_if_t<detail::records(K), int> = 0>
+    void record(T value, Attributes attributes = {}) {
+        try_record(value, attributes).throw_if_error();
+    }
+    template <InstrumentKind K = Kind, std::enable_if_t<detail::records(K), int> = 0>
+    Result try_record(T value, Attributes attributes = {}) {
+        otlpmetric_instrument *i = handle_;
+        return detail::with_c_attributes(detail::Number<T>::record_name, attributes,
+                                         [i, value](const otlpmetric_attribute *a, std::size_t n) {
+                                             return detail::Number<T>::record(i, value, a, n);
+                                         });
+    }
+
+    /// Binds the attribute set (copied): see BoundInstrument.
+    BoundInstrument<Kind, T> bind(Attributes attributes) const {
+        BoundInstrument<Kind, T> bound;
+        try_bind(attributes, bound).throw_if_error();
+        return bound;
+    }
+    /// As bind(); `out` is replaced on success only.
+    Result try_bind(Attributes attributes, BoundInstrument<Kind, T> &out) const {
+        otlpmetric_instrument *i = handle_;
+        otlpmetric_bound_instrument *raw = nullptr;
+        Result r = detail::with_c_attributes("otlpmetric_instrument_bind", attributes,
+                                             [i, &raw](const otlpmetric_attribute *a, std::size_t n) {
+                                                 return otlpmetric_instrument_bind(i, a, n, &raw);
+                                             });
+        if (r.ok()) out.handle_.reset(raw);
+        return r;
+    }
+
+private:
+    friend class Meter;
+    explicit Instrument(otlpmetric_instrument *handle) noexcept : handle_(handle) {}
+    otlpmetric_instrument *handle_ = nullptr;
+};
+
+template <class T>
+using Counter = Instrument<InstrumentKind::Counter, T>;
+template <class T>
+using UpDownCounter = Instrument<InstrumentKind::UpDownCounter, T>;
+template <class T>
+using Histogram = Instrument<InstrumentKind::Histogram, T>;
+template <class T>
+using Gauge = Instrument<InstrumentKind::Gauge, T>;
+template <class T>
+using BoundCounter = BoundInstrument<InstrumentKind::Counter, T>;
+template <class T>
+using BoundUpDownCounter = BoundInstrument<InstrumentKind::UpDownCounter, T>;
+template <class T>
+using BoundHistogram = BoundInstrument<InstrumentKind::Histogram, T>;
+template <class T>
+using BoundGauge = BoundInstrument<InstrumentKind::Gauge, T>;
+
+/// An observable instrument: a non-owning handle (it records nothing itself; its
+/// callback observes at each collection), valid while its MeterProvider lives.
+template <InstrumentKind Kind, class T>
+class ObservableInstrument {
+    static_assert(detail::is_number_v<T>, "instruments observe std::int64_t or double");
+    static_assert(detail::observes(Kind), "synchronous instruments are Instrument");
+
+public:
+    using value_type = T;
+    using Callback = std::function<void(Observer<T> &)>;
+    static constexpr InstrumentKind kind = Kind;
+
+    ObservableInstrument() noexcept = default;
+    otlpmetric_instrument *handle() const noexcept { return handle_; }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+private:
+    friend class Meter;
+    explicit ObservableInstrument(otlpmetric_instrument *handle) noexcept : handle_(handle) {}
+    otlpmetric_instrument *handle_ = nullptr;
+};
+
+template <class T>
+using ObservableCounter = ObservableInstrument<InstrumentKind::ObservableCounter, T>;
+template <class T>
+using ObservableUpDownCounter = ObservableInstrument<InstrumentKind::ObservableUpDownCounter, T>;
+template <class T>
+using ObservableGauge = ObservableInstrument<InstrumentKind::ObservableGauge, T>;
+
+/// One instrumentation scope (otlpmetric_meter): a non-owning handle, cheap to copy,
+/// valid while its MeterProvider lives; any thread may use it. Asking again for an
+/// instrument with the same name (case-insensitive), kind, number type, unit and
+/// description gives the same instrument. A name must match
+/// [A-Za-z][A-Za-z0-9_.\-/]{0,254}, a unit be at most 63 ASCII characters; an empty
+/// unit or description means none. Throws Error; the try_* forms return a Result and
+/// replace `out` on success only.
+class Meter {
+public:
+    Meter() noexcept = default;
+    otlpmetric_meter *handle() const noexcept { return handle_; }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    template <class T>
+    Counter<T> counter(std::string_view name, std::string_view unit = {}, std::string_view description = {}) {
+        return instrument<InstrumentKind::Counter, T>(name, unit, description);
+    }
+    template <class T>
+    UpDownCounter<T> up_down_counter(std::string_view name, std::string_view unit = {},
+                                     std::string_view description = {}) {
+        return instrument<InstrumentKind::UpDownCounter, T>(name, unit, description);
+    }
+    template <class T>
+    Histogram<T> histogram(std::string_view name, std::string_view unit = {}, std::string_view description = {}) {
+        return instrument<InstrumentKind::Histogram, T>(name, unit, description);
+    }
+    template <class T>
+    Gauge<T> gauge(std::string_view name, std::string_view unit = {}, std::string_view description = {}) {
+        return instrument<InstrumentKind::Gauge, T>(name, unit, description);
+    }
+    template <InstrumentKind Kind, class T>
+    Instrument<Kind, T> instrument(std::string_view name, std::string_view unit = {},
+                                   std::string_view description = {}) {
+        Instrument<Kind, T> out;
+        try_instrument(name, unit, description, out).throw_if_error();
+        return out;
+    }
+    template <InstrumentKind Kind, class T>
+    Result try_instrument(std::string_view name, std::string_view unit, std::string_view description,
+                          Instrument<Kind, T> &out) {
+        std::string n, u, d;
+        if (!detail::c_string(name, n) || !detail::c_string(unit, u) || !detail::c_string(description, d))
+            return detail::invalid("otlpmetric_meter_instrument", "a name, unit or description contains a NUL byte");
+        otlpmetric_instrument *raw = nullptr;
+        Result r = detail::check("otlpmetric_meter_instrument",
+                                 otlpmetric_meter_instrument(handle_, detail::c_kind(Kind), detail::Number<T>::type,
+                                                             n.c_str(), u.empty() ? nullptr : u.c_str(),
+                                                             d.empty() ? nullptr : d.c_str(), &raw));
+        if (r.ok()) out = Instrument<Kind, T>(raw);
+        return r;
+    }
+
+    /// Observable instruments: `callback` (kept alive by the provider) observes at each
+    /// collection; it must not be empty.
+    template <class T>
+    ObservableCounter<T> observable_counter(std::string_view name, typename ObservableCounter<T>::Callback callback,
+                                            std::string_view unit = {}, std::string_view description = {}) {
+        return observable<InstrumentKind::ObservableCounter, T>(name, std::move(callback), unit, description);
+    }
+    template <class T>
+    ObservableUpDownCounter<T> observable_up_down_counter(std::string_view name,
+                                                          typename ObservableUpDownCounter<T>::Callback callback,
+                                                          std::string_view unit = {},
+                                                          std::string_view description = {}) {
+        return observable<InstrumentKind::ObservableUpDownCounter, T>(name, std::move(callback), unit, description);
+    }
+    template <class T>
+    ObservableGauge<T> observable_gauge(std::string_view name, typename ObservableGauge<T>::Callback callback,
+                                        std::string_view unit = {}, std::string_view description = {}) {
+        return observable<InstrumentKind::ObservableGauge, T>(name, std::move(callback), unit, description);
+    }
+    template <InstrumentKind Kind, class T>
+    ObservableInstrument<Kind, T> observable(std::string_view name,
+                                             typename ObservableInstrument<Kind, T>::Callback callback,
+                                             std::string_view unit = {}, std::string_view description = {}) {
+        ObservableInstrument<Kind, T> out;
+        try_observable(name, std::move(callback), unit, description, out).throw_if_error();
+        return out;
+    }
+    template <InstrumentKind Kind, class T>
+    Result try_observable(std::string_view name, typename ObservableInstrument<Kind, T>::Callback callback,
+                          std::string_view unit, std::string_view description, ObservableInstrument<Kind, T> &out) {
+        constexpr const char *op = "otlpmetric_meter_observable";
+        if (!callback) return detail::invalid(op, "the callback is empty");
+        if (handle_ == nullptr || observers_ == nullptr) return detail::invalid(op, "meter is NULL");
+        std::string n, u, d;
+        if (!detail::c_string(name, n) || !detail::c_string(unit, u) || !detail::c_string(description, d))
+            return detail::invalid(op, "a name, unit or description contains a NUL byte");
+        detail::ObserveState::Callback *kept = nullptr;
+        {
+            std::lock_guard<std::mutex> lock(observers_->mutex);
+            observers_->callbacks.push_back(detail::ObserveState::Callback{
+                observers_, [f = std::move(callback)](otlpmetric_observer *o) {
+                    Observer<T> observer(o);
+                    f(observer);
+                }});
+            kept = &observers_->callbacks.back();
+        }
+        otlpmetric_instrument *raw = nullptr;
+        Result r = detail::check(
+            op, otlpmetric_meter_observable(handle_, detail::c_kind(Kind), detail::Number<T>::type, n.c_str(),
+                                            u.empty() ? nullptr : u.c_str(), d.empty() ? nullptr : d.c_str(),
+                                            &detail::observe_trampoline, kept, &raw));
+        if (!r.ok()) {  // the library did not keep it
+            std::lock_guard<std::mutex> lock(observers_->mutex);
+            for (auto it = observers_->callbacks.begin(); it != observers_->callbacks.end(); ++it) {
+                if (&*it == kept) {
+                    observers_->callbacks.erase(it);
+                    break;
+                }
+            }
+            return r;
+        }
+        out = ObservableInstrument<Kind, T>(raw);
+        return r;
+    }
+
+private:
+    friend class MeterProvider;
+    Meter(otlpmetric_meter *handle, detail::ObserveState *observers) noexcept
+        : handle_(handle), observers_(observers) {}
+    otlpmetric_meter *handle_ = nullptr;
+    detail::ObserveState *observers_ = nullptr;
+};
+
+/// A meter provider (otlpmetric_meter_provider): meters, instruments, aggregation in
+/// process as the Config's selectors say, and an exporter of its own made from the same
+/// Config, exporting every export interval from its own thread (unless the interval is
+/// 0). Move-only; its methods may be called from any number of threads at once.
+/// Destroying it shuts it down first if needed (within the export timeout), then frees
+/// its meters and instruments: destroy BoundInstruments before it.
+class MeterProvider {
+public:
+    /// An empty provider (like a moved-from one): every call fails with InvalidArgument.
+    MeterProvider() noexcept = default;
+
+    /// otlpmetric_meter_provider_new(). Throws Error, or rethrows what a selector threw.
+    explicit MeterProvider(const Config &config) {
+        std::exception_ptr thrown;
+        Result r = create(config, *this, thrown);
+        if (thrown) std::rethrow_exception(thrown);
+        r.throw_if_error();
+    }
+
+    /// As the constructor, without throwing: a selector's exception becomes
+    /// Status::InvalidArgument with its what() in the message. `out` is replaced on
+    /// success and left alone on failure.
+    static Result try_create(const Config &config, MeterProvider &out) {
+        std::exception_ptr thrown;
+        MeterProvider created;
+        Result r = create(config, created, thrown);
+        if (thrown) {
+            std::string what = "unknown exception";
+            try {
+                std::rethrow_exception(thrown);
+            } catch (const std::exception &e) {
+                what = e.what();
+            } catch (...) {
+            }
+            return detail::invalid("otlpmetric_meter_provider_new", "a selector threw: " + what);
+        }
+        if (r.ok()) out = std::move(created);
+        return r;
+    }
+
+    MeterProvider(MeterProvider &&other) noexcept = default;
+    MeterProvider &operator=(MeterProvider &&other) noexcept {
+        if (this != &other) {
+            reset();
+            observers_ = std::move(other.observers_);
+            log_ = std::move(other.log_);
+            header_callback_ = std::move(other.header_callback_);
+            handle_ = std::move(other.handle_);
+        }
+        return *this;
+    }
+    MeterProvider(const MeterProvider &) = delete;
+    MeterProvider &operator=(const MeterProvider &) = delete;
+    ~MeterProvider() { reset(); }
+
+    /// Frees the provider now (shutting it down first if needed) with its meters and
+    /// instruments; leaves it empty.
+    void reset() noexcept {
+        handle_.reset();  // may still collect (run callbacks) and log until it returns
+        observers_.reset();
+        log_.reset();
+        header_callback_.reset();
+    }
+
+    /// The C handle (NULL when empty); still owned by this object.
+    otlpmetric_meter_provider *handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    /// The meter of an instrumentation scope (an empty version means none): the same
+    /// one for the same name and version.
+    Meter meter(std::string_view name, std::string_view version = {}) {
+        Meter out;
+        try_meter(name, version, out).throw_if_error();
+        return out;
+    }
+    Result try_meter(std::string_view name, std::string_view version, Meter &out) {
+        std::string n, v;
+        if (!detail::c_string(name, n) || !detail::c_string(version, v))
+            return detail::invalid("otlpmetric_meter_provider_meter", "the name or version contains a NUL byte");
+        otlpmetric_meter *raw = nullptr;
+        Result r = detail::check("otlpmetric_meter_provider_meter",
+                                 otlpmetric_meter_provider_meter(handle(), n.c_str(), v.empty() ? nullptr : v.c_str(),
+                                                                 &raw));
+        if (r.ok()) out = Meter(raw, observers_.get());
+        return r;
+    }
+
+    /// Collects now (running the observe callbacks on this thread) and returns what an
+    /// export would send, as one serialized ResourceMetrics; counts as that export for
+    /// delta temporality (use it with an export interval of 0, or upload the bytes
+    /// yourself).
+    std::vector<std::uint8_t> collect() {
+        std::vector<std::uint8_t> out;
+        try_collect(out).throw_if_error();
+        return out;
+    }
+    /// As collect(); `out` is replaced on success only.
+    Result try_collect(std::vector<std::uint8_t> &out) {
+        otlpmetric_buffer buffer{};
+        struct Free {
+            otlpmetric_buffer *buffer;
+            ~Free() { otlpmetric_buffer_free(buffer); }
+        } free_buffer{&buffer};
+        Result r = detail::check("otlpmetric_meter_provider_collect",
+                                 otlpmetric_meter_provider_collect(handle(), &buffer));
+        if (r.ok()) out.assign(buffer.data, buffer.data + buffer.len);
+        return r;
+    }
+
+    /// Collects and exports now and waits for every export begun before, within
+    /// `timeout` (configured_timeout: OTEL_METRIC_EXPORT_TIMEOUT, default 30 s).
+    void force_flush(std::chrono::milliseconds timeout = configured_timeout) {
+        try_force_flush(timeout).throw_if_error();
+    }
+    Result try_force_flush(std::chrono::milliseconds timeout = configured_timeout) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(timeout, ms))
+            return detail::invalid("otlpmetric_meter_provider_force_flush", "timeout is negative");
+        return detail::check("otlpmetric_meter_provider_force_flush",
+                             otlpmetric_meter_provider_force_flush(handle(), ms));
+    }
+
+    /// Stops the export thread, collects and exports one last time, shuts the exporter
+    /// down. Acts once: later calls, and recording, collecting or flushing, fail with
+    /// Status::Shutdown.
+    void shutdown(std::chrono::milliseconds timeout = configured_timeout) { try_shutdown(timeout).throw_if_error(); }
+    Result try_shutdown(std::chrono::milliseconds timeout = configured_timeout) {
+        std::uint32_t ms = 0;
+        if (!detail::to_ms(timeout, ms))
+            return detail::invalid("otlpmetric_meter_provider_shutdown", "timeout is negative");
+        return detail::check("otlpmetric_meter_provider_shutdown", otlpmetric_meter_provider_shutdown(handle(), ms));
+    }
+
+    /// The statistics of the provider's exporter (also after shutdown). Throws Error.
+    Stats stats() const {
+        otlpmetric_stats s{};
+        detail::check("otlpmetric_meter_provider_stats", otlpmetric_meter_provider_stats(handle(), &s))
+            .throw_if_error();
+        return detail::from_c(s);
+    }
+
+    /// How many exceptions observe callbacks have thrown (each caught in the wrapper).
+    std::uint64_t callback_exceptions() const noexcept {
+        return observers_ ? observers_->exceptions.load(std::memory_order_relaxed) : 0;
+    }
+
+private:
+    static Result create(const Config &config, MeterProvider &out, std::exception_ptr &thrown) {
+        detail::SelectorState *state = config.selectors_.get();
+        if (state != nullptr) {
+            state->thrown = nullptr;
+            state->boundaries.clear();
+        }
+        auto observers = std::make_unique<detail::ObserveState>();
+        otlpmetric_meter_provider *raw = nullptr;
+        const otlpmetric_status st = otlpmetric_meter_provider_new(config.handle(), &raw);
+        Result r = detail::check("otlpmetric_meter_provider_new", st);
+        std::unique_ptr<otlpmetric_meter_provider, detail::MeterProviderDeleter> created(st == OTLPMETRIC_OK ? raw
+                                                                                                            : nullptr);
+        if (state != nullptr) {
+            thrown = std::exchange(state->thrown, nullptr);
+            state->boundaries.clear();
+        }
+        if (thrown || !r.ok()) return r;  // `created` (if any) is freed while config.log_ lives
+        if (!created)
+            return Result{Status::Internal, "otlpmetric_meter_provider_new returned no provider",
+                          "otlpmetric_meter_provider_new"};
+        out.reset();
+        out.observers_ = std::move(observers);
+        out.log_ = config.log_;  // before the handle: the provider may log at any time
+        out.header_callback_ = config.header_callback_;
+        out.handle_ = std::move(created);
+        return r;
+    }
+
+    // Declaration order matters: handle_ is destroyed first (the library may run observe
+    // callbacks and the log callback until otlpmetric_meter_provider_free returns).
+    std::unique_ptr<detail::ObserveState> observers_;
+    std::shared_ptr<const LogCallback> log_;
+    std::shared_ptr<const HeaderCallback> header_callback_;
+    std::unique_ptr<otlpmetric_meter_provider, detail::MeterProviderDeleter> handle_;
 };
 
 inline Result Headers::try_add(std::string_view key, std::string_view value) {

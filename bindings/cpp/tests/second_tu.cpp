@@ -48,4 +48,16 @@ int round_trip(const std::string &endpoint, const std::string &marker) {
     return failures;
 }
 
+otlpmetric::MeterProvider make_provider(const std::string &endpoint, std::atomic<int> *observed) {
+    otlpmetric::Config config;
+    config.set_endpoint(endpoint).set_export_interval(std::chrono::milliseconds(0));
+    otlpmetric::MeterProvider provider(config);
+    provider.meter("second.tu").observable_gauge<std::int64_t>(
+        "second.tu.gauge", [observed](otlpmetric::Observer<std::int64_t> &o) {
+            observed->fetch_add(1, std::memory_order_relaxed);
+            o.observe(1, {{"tu", 2}});
+        });
+    return provider;  // the config dies here; the provider keeps the callback
+}
+
 }  // namespace second_tu
