@@ -186,7 +186,7 @@ if ! cmake --build "$WORK/build" -j "$(nproc 2>/dev/null || echo 2)" >"$WORK/cma
   cat "$WORK/cmake-build.log" >&2
   fail "cmake --build failed"
 fi
-for exe in periodic_c periodic_cpp periodic_cpp_static demo_c; do
+for exe in periodic_c periodic_cpp periodic_cpp_static demo_c instruments_c instruments_cpp; do
   [ -x "$WORK/build/$exe" ] || fail "CMake did not build $exe"
 done
 readelf -d "$WORK/build/periodic_cpp" | grep -qF "[libotlpmetric.so.$MAJOR]" \
