@@ -109,6 +109,7 @@ def test_bound(front: Any, provider: Any, number: Any) -> None:
     bh.close()
 
 
+
 def test_bad_inputs(front: Any, provider: Any) -> None:
     meter = provider.meter("m")
     c = meter.counter("c")
@@ -142,6 +143,11 @@ def test_bad_inputs(front: Any, provider: Any) -> None:
         meter.counter("ok", number=complex)
     with pytest.raises(TypeError):
         meter.observable_gauge("og", callback=42)
+    observable = meter.observable_counter("oc", lambda observer: None)
+    with pytest.raises(front.InvalidArgumentError):
+        observable.add(1)  # observed by its callback only
+    with pytest.raises(front.InvalidArgumentError):
+        observable.bind({"k": "v"})
     with pytest.raises(front.InvalidArgumentError):
         h.bind({"": 1})
     assert metrics(provider.collect()) == {}

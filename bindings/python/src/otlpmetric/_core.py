@@ -901,6 +901,12 @@ class Bound:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - nothing to report to at this point
+            pass
+
 
 class Observer:
     """What an observable instrument's callback observes through; valid only during
