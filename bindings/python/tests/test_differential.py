@@ -275,9 +275,8 @@ def check_times(points: Dict[Key, Dict[str, Any]], last_time: Dict[Key, int]) ->
 
 
 def close_floats(a: Any, b: Any) -> bool:
-    """Equal, floats within rounding: the two sides group the additions of a float sum
-    differently (e.g. per collection, then into the cumulative total), which changes
-    the last bits."""
+    """Equal, floats within rounding: the two implementations do not accumulate a float
+    sum in exactly the same way (delta points too), so the last bits may differ."""
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(close_floats(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
