@@ -82,6 +82,9 @@ class BdistWheelAnyPython(bdist_wheel):
 
 cmdclass["bdist_wheel"] = BdistWheelAnyPython
 
+# egg_info refuses an egg_base that does not exist yet (a fresh checkout or work tree).
+(CRATE / "target" / "python-build").mkdir(parents=True, exist_ok=True)
+
 setup(
     version=crate_version(),
     cmdclass=cmdclass,

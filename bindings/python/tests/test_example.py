@@ -52,3 +52,19 @@ def test_sigterm_from_environment_endpoint(receiver: Any) -> None:
             proc.kill()
     assert proc.returncode == 0, err
     assert "SIGTERM: stopping" in err
+
+
+INSTRUMENTS = REPO / "examples" / "python" / "instruments.py"
+
+
+def test_instruments_example(receiver: Any) -> None:
+    result = subprocess.run(
+        [sys.executable, str(INSTRUMENTS), receiver.url, "--requests", "30"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    names = {m.name for r in receiver.requests for rm in r.request().resource_metrics
+             for sm in rm.scope_metrics for m in sm.metrics}
+    assert {"example.requests", "example.latency", "example.memory"} <= names

@@ -90,10 +90,51 @@ class Backend(_BackendBase):
         status = self.lib.otlpmetric_exporter_aggregation(exporter, kind, out)
         return status, (self._read_aggregation(out) if status == 0 else None)
 
-    def stats(self, exporter: Any) -> Tuple[int, Optional[Tuple[int, ...]]]:
+    def stats(self, exporter: Any, function: str = "otlpmetric_exporter_stats") -> Tuple[int, Optional[Tuple[int, ...]]]:
         out = self.ffi.new("otlpmetric_stats *")
-        status = self.lib.otlpmetric_exporter_stats(exporter, out)
+        status = getattr(self.lib, function)(exporter, out)
         return status, (tuple(getattr(out, f) for f in STATS_FIELDS) if status == 0 else None)
+
+    def new_handle(self, function: str, *args: Any) -> Tuple[int, Any]:
+        fn = getattr(self.lib, function)
+        out = self.ffi.new(self.ffi.typeof(fn).args[-1])
+        status = fn(*[self._NULL if a is None else a for a in args], out)
+        return status, (out[0] if status == 0 else None)
+
+    def attributes(self, items: List[Any]) -> Tuple[Any, int, Any]:
+        if not items:
+            return self._NULL, 0, None
+        ffi = self.ffi
+        array = ffi.new("otlpmetric_attribute[]", len(items))
+        keep = [array]  # the strings must live as long as the array is passed
+        for i, (key, a_type, string_value, int_value, double_value) in enumerate(items):
+            attr = array[i]
+            key_c = ffi.new("char[]", key)
+            keep.append(key_c)
+            attr.key = key_c
+            attr.type = a_type
+            if string_value is not None:
+                value_c = ffi.new("char[]", string_value)
+                keep.append(value_c)
+                attr.string_value = value_c
+            attr.int_value = int_value
+            attr.double_value = double_value
+        return array, len(items), keep
+
+    def collect(self, provider: Any) -> Tuple[int, bytes]:
+        buffer = self.ffi.new("otlpmetric_buffer *")
+        status = self.lib.otlpmetric_meter_provider_collect(provider, buffer)
+        try:
+            data = self.ffi.buffer(buffer.data, buffer.len)[:] if buffer.data != self._NULL and buffer.len else b""
+        finally:
+            self.lib.otlpmetric_buffer_free(buffer)
+        return status, data
+
+    def observe_callback(self, observe: Callable[[Any], None]) -> Any:
+        def c_observe(_user_data: Any, observer: Any) -> None:
+            observe(observer)
+
+        return self.ffi.callback("otlpmetric_observe_callback", c_observe, onerror=_ignore)
 
     def _read_aggregation(self, agg: Any) -> AggregationTuple:
         n = agg.boundaries_len if agg.boundaries != self._NULL else 0

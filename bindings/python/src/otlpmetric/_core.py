@@ -38,7 +38,7 @@ from ._types import (
     _u32,
 )
 
-__all__ = ["Exporter", "Backend", "AggregationTuple"]
+__all__ = ["Exporter", "MeterProvider", "Meter", "Instrument", "Bound", "Observer", "Backend", "AggregationTuple"]
 
 logger = logging.getLogger("otlpmetric")
 
@@ -46,6 +46,8 @@ logger = logging.getLogger("otlpmetric")
 AggregationTuple = Tuple[int, Tuple[float, ...], bool, int, int]
 #: What an aggregation trampoline writes when the Python selector failed: kind 0 is no
 #: aggregation kind, so the library refuses it with ERR_INVALID_ARGUMENT.
+#: (key, type, string value, int value, double value): one ``otlpmetric_attribute``.
+AttributeTuple = Tuple[bytes, int, Optional[bytes], int, float]
 INVALID_AGGREGATION: AggregationTuple = (0, (), False, 0, 0)
 MAX_BOUNDARIES = 65536
 
@@ -95,6 +97,15 @@ class Backend:
         """A C ``otlpmetric_log_callback`` calling ``log(level, message)`` (which never raises)."""
     def header_callback(self, produce: Callable[[Any], int]) -> Any:
         """A C ``otlpmetric_header_callback`` returning ``produce(out)`` (which never raises)."""
+    def new_handle(self, function: str, *args: Any) -> Tuple[int, Any]:
+        """Calls ``function(*args, &out)``: (status, the handle written to ``out``)."""
+    def attributes(self, items: List[AttributeTuple]) -> Tuple[Any, int, Any]:
+        """A C attribute array of ``items``: (pointer or NULL, length, what must stay alive
+        while the pointer is used)."""
+    def collect(self, provider: Any) -> Tuple[int, bytes]:
+        """``otlpmetric_meter_provider_collect`` (status, the bytes; the buffer is freed)."""
+    def observe_callback(self, observe: Callable[[Any], None]) -> Any:
+        """A C ``otlpmetric_observe_callback`` calling ``observe(observer)`` (which never raises)."""
 
 
 # Every exporter not yet freed, so that they are freed before the interpreter goes
@@ -135,7 +146,7 @@ def _log_to_logging(level: int, message: str) -> None:
     logger.log(_LOG_LEVELS.get(level, logging.WARNING), "%s", message)
 
 
-class Exporter:
+class _Configured:
     """An OTLP metrics exporter backed by the native library.
 
     Keyword arguments mirror the ``otlpmetric_config_set_*`` setters; None leaves a
@@ -178,6 +189,16 @@ class Exporter:
 
     # Set by each front: returns its (cached) backend, loading the library on first use.
     _load_backend: Callable[[], Backend]
+    # What frees the native handle (it must also shut it down first).
+    _free_function = "otlpmetric_exporter_free"
+    _what = "exporter"
+
+    def _create(self, config: Any) -> Tuple[int, Any]:
+        """Makes the native object from the finished ``config`` (status, handle)."""
+        raise NotImplementedError
+
+    def _after_create(self) -> None:
+        """Runs once the handle is set; raising closes it."""
 
     def __init__(
         self,
@@ -302,7 +323,7 @@ class Exporter:
                 self._keepalive.append(cb)
                 self._set(b.call("otlpmetric_config_set_log_callback", config, cb, None))
 
-            status, handle = b.exporter_new(config)
+            status, handle = self._create(config)
             message = b.last_error() if status else ""
         finally:
             b.config_free(config)
@@ -317,7 +338,7 @@ class Exporter:
         self._handle = handle
         _live.add(self)
         try:
-            self._read_selections()
+            self._after_create()
         except BaseException:
             self.close()
             raise
@@ -357,6 +378,90 @@ class Exporter:
             raise self._error(Status.ERR_INTERNAL)
         return t
 
+    @contextmanager
+    def _using(self) -> Iterator[Any]:
+        with self._cond:
+            handle = self._handle
+            if handle is None:
+                raise ShutdownError(Status.ERR_SHUTDOWN, f"the {self._what} was closed")
+            self._busy += 1
+        try:
+            yield handle
+        finally:
+            with self._cond:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._cond.notify_all()
+
+    # -- the API -------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` freed the native exporter."""
+        return self._handle is None
+
+    def close(self) -> None:
+        """Frees the native exporter (shutting it down first if needed, within the
+        configured timeout). Idempotent. Waits for calls running on other threads."""
+        cond = getattr(self, "_cond", None)
+        if cond is None:  # __init__ failed early
+            return
+        with cond:
+            handle, self._handle = self._handle, None
+            while self._busy:
+                cond.wait()
+        if handle is None:
+            return
+        _live.discard(self)
+        if isinstance(threading.current_thread(), threading._DummyThread):
+            # A thread Python did not start: maybe one of the library's own, running a
+            # callback during which the garbage collector came here. Freeing an exporter
+            # joins its threads, so it is done from a thread of our own instead.
+            keep = self._keepalive
+            threading.Thread(
+                target=_free, args=(self._backend, self._free_function, handle, keep), name="otlpmetric-free"
+            ).start()
+        else:
+            _free(self._backend, self._free_function, handle, self._keepalive)
+        self._keepalive = []
+
+    def __enter__(self) -> "Exporter":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            try:
+                self.shutdown()
+            except ShutdownError:
+                pass  # already shut down (or closed) inside the block
+            except Error:
+                if exc_type is None:
+                    raise
+                logger.warning("shutdown on leaving the with block failed", exc_info=True)
+        finally:
+            self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - nothing to report to at this point
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if getattr(self, "_handle", None) is None else "open"
+        backend = getattr(getattr(self, "_backend", None), "name", "?")
+        return f"<{type(self).__module__}.{type(self).__name__} ({backend}) {state}>"
+
+
+class Exporter(_Configured):
+    __doc__ = _Configured.__doc__
+
+    def _create(self, config: Any) -> Tuple[int, Any]:
+        return self._backend.exporter_new(config)
+
+    def _after_create(self) -> None:
+        self._read_selections()
+
     def _read_selections(self) -> None:
         """Reads the temporality and aggregation of every kind once (they are fixed for
         the exporter's life), so that they can be asked after :meth:`close` too."""
@@ -373,21 +478,6 @@ class Exporter:
             self._aggregations[kind] = _normalized(_aggregation_from_tuple(agg))
 
     @contextmanager
-    def _using(self) -> Iterator[Any]:
-        with self._cond:
-            handle = self._handle
-            if handle is None:
-                raise ShutdownError(Status.ERR_SHUTDOWN, "the exporter was closed")
-            self._busy += 1
-        try:
-            yield handle
-        finally:
-            with self._cond:
-                self._busy -= 1
-                if self._busy == 0:
-                    self._cond.notify_all()
-
-    @contextmanager
     def _using_cancel(self, cancel: "Cancel") -> Iterator[Any]:
         if not isinstance(cancel, Cancel):
             raise TypeError(f"cancel must be an otlpmetric.Cancel, not {type(cancel).__name__}")
@@ -401,13 +491,6 @@ class Exporter:
             status = self._backend.send(function, handle, data, *rest)
             if status:
                 raise self._error(status)
-
-    # -- the API -------------------------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` freed the native exporter."""
-        return self._handle is None
 
     def upload(self, resource_metrics: bytes, timeout_ms: int = 0, cancel: Optional["Cancel"] = None) -> None:
         """Uploads one serialized ``opentelemetry.proto.metrics.v1.ResourceMetrics``.
@@ -467,31 +550,6 @@ class Exporter:
         with self._using() as handle:
             self._set(self._backend.call("otlpmetric_exporter_shutdown", handle, timeout))
 
-    def close(self) -> None:
-        """Frees the native exporter (shutting it down first if needed, within the
-        configured timeout). Idempotent. Waits for calls running on other threads."""
-        cond = getattr(self, "_cond", None)
-        if cond is None:  # __init__ failed early
-            return
-        with cond:
-            handle, self._handle = self._handle, None
-            while self._busy:
-                cond.wait()
-        if handle is None:
-            return
-        _live.discard(self)
-        if isinstance(threading.current_thread(), threading._DummyThread):
-            # A thread Python did not start: maybe one of the library's own, running a
-            # callback during which the garbage collector came here. Freeing an exporter
-            # joins its threads, so it is done from a thread of our own instead.
-            keep = self._keepalive
-            threading.Thread(
-                target=_free, args=(self._backend, handle, keep), name="otlpmetric-free"
-            ).start()
-        else:
-            _free(self._backend, handle, self._keepalive)
-        self._keepalive = []
-
     def temporality(self, kind: Union[InstrumentKind, int]) -> Temporality:
         """The temporality the exporter uses for ``kind``."""
         try:
@@ -516,21 +574,332 @@ class Exporter:
         assert values is not None
         return Stats(**dict(zip(STATS_FIELDS, values)))
 
-    def __enter__(self) -> "Exporter":
+
+
+_ATTRIBUTE_STRING, _ATTRIBUTE_BOOL, _ATTRIBUTE_INT, _ATTRIBUTE_DOUBLE = 1, 2, 3, 4
+_NUMBER_INT64, _NUMBER_DOUBLE = 1, 2
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _attribute_items(attributes: Any) -> List[AttributeTuple]:
+    if attributes is None:
+        return []
+    if not isinstance(attributes, Mapping):
+        raise TypeError(f"attributes must be a dict or None, not {type(attributes).__name__}")
+    items: List[AttributeTuple] = []
+    for key, value in attributes.items():
+        if not isinstance(key, str):
+            raise TypeError(f"an attribute key must be a str, not {type(key).__name__}")
+        c_key = _c_string("attribute key", key)
+        # bool before int: a bool is an int in Python.
+        if isinstance(value, bool):
+            items.append((c_key, _ATTRIBUTE_BOOL, None, int(value), 0.0))
+        elif isinstance(value, int):
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise InvalidArgumentError(Status.ERR_INVALID_ARGUMENT, f"attribute {key!r} does not fit in 64 bits")
+            items.append((c_key, _ATTRIBUTE_INT, None, value, 0.0))
+        elif isinstance(value, float):
+            items.append((c_key, _ATTRIBUTE_DOUBLE, None, 0, value))
+        elif isinstance(value, str):
+            items.append((c_key, _ATTRIBUTE_STRING, _c_string("attribute value", value), 0, 0.0))
+        else:
+            raise TypeError(
+                f"attribute {key!r} must be a str, bool, int or float, not {type(value).__name__}"
+            )
+    return items
+
+
+def _number_type(number: Any) -> int:
+    if number is int:
+        return _NUMBER_INT64
+    if number is float:
+        return _NUMBER_DOUBLE
+    raise TypeError(f"number must be int or float, not {number!r}")
+
+
+def _value(number: int, value: Any) -> Union[int, float]:
+    """``value`` as the instrument's number type takes it."""
+    if isinstance(value, bool):
+        raise TypeError("a measurement must be an int or a float, not bool")
+    if number == _NUMBER_INT64:
+        if not isinstance(value, int):
+            raise TypeError(f"this instrument records int, not {type(value).__name__}")
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise InvalidArgumentError(Status.ERR_INVALID_ARGUMENT, f"{value} does not fit in 64 bits")
+        return value
+    if not isinstance(value, (int, float)):
+        raise TypeError(f"this instrument records float, not {type(value).__name__}")
+    return float(value)
+
+
+def _suffix(number: int) -> str:
+    return "_i64" if number == _NUMBER_INT64 else "_f64"
+
+
+class MeterProvider(_Configured):
+    """A meter provider: meters, instruments and in-process aggregation, exporting
+    through the library's exporter (every keyword argument of :class:`Exporter`), plus:
+
+    - ``resource``: a dict of resource attributes (str, bool, int or float values).
+    - ``export_interval_ms``: how often the provider's own thread collects and exports
+      (0: no thread; collect with :meth:`collect` or :meth:`force_flush`).
+    - ``cardinality_limit``: the most distinct attribute sets per instrument.
+
+    A context manager: leaving the block shuts it down and frees it. Meters, instruments
+    and observable callbacks live as long as the provider; a :class:`Bound` not closed
+    before is freed with it. Calls are thread-safe.
+    """
+
+    _free_function = "otlpmetric_meter_provider_free"
+    _what = "meter provider"
+
+    def __init__(
+        self,
+        *,
+        resource: Optional[Mapping[str, Any]] = None,
+        export_interval_ms: Optional[int] = None,
+        cardinality_limit: Optional[int] = None,
+        **options: Any,
+    ) -> None:
+        self._provider_options = (resource, export_interval_ms, cardinality_limit)
+        self._bounds: "weakref.WeakSet[Bound]" = weakref.WeakSet()
+        super().__init__(**options)
+
+    def _create(self, config: Any) -> Tuple[int, Any]:
+        b = self._backend
+        resource, export_interval_ms, cardinality_limit = self._provider_options
+        if resource is not None:
+            pointer, length, _keep = b.attributes(_attribute_items(resource))
+            self._set(b.call("otlpmetric_config_set_resource", config, pointer, length))
+        if export_interval_ms is not None:
+            interval = _u32("export_interval_ms", export_interval_ms)
+            self._set(b.call("otlpmetric_config_set_export_interval_ms", config, interval))
+        if cardinality_limit is not None:
+            limit = _u32("cardinality_limit", cardinality_limit)
+            self._set(b.call("otlpmetric_config_set_cardinality_limit", config, limit))
+        return b.new_handle("otlpmetric_meter_provider_new", config)
+
+    def meter(self, name: str, version: Optional[str] = None) -> "Meter":
+        """The meter of the instrumentation scope ``name`` (and ``version``)."""
+        c_name = _c_string("name", name)
+        c_version = None if version is None else _c_string("version", version)
+        with self._using() as handle:
+            status, meter = self._backend.new_handle("otlpmetric_meter_provider_meter", handle, c_name, c_version)
+            if status:
+                raise self._error(status)
+        return Meter(self, meter)
+
+    def collect(self) -> bytes:
+        """Collects every instrument now (running the observable callbacks on this thread)
+        and returns, as the bytes of one ``opentelemetry.proto.metrics.v1.ResourceMetrics``,
+        what an export would send (it counts as that export for delta temporality)."""
+        with self._using() as handle:
+            status, data = self._backend.collect(handle)
+            if status:
+                raise self._error(status)
+        return data
+
+    def force_flush(self, timeout_ms: int = 0) -> None:
+        """Collects and exports now, waiting for the export (0: the configured timeout)."""
+        timeout = _u32("timeout_ms", timeout_ms)
+        with self._using() as handle:
+            self._set(self._backend.call("otlpmetric_meter_provider_force_flush", handle, timeout))
+
+    def shutdown(self, timeout_ms: int = 0) -> None:
+        """Collects and exports a last time and stops; later calls raise ShutdownError."""
+        timeout = _u32("timeout_ms", timeout_ms)
+        with self._using() as handle:
+            self._set(self._backend.call("otlpmetric_meter_provider_shutdown", handle, timeout))
+
+    def stats(self) -> Stats:
+        """The export statistics (works after shutdown, not after close)."""
+        with self._using() as handle:
+            status, values = self._backend.stats(handle, "otlpmetric_meter_provider_stats")
+            if status:
+                raise self._error(status)
+        assert values is not None
+        return Stats(**dict(zip(STATS_FIELDS, values)))
+
+    def close(self) -> None:
+        """Frees the bound instruments, then the provider (shutting it down first if
+        needed). Idempotent."""
+        for bound in list(getattr(self, "_bounds", ())):
+            bound.close()
+        super().close()
+
+    def __enter__(self) -> "MeterProvider":
+        return self
+
+
+class Meter:
+    """One instrumentation scope of a :class:`MeterProvider`; makes its instruments."""
+
+    def __init__(self, provider: MeterProvider, handle: Any) -> None:
+        self._provider = provider
+        self._handle = handle
+
+    def _make(
+        self, kind: InstrumentKind, name: str, unit: str, description: Optional[str], number: Any,
+        callback: Optional[Callable[["Observer"], Any]] = None,
+    ) -> "Instrument":
+        number_type = _number_type(number)
+        args = (
+            _c_string("name", name),
+            _c_string("unit", unit),
+            None if description is None else _c_string("description", description),
+        )
+        provider = self._provider
+        b = provider._backend
+        with provider._using():
+            if callback is None:
+                status, handle = b.new_handle(
+                    "otlpmetric_meter_instrument", self._handle, int(kind), number_type, *args
+                )
+            else:
+                if not callable(callback):
+                    raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+                cb = b.observe_callback(_safe_observe(callback, b, number_type))
+                status, handle = b.new_handle(
+                    "otlpmetric_meter_observable", self._handle, int(kind), number_type, *args, cb, None
+                )
+                if status == 0:
+                    # Called until the provider is freed: kept (and freed) with it.
+                    provider._keepalive.append(cb)
+            if status:
+                raise provider._error(status)
+        return Instrument(provider, handle, kind, number_type, name)
+
+    def counter(self, name: str, unit: str = "", description: Optional[str] = None, number: Any = int) -> "Instrument":
+        """A monotonic sum: :meth:`Instrument.add` non-negative values."""
+        return self._make(InstrumentKind.COUNTER, name, unit, description, number)
+
+    def up_down_counter(
+        self, name: str, unit: str = "", description: Optional[str] = None, number: Any = int
+    ) -> "Instrument":
+        """A sum that goes up and down: :meth:`Instrument.add` any value."""
+        return self._make(InstrumentKind.UP_DOWN_COUNTER, name, unit, description, number)
+
+    def histogram(self, name: str, unit: str = "", description: Optional[str] = None, number: Any = int) -> "Instrument":
+        """A distribution: :meth:`Instrument.record` values."""
+        return self._make(InstrumentKind.HISTOGRAM, name, unit, description, number)
+
+    def gauge(self, name: str, unit: str = "", description: Optional[str] = None, number: Any = int) -> "Instrument":
+        """The last value: :meth:`Instrument.record` values."""
+        return self._make(InstrumentKind.GAUGE, name, unit, description, number)
+
+    def observable_counter(
+        self, name: str, callback: Callable[["Observer"], Any], unit: str = "",
+        description: Optional[str] = None, number: Any = int,
+    ) -> "Instrument":
+        """A monotonic sum that ``callback(observer)`` observes (as totals) at each collection."""
+        return self._make(InstrumentKind.OBSERVABLE_COUNTER, name, unit, description, number, callback)
+
+    def observable_up_down_counter(
+        self, name: str, callback: Callable[["Observer"], Any], unit: str = "",
+        description: Optional[str] = None, number: Any = int,
+    ) -> "Instrument":
+        """A sum that ``callback(observer)`` observes (as totals) at each collection."""
+        return self._make(InstrumentKind.OBSERVABLE_UP_DOWN_COUNTER, name, unit, description, number, callback)
+
+    def observable_gauge(
+        self, name: str, callback: Callable[["Observer"], Any], unit: str = "",
+        description: Optional[str] = None, number: Any = int,
+    ) -> "Instrument":
+        """A value that ``callback(observer)`` observes at each collection."""
+        return self._make(InstrumentKind.OBSERVABLE_GAUGE, name, unit, description, number, callback)
+
+
+class Instrument:
+    """An instrument of a :class:`MeterProvider`: ``add`` (counters), ``record``
+    (histograms, gauges) or :meth:`bind`. Observable instruments take no calls."""
+
+    def __init__(self, provider: MeterProvider, handle: Any, kind: InstrumentKind, number: int, name: str) -> None:
+        self._provider = provider
+        self._handle = handle
+        self.kind = kind
+        self.name = name
+        self.number = int if number == _NUMBER_INT64 else float
+        self._number = number
+
+    def _measure(self, operation: str, value: Any, attributes: Any) -> None:
+        v = _value(self._number, value)
+        b = self._provider._backend
+        pointer, length, _keep = b.attributes(_attribute_items(attributes))
+        with self._provider._using():
+            status = b.call(f"otlpmetric_instrument_{operation}{_suffix(self._number)}", self._handle, v, pointer, length)
+            if status:
+                raise self._provider._error(status)
+
+    def add(self, value: Union[int, float], attributes: Optional[Mapping[str, Any]] = None) -> None:
+        """Adds ``value`` (counters and up-down counters) for ``attributes``."""
+        self._measure("add", value, attributes)
+
+    def record(self, value: Union[int, float], attributes: Optional[Mapping[str, Any]] = None) -> None:
+        """Records ``value`` (histograms and gauges) for ``attributes``."""
+        self._measure("record", value, attributes)
+
+    def bind(self, attributes: Optional[Mapping[str, Any]] = None) -> "Bound":
+        """This instrument bound to ``attributes``: its calls do no attribute work."""
+        provider = self._provider
+        b = provider._backend
+        pointer, length, _keep = b.attributes(_attribute_items(attributes))
+        with provider._using():
+            status, handle = b.new_handle("otlpmetric_instrument_bind", self._handle, pointer, length)
+            if status:
+                raise provider._error(status)
+            bound = Bound(provider, handle, self._number)
+            provider._bounds.add(bound)
+        return bound
+
+    def __repr__(self) -> str:
+        return f"<otlpmetric.Instrument {self.kind.name} {self.name!r} ({self.number.__name__})>"
+
+
+class Bound:
+    """An instrument bound to one attribute set; :meth:`close` (or leaving a ``with``
+    block) frees it. Freed with its provider otherwise."""
+
+    def __init__(self, provider: MeterProvider, handle: Any, number: int) -> None:
+        self._provider = provider
+        self._handle = handle
+        self._number = number
+        self._lock = threading.Lock()
+
+    def _measure(self, operation: str, value: Any) -> None:
+        v = _value(self._number, value)
+        provider = self._provider
+        with provider._using():
+            handle = self._handle
+            if handle is None:
+                raise InvalidArgumentError(Status.ERR_INVALID_ARGUMENT, "the bound instrument was closed")
+            status = provider._backend.call(f"otlpmetric_bound_{operation}{_suffix(self._number)}", handle, v)
+            if status:
+                raise provider._error(status)
+
+    def add(self, value: Union[int, float]) -> None:
+        self._measure("add", value)
+
+    def record(self, value: Union[int, float]) -> None:
+        self._measure("record", value)
+
+    def close(self) -> None:
+        """Frees the bound instrument. Idempotent; nothing to do once the provider is closed."""
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle is None:
+            return
+        try:
+            with self._provider._using():
+                self._provider._backend.call("otlpmetric_bound_free", handle)
+        except ShutdownError:
+            pass  # the provider was freed, and the bound instrument with it
+        self._provider._bounds.discard(self)
+
+    def __enter__(self) -> "Bound":
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        try:
-            try:
-                self.shutdown()
-            except ShutdownError:
-                pass  # already shut down (or closed) inside the block
-            except Error:
-                if exc_type is None:
-                    raise
-                logger.warning("shutdown on leaving the with block failed", exc_info=True)
-        finally:
-            self.close()
+        self.close()
 
     def __del__(self) -> None:
         try:
@@ -538,10 +907,39 @@ class Exporter:
         except Exception:  # pragma: no cover - nothing to report to at this point
             pass
 
-    def __repr__(self) -> str:
-        state = "closed" if getattr(self, "_handle", None) is None else "open"
-        backend = getattr(getattr(self, "_backend", None), "name", "?")
-        return f"<{type(self).__module__}.{type(self).__name__} ({backend}) {state}>"
+
+class Observer:
+    """What an observable instrument's callback observes through; valid only during
+    the callback."""
+
+    def __init__(self, backend: Backend, handle: Any, number: int) -> None:
+        self._backend = backend
+        self._handle = handle
+        self._number = number
+
+    def observe(self, value: Union[int, float], attributes: Optional[Mapping[str, Any]] = None) -> None:
+        """Observes ``value`` for ``attributes``."""
+        if self._handle is None:
+            raise InvalidArgumentError(Status.ERR_INVALID_ARGUMENT, "an observer is valid only during its callback")
+        v = _value(self._number, value)
+        b = self._backend
+        pointer, length, _keep = b.attributes(_attribute_items(attributes))
+        status = b.call(f"otlpmetric_observer_observe{_suffix(self._number)}", self._handle, v, pointer, length)
+        if status:
+            raise Error.from_status(status, b.last_error())
+
+
+def _safe_observe(callback: Callable[[Observer], Any], backend: Backend, number: int) -> Callable[[Any], None]:
+    def trampoline(handle: Any) -> None:
+        observer = Observer(backend, handle, number)
+        try:
+            callback(observer)
+        except BaseException:  # a callback must never let an exception reach C
+            _report("observable callback")
+        finally:
+            observer._handle = None
+
+    return trampoline
 
 
 class Cancel:
@@ -616,8 +1014,8 @@ class Cancel:
             pass
 
 
-def _free(backend: Backend, handle: Any, keepalive: List[Any]) -> None:
-    backend.exporter_free(handle)
+def _free(backend: Backend, free_function: str, handle: Any, keepalive: List[Any]) -> None:
+    backend.call(free_function, handle)
     # Only now that the library holds none of the callbacks may they go.
     keepalive.clear()
 

@@ -373,10 +373,48 @@ class Backend(_BackendBase):
         status = self._functions["otlpmetric_exporter_aggregation"](exporter, kind, ctypes.byref(out))
         return status, (_read_aggregation(out) if status == 0 else None)
 
-    def stats(self, exporter: Any) -> Tuple[int, Optional[Tuple[int, ...]]]:
+    def stats(self, exporter: Any, function: str = "otlpmetric_exporter_stats") -> Tuple[int, Optional[Tuple[int, ...]]]:
         out = otlpmetric_stats()
-        status = self._functions["otlpmetric_exporter_stats"](exporter, ctypes.byref(out))
+        status = self._bind(function)(exporter, ctypes.byref(out))
         return status, (tuple(getattr(out, f) for f in STATS_FIELDS) if status == 0 else None)
+
+    def new_handle(self, function: str, *args: Any) -> Tuple[int, Any]:
+        out = c_void_p()
+        status = self._bind(function)(*args, ctypes.byref(out))
+        return status, (out.value if status == 0 else None)
+
+    def attributes(self, items: List[Any]) -> Tuple[Any, int, Any]:
+        if not items:
+            return None, 0, None
+        array = (otlpmetric_attribute * len(items))()
+        for attr, (key, a_type, string_value, int_value, double_value) in zip(array, items):
+            # The structure keeps the bytes it is given alive (in its _objects).
+            attr.key = key
+            attr.type = a_type
+            attr.string_value = string_value
+            attr.int_value = int_value
+            attr.double_value = double_value
+        return array, len(items), None
+
+    def collect(self, provider: Any) -> Tuple[int, bytes]:
+        buffer = otlpmetric_buffer()
+        status = self._bind("otlpmetric_meter_provider_collect")(provider, ctypes.byref(buffer))
+        try:
+            # The data pointer itself (reading the c_char_p field would stop at a NUL byte).
+            data_ptr = ctypes.cast(ctypes.byref(buffer), POINTER(c_void_p))[0]
+            data = ctypes.string_at(data_ptr, buffer.len) if data_ptr and buffer.len else b""
+        finally:
+            self._bind("otlpmetric_buffer_free")(ctypes.byref(buffer))
+        return status, data
+
+    def observe_callback(self, observe: Callable[[Any], None]) -> Any:
+        def c_observe(_user_data: Any, observer: Any) -> None:
+            try:
+                observe(observer)
+            except BaseException:  # observe never raises; this is the last line of defence
+                pass
+
+        return otlpmetric_observe_callback(c_observe)
 
     def temporality_selector(self, select: Callable[[int], int]) -> Any:
         def c_select(_user_data: Any, kind: int) -> int:

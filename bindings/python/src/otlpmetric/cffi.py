@@ -31,12 +31,23 @@ from ._types import (
 )
 
 # The front's own names, then the shared types re-exported above.
-__all__ = ["Exporter", "Cancel", "version", "status_str", "library_path", "header_path", *_types.__all__]
+__all__ = ["Exporter", "MeterProvider", "Meter", "Instrument", "Bound", "Observer", "Cancel", "version", "status_str", "library_path", "header_path", *_types.__all__]
 
 
 class Exporter(_core.Exporter):
     __doc__ = _core.Exporter.__doc__
     _load_backend = staticmethod(_cffi_impl.load)
+
+
+class MeterProvider(_core.MeterProvider):
+    __doc__ = _core.MeterProvider.__doc__
+    _load_backend = staticmethod(_cffi_impl.load)
+
+
+Meter = _core.Meter
+Instrument = _core.Instrument
+Bound = _core.Bound
+Observer = _core.Observer
 
 
 class Cancel(_core.Cancel):
