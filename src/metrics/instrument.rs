@@ -765,8 +765,18 @@ impl Instrument {
                     data: Aggregator::Sum(value.minus(before)),
                 });
             }
-            // Sets not observed this time are forgotten, as their series are.
-            *previous = observations;
+            // A set not observed this time keeps its last observation, so that when it
+            // comes back its point is the change since that observation. Within the
+            // cardinality limit: past it, the sets not observed this time are forgotten.
+            let observed = observations.len();
+            for (set, value) in observations {
+                previous.insert(set, value);
+            }
+            if previous.len() > self.shared.cardinality_limit.max(observed) {
+                let current: std::collections::HashSet<&AttributeSet> =
+                    points.iter().map(|p| p.attributes.set()).collect();
+                previous.retain(|set, _| current.contains(set));
+            }
         } else {
             for (set, value) in observations {
                 let data = match self.plan {

@@ -503,6 +503,38 @@ fn observable_counter_cumulative_and_delta() {
 }
 
 #[test]
+fn a_delta_observed_series_that_skips_a_collection_reports_the_change_since_its_last_observation() {
+    let f = fixture(Temporality::Delta);
+    let total = Arc::new(Mutex::new(Some(3i64)));
+    let source = total.clone();
+    f.meter
+        .observable(
+            ObservableCounter,
+            NumberType::I64,
+            "bytes.read",
+            "By",
+            "",
+            Box::new(move |observer| {
+                if let Some(value) = *source.lock().unwrap() {
+                    observer.observe_i64(value, &[]).unwrap();
+                }
+            }),
+        )
+        .unwrap();
+    assert_eq!(
+        values(metric(&f.collect(), "bytes.read").unwrap()),
+        vec![(kv(&[]), 3.0)]
+    );
+    *total.lock().unwrap() = None;
+    assert!(metric(&f.collect(), "bytes.read").is_none());
+    *total.lock().unwrap() = Some(10);
+    assert_eq!(
+        values(metric(&f.collect(), "bytes.read").unwrap()),
+        vec![(kv(&[]), 7.0)]
+    );
+}
+
+#[test]
 fn observable_gauge_reports_only_what_was_observed_this_time() {
     let f = fixture(Temporality::Cumulative);
     let round = Arc::new(Mutex::new(0));

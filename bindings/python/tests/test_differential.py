@@ -8,8 +8,9 @@ an up-down counter's histogram), ``check_times`` (timestamps compared for order 
 ``scale_without_buckets`` (the scale of a histogram of only zeros), ``close_floats``
 (rounding of float sums), ``replayed`` (the SDK's cumulative exponential merge raises).
 Histogram values are non-negative here (the SDK drops negative ones, we record them:
-``test_negative_histogram_values``). One disagreement is a strict xfail for the
-coordinator: ``test_observed_sum_series_that_skips_a_collection``.
+``test_negative_histogram_values``). A delta observable sum series that skips a
+collection reports the change since its last observation, as the SDK does
+(``test_observed_sum_series_that_skips_a_collection``).
 """
 
 from __future__ import annotations
@@ -428,12 +429,6 @@ def test_negative_histogram_values(histogram: HistogramConfig) -> None:
         provider.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a delta observable sum whose series skips a collection: the SDK reports the change "
-    "since the last total observed (T2 - T0); we forget the series' total when it is not "
-    "observed and report T2 as if it were new. The coordinator decides which is right.",
-)
 @pytest.mark.parametrize("kind", ["observable_counter", "observable_up_down_counter"])
 def test_observed_sum_series_that_skips_a_collection(kind: str) -> None:
     totals = [[(5, {"k": "a"}), (3, {"k": "b"})], [(7, {"k": "a"})], [(9, {"k": "a"}), (10, {"k": "b"})]]
