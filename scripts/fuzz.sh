@@ -4,7 +4,7 @@
 # is never grown). Prints per target the executions run and whether it crashed; exits
 # non-zero on any crash, with the reproducer left in fuzz/artifacts/<target>/.
 #
-#   scripts/fuzz.sh                 # the short pass run by scripts/test.sh (~90 s in all)
+#   scripts/fuzz.sh                 # the short pass run by scripts/test.sh (~110 s in all)
 #   scripts/fuzz.sh 3600            # the long run: an hour per target
 #   scripts/fuzz.sh 600 split       # some targets only
 #
@@ -16,8 +16,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 CARGO_FUZZ_VERSION=0.13.2
-ALL_TARGETS=(validate_differential json_input json_output split)
-SHORT_TOTAL=80 # seconds of fuzzing in the default pass, shared by the targets
+ALL_TARGETS=(validate_differential json_input json_output split record)
+SHORT_TOTAL=100 # seconds of fuzzing in the default pass, shared by the targets
 
 if [ $# -ge 1 ] && [ -n "$1" ]; then
   case "$1" in

@@ -7,6 +7,8 @@
 //!   cargo run --release --manifest-path bench/Cargo.toml -- --spool [--quick]
 //!
 //! `--spool` measures `enqueue` to a disk spool per durability choice instead (`spool.rs`).
+//! `--pipeline` measures recording into and collecting from the metrics pipeline beside
+//! opentelemetry-rust's SDK instead (`pipeline.rs`).
 //!
 //! Every row is measured in several rounds, interleaved with the other rows of the same
 //! payload in a new order each round (so that a burst of noise from elsewhere on the
@@ -17,9 +19,14 @@
 //! `--payload small|large` and `--seconds S` narrow a run, e.g. to profile one client:
 //!   perf record -g -- bench/target/release/otlpmetric-bench --only otlp-grpc --payload large --seconds 10
 
+mod alloc_count;
 mod payload;
+mod pipeline;
 mod receiver;
 mod spool;
+
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 
 use std::time::{Duration, Instant};
 
@@ -42,8 +49,11 @@ type ExportFn<'a> = dyn Fn() -> Result<(), String> + Sync + 'a;
 const USAGE: &str =
     "usage: otlpmetric-bench [--quick] [--only ID,...] [--payload small|large] [--seconds S]
        otlpmetric-bench --spool [--quick]
+       otlpmetric-bench --pipeline [--quick]
   --spool         enqueue latency and throughput to a disk spool for each durability
                   choice, beside the in-memory queue (instead of the export table)
+  --pipeline      recording (ns and allocations per call), bytes per series and
+                  collect + encode of the metrics pipeline beside opentelemetry-rust's SDK
   --quick         ~0.5 s per row (2 rounds of 0.25 s) instead of ~2.5 s (10 rounds of 0.25 s)
   --only ID,...   only these clients: ceiling, otlp-grpc, otlp-http, otlp-grpc-encode,
                   otel-grpc, otel-http, otel-grpc-collect
@@ -53,6 +63,7 @@ const USAGE: &str =
 struct Options {
     quick: bool,
     spool: bool,
+    pipeline: bool,
     only: Option<Vec<String>>,
     payload: Option<String>,
     seconds: Option<f64>,
@@ -62,6 +73,7 @@ fn parse_args() -> Options {
     let mut o = Options {
         quick: false,
         spool: false,
+        pipeline: false,
         only: None,
         payload: None,
         seconds: None,
@@ -75,6 +87,7 @@ fn parse_args() -> Options {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--spool" => o.spool = true,
+            "--pipeline" => o.pipeline = true,
             "--breakdown" => {}
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -119,6 +132,10 @@ fn main() {
     let options = parse_args();
     if options.spool {
         spool::run(options.quick);
+        return;
+    }
+    if options.pipeline {
+        pipeline::run(options.quick);
         return;
     }
     let timing = match options.seconds {

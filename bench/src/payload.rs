@@ -444,7 +444,7 @@ pub fn sdk_provider(
 
 /// Lets the benchmark keep a handle on the ManualReader the provider owns.
 #[derive(Debug)]
-struct SharedReader(std::sync::Arc<opentelemetry_sdk::metrics::ManualReader>);
+pub struct SharedReader(pub std::sync::Arc<opentelemetry_sdk::metrics::ManualReader>);
 
 impl opentelemetry_sdk::metrics::reader::MetricReader for SharedReader {
     fn register_pipeline(&self, pipeline: std::sync::Weak<opentelemetry_sdk::metrics::Pipeline>) {
