@@ -30,6 +30,10 @@ trap 'rm -rf "$WORK"' EXIT
 
 if [ "$WHAT" != c ]; then
   tools="${OTLPMETRIC_TOOLS_VENV:-$HOME/.cache/otlpmetric/tools-venv}"
+  # Runs at the same time (a test run beside another) share the venv: one makes it.
+  mkdir -p "$(dirname "$tools")"
+  exec 8>"$tools.lock"
+  flock 8
   if [ ! -x "$tools/bin/auditwheel" ]; then
     rm -rf "$tools"
     python3 -m venv "$tools"

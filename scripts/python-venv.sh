@@ -11,9 +11,13 @@ cd "$repo"
 python="${PYTHON:-python3}"
 venv="${OTLPMETRIC_VENV:-$HOME/.cache/otlpmetric/venv}"
 
+# Runs at the same time (a test run beside another) share the venv: one at a time
+# makes and fills it.
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
 if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
     rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
     if ! "$python" -m venv "$venv"; then
         echo "python-venv: '$python -m venv' failed (on Debian: apt-get install python3-venv)" >&2
         exit 1
