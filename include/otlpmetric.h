@@ -685,10 +685,41 @@ enum otlpmetric_status otlpmetric_config_set_export_interval_ms(struct otlpmetri
 // `config` is NULL or valid.
 enum otlpmetric_status otlpmetric_config_set_cardinality_limit(struct otlpmetric_config *config, uint32_t series_per_instrument);
 
+// Makes the meter provider record its exporter's own metrics (default: off, or the
+// environment variable `OTLPMETRIC_EXPORTER_METRICS=true`; this call wins), as the
+// semantic conventions for SDK metrics name them, in the scope `otlpmetric`:
+// - `otel.sdk.exporter.metric_data_point.exported` (counter, `{data_point}`): points
+//   whose export finished; failed ones carry `error.type`, points the receiver rejected
+//   in a partial success `error.type = rejected`;
+// - `otel.sdk.exporter.metric_data_point.inflight` (up-down counter, `{data_point}`):
+//   points being delivered now, across retries (points waiting in the queue or spool
+//   are not in flight yet: `otlpmetric_stats.queue_bytes` counts them);
+// - `otel.sdk.exporter.operation.duration` (histogram, `s`): one observation per export,
+//   from the first attempt to the end of the last, with `rpc.grpc.status_code` or
+//   `http.response.status_code` when the receiver answered.
+//
+// Every point carries `otel.component.type` (`otlp_grpc_metric_exporter`,
+// `otlp_http_metric_exporter` or `otlp_http_json_metric_exporter`), `otel.component.name`
+// (the type, `/` and a per-process counter), `server.address` and `server.port` (the
+// socket path and no port for a Unix socket). `error.type` is the gRPC status name (e.g.
+// `UNAVAILABLE`) or HTTP status number (e.g. `503`) of the receiver's answer, else
+// `timeout`, `export` (no answer, e.g. the connection failed), `shutdown` or `cancelled`.
+// They are exported with everything else, so an export's figures appear in the next one.
+// `enabled` must be `false` or `true` (a byte other than 0 or 1 is
+// `OTLPMETRIC_ERR_INVALID_ARGUMENT`).
+//
+// # Safety
+// `config` is NULL or valid.
+enum otlpmetric_status otlpmetric_config_set_exporter_metrics(struct otlpmetric_config *config, bool enabled);
+
 // Creates a meter provider from `config` (which may be freed right after): an exporter
 // as `otlpmetric_exporter_new` makes it (same protocol, endpoint, TLS, retries, queue,
 // selectors), the resource, and, unless the export interval is 0, a thread that collects
 // and exports every interval. Environment problems go to the log callback as warnings.
+// When the config sets a queue (`otlpmetric_config_set_queue`) or a spool, each export
+// is enqueued (as `otlpmetric_exporter_enqueue` does) instead of uploaded, so the export
+// thread never waits on the receiver; `force_flush` and `shutdown` still wait for the
+// queue's delivery within their timeouts. Without one, each export is an upload.
 // On success writes the provider to `*out`. In a child made by `fork()` the provider,
 // its meters, instruments and bound instruments start over, empty, with their own start
 // time, `service.instance.id` (unless one was set) and thread, on first use; the

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
     metric::Data, number_data_point, Metric, ResourceMetrics,
@@ -450,18 +451,31 @@ fn c_metrics_tests_pass_collect_decodes_fork_starts_over_and_the_collector_recei
         resource_text(&child, "service.name")
     );
 
-    let received = collector.received("c-metrics-metrics");
-    let names: Vec<&str> = received
-        .resource_metrics
-        .iter()
-        .flat_map(|rm| &rm.scope_metrics)
-        .flat_map(|sm| &sm.metrics)
-        .map(|m| m.name.as_str())
-        .collect();
+    // force_flush's export, then shutdown's (test_metrics.c).
+    let received = collector.received_n("c-metrics-metrics", 2);
+    let names_in = |request: &ExportMetricsServiceRequest| -> Vec<String> {
+        request
+            .resource_metrics
+            .iter()
+            .flat_map(|rm| &rm.scope_metrics)
+            .flat_map(|sm| &sm.metrics)
+            .map(|m| m.name.clone())
+            .collect()
+    };
+    let names = names_in(&received[0]);
     assert!(
-        names.contains(&"e2e.requests") && names.contains(&"e2e.latency"),
+        names.contains(&"e2e.requests".into()) && names.contains(&"e2e.latency".into()),
         "{names:?}"
     );
+    let names = names_in(&received[1]);
+    // The first export's own metrics, sent with the second (test_metrics.c).
+    for name in [
+        "otel.sdk.exporter.metric_data_point.exported",
+        "otel.sdk.exporter.metric_data_point.inflight",
+        "otel.sdk.exporter.operation.duration",
+    ] {
+        assert!(names.contains(&name.into()), "{name} not in {names:?}");
+    }
 }
 
 #[test]

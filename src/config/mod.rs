@@ -94,6 +94,9 @@ pub struct Settings {
     pub max_response_bytes: usize,
     /// Largest amount of bytes the asynchronous queue holds.
     pub queue_max_bytes: usize,
+    /// Whether the queue's bound (or a spool) was set: the meter provider then enqueues
+    /// its exports rather than uploading them.
+    pub queue_chosen: bool,
     /// The disk spool that replaces the in-memory queue, if any.
     pub spool: Option<SpoolOptions>,
     /// Temporality and aggregation for every instrument kind.
@@ -409,6 +412,7 @@ impl Config {
                 .max_response_bytes
                 .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
             queue_max_bytes: self.queue_max_bytes.unwrap_or(DEFAULT_QUEUE_MAX_BYTES),
+            queue_chosen: self.queue_max_bytes.is_some() || spool.is_some(),
             spool,
             selections,
             logger: Logger::new(self.log.clone()),

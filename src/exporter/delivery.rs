@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::{DeliveryReport, Shared};
 use crate::cancel::{self, Cancel};
 use crate::config::AttemptHeaders;
 use crate::error::{Error, ErrorKind, Result};
-use crate::proto::split;
+use crate::proto::{count, split};
 use crate::retry::{Backoff, NextStep};
 use crate::stats::Stats;
-use crate::transport::{Accepted, AttemptError, Transport};
+use crate::transport::{Accepted, AttemptError, ResponseStatus, Transport};
 
 /// One transport, what deliveries report to, and the shutdown that stops them.
 pub(super) struct Delivery {
@@ -48,17 +48,34 @@ impl From<Error> for Undelivered {
     }
 }
 
-/// How the requests of one delivery ended: the failures and the first error.
+/// How the requests of one delivery ended: the failures and the first error, the data
+/// points rejected, and the receiver's status that tells it.
 #[derive(Default)]
 struct Outcome {
     failed: u64,
     first_error: Option<Error>,
+    /// Of the requests the receiver accepted; counted only for an observer.
+    delivered_data_points: u64,
+    rejected_data_points: u64,
+    /// Of the first failed request, or of the last request while none failed.
+    status: Option<ResponseStatus>,
 }
 
 impl Outcome {
     fn fail(&mut self, error: Error) {
+        if self.failed == 0 {
+            // The status of a success says nothing about the failure.
+            self.status = None;
+        }
         self.failed += 1;
         self.first_error.get_or_insert(error);
+    }
+
+    /// Takes the status of a request that just ended (after `fail` if it failed).
+    fn answered(&mut self, status: Option<ResponseStatus>, failed: bool) {
+        if self.failed == 0 || (failed && self.failed == 1) {
+            self.status = status;
+        }
     }
 }
 
@@ -92,6 +109,11 @@ impl Delivery {
         deadline: Option<Instant>,
         cancel: Option<&Cancel>,
     ) -> Result<()> {
+        let observed = self.shared.observer.get().map(|observer| {
+            let data_points = count::data_points(&request);
+            observer.started(data_points);
+            (observer, data_points, Instant::now())
+        });
         let max_request_bytes = self.shared.settings.max_request_bytes;
         let split = split::split_request(request, max_request_bytes);
         let prepared: Vec<Result<Prepared>> = split
@@ -109,14 +131,27 @@ impl Delivery {
         };
         let result = if let Some(error) = stopped_by {
             outcome.failed += 1;
+            outcome.status = None;
             Err(error)
         } else {
             if !split.oversized.is_empty() {
                 outcome.fail(oversized_error(&split.oversized, max_request_bytes));
             }
-            outcome.first_error.map_or(Ok(()), Err)
+            outcome.first_error.take().map_or(Ok(()), Err)
         };
         Stats::add(&self.shared.stats.requests_failed, outcome.failed);
+        if let Some((observer, data_points, started)) = observed {
+            observer.finished(&DeliveryReport {
+                data_points,
+                delivered_data_points: outcome.delivered_data_points.min(data_points),
+                rejected_data_points: outcome
+                    .rejected_data_points
+                    .min(outcome.delivered_data_points.min(data_points)),
+                duration: started.elapsed(),
+                error: result.as_ref().err(),
+                status: outcome.status,
+            });
+        }
         result
     }
 
@@ -146,9 +181,19 @@ impl Delivery {
                     continue;
                 }
             };
-            match self.send_one(&piece, deadline).await {
-                Ok(()) => {}
-                Err(Undelivered::Failed(error)) => outcome.fail(error),
+            let mut status = None;
+            match self.send_one(&piece, deadline, &mut status).await {
+                Ok(rejected) => {
+                    if self.shared.observer.get().is_some() {
+                        outcome.delivered_data_points += count::data_points(&piece.request);
+                    }
+                    outcome.rejected_data_points += rejected;
+                    outcome.answered(status, false);
+                }
+                Err(Undelivered::Failed(error)) => {
+                    outcome.fail(error);
+                    outcome.answered(status, true);
+                }
                 Err(Undelivered::TooLarge(message)) => {
                     let (halves, unsplittable) = self.halve(&piece, &message);
                     if let Some(error) = unsplittable {
@@ -192,22 +237,26 @@ impl Delivery {
     }
 
     /// Sends one request with the retry policy, within `deadline`; counts its success.
+    /// The data points the receiver rejected; `status` gets the last answer's.
     async fn send_one(
         &self,
         piece: &Prepared,
         deadline: Option<Instant>,
-    ) -> std::result::Result<(), Undelivered> {
-        let accepted = self.send_with_retry(&piece.body, deadline).await?;
+        status: &mut Option<ResponseStatus>,
+    ) -> std::result::Result<u64, Undelivered> {
+        let accepted = self.send_with_retry(&piece.body, deadline, status).await?;
         Stats::add(&self.shared.stats.requests_sent, 1);
         Stats::add(&self.shared.stats.bytes_sent, piece.request.len() as u64);
         self.report_partial_success(&accepted);
-        Ok(())
+        Ok(accepted.rejected_data_points.max(0) as u64)
     }
 
+    /// `status` gets the status of each answer as it comes.
     async fn send_with_retry(
         &self,
         body: &Bytes,
         deadline: Option<Instant>,
+        status: &mut Option<ResponseStatus>,
     ) -> std::result::Result<Accepted, Undelivered> {
         let mut backoff = Backoff::new(self.shared.settings.retry);
         let deadline_passed = |last: &str| {
@@ -220,6 +269,8 @@ impl Delivery {
             if remaining == Some(Duration::ZERO) {
                 return Err(deadline_passed("none (no time left to try)").into());
             }
+            // This attempt's answer, if it gets one.
+            *status = None;
             let outcome = match self.attempt_headers() {
                 Err(error) => Err(error),
                 Ok(extra) => {
@@ -241,9 +292,13 @@ impl Delivery {
                 }
             };
             let error = match outcome {
-                Ok(accepted) => return Ok(accepted),
+                Ok(accepted) => {
+                    *status = accepted.status;
+                    return Ok(accepted);
+                }
                 Err(error) => error,
             };
+            *status = error.status;
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(deadline_passed(&error.message).into());
             }

@@ -17,10 +17,11 @@
 
 mod delivery;
 mod in_flight;
+mod observe;
 mod queue;
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -37,6 +38,7 @@ use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::Transport;
 use delivery::Delivery;
 use in_flight::InFlight;
+pub(crate) use observe::{DeliveryObserver, DeliveryReport};
 use queue::{Queue, SpoolFeed};
 
 /// How long shutdown lets cancelled uploads take to return before it stops the runtime:
@@ -62,6 +64,8 @@ struct Shared {
     stats: Stats,
     /// The spool's counters (atomics, which a forked child may read).
     spool_counters: Option<Arc<SpoolCounters>>,
+    /// Told of every delivery, once set.
+    observer: OnceLock<Arc<dyn DeliveryObserver>>,
 }
 
 /// The moving parts of one process: runtime, connections, in-flight tracking, queue.
@@ -174,6 +178,7 @@ impl Exporter {
             spool_counters: spool.as_ref().map(|s| s.counters_handle()),
             settings,
             stats: Stats::default(),
+            observer: OnceLock::new(),
         });
         let engine = Box::new(Engine::start(&shared, spool)?);
         Ok(Exporter {
@@ -360,6 +365,11 @@ impl Exporter {
                 ),
             );
         }
+    }
+
+    /// Tells `observer` of every delivery from now on (the first observer set stays).
+    pub(crate) fn observe(&self, observer: Arc<dyn DeliveryObserver>) {
+        let _ = self.shared.observer.set(observer);
     }
 
     /// The resolved settings (for tests and diagnostics).

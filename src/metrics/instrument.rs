@@ -28,7 +28,7 @@ use crate::log::Logger;
 use crate::metrics::aggregate::{Aggregator, Number, Plan};
 use crate::metrics::attributes::{AttributeSet, KeyValue, Lookup};
 use crate::metrics::lock;
-use crate::selectors::{InstrumentKind, Selections, Temporality};
+use crate::selectors::{Aggregation, InstrumentKind, Selections, Temporality, DEFAULT_BOUNDARIES};
 
 /// The number type an instrument records; numbers as in the C contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,6 +101,10 @@ pub struct Descriptor {
     pub unit: Box<str>,
     /// Description.
     pub description: Box<str>,
+    /// Bucket boundaries to use instead of the default ones when the selected aggregation
+    /// is the default explicit-bucket histogram (the API's advisory parameter); not part
+    /// of the identity.
+    boundaries_advice: Option<Arc<[f64]>>,
 }
 
 impl Descriptor {
@@ -121,7 +125,17 @@ impl Descriptor {
             number,
             unit: unit.into(),
             description: description.into(),
+            boundaries_advice: None,
         })
+    }
+
+    /// The same descriptor advising these histogram bucket boundaries (strictly
+    /// increasing and finite, as the caller guarantees).
+    pub(crate) fn with_boundaries_advice(self, boundaries: &[f64]) -> Self {
+        Descriptor {
+            boundaries_advice: Some(boundaries.into()),
+            ..self
+        }
     }
 
     fn same_name(&self, other: &Descriptor) -> bool {
@@ -481,7 +495,25 @@ impl Instrument {
         callback: Option<Callback>,
     ) -> Self {
         let kind = descriptor.kind;
-        let plan = Plan::new(kind, shared.selections.aggregation(kind));
+        let plan = match (
+            shared.selections.aggregation(kind),
+            &descriptor.boundaries_advice,
+        ) {
+            (
+                Aggregation::ExplicitBucketHistogram {
+                    boundaries,
+                    record_min_max,
+                },
+                Some(advice),
+            ) if boundaries[..] == DEFAULT_BOUNDARIES[..] => Plan::new(
+                kind,
+                &Aggregation::ExplicitBucketHistogram {
+                    boundaries: advice.to_vec(),
+                    record_min_max: *record_min_max,
+                },
+            ),
+            (aggregation, _) => Plan::new(kind, aggregation),
+        };
         let storage = match callback {
             None => Storage::Synchronous(RwLock::default()),
             Some(callback) => Storage::Observable {

@@ -12,10 +12,13 @@
 //! - [`settings`]: resource, export interval and timeout, cardinality limit, from the
 //!   environment (through a lookup function) and code.
 //! - [`provider`]: the pipeline with an exporter and a periodic export thread.
+//! - [`exporter_metrics`]: the exporter's own metrics, recorded into the provider's
+//!   pipeline.
 
 pub mod aggregate;
 pub mod attributes;
 pub mod encode;
+pub(crate) mod exporter_metrics;
 pub mod instrument;
 pub mod pipeline;
 pub mod provider;

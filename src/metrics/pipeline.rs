@@ -52,16 +52,18 @@ impl Meter {
         unit: &str,
         description: &str,
     ) -> Result<Arc<Instrument>> {
-        if kind as i32 > InstrumentKind::Gauge as i32 {
+        self.instrument_of(Descriptor::new(kind, number, name, unit, description)?)
+    }
+
+    /// As [`instrument`](Self::instrument), from a descriptor (which may carry advice).
+    pub(crate) fn instrument_of(&self, descriptor: Descriptor) -> Result<Arc<Instrument>> {
+        if descriptor.kind as i32 > InstrumentKind::Gauge as i32 {
             return Err(Error::invalid(format!(
                 "instrument kind {} is observable: it needs a callback",
-                kind.name()
+                descriptor.kind.name()
             )));
         }
-        self.register(
-            Descriptor::new(kind, number, name, unit, description)?,
-            None,
-        )
+        self.register(descriptor, None)
     }
 
     /// The observable instrument with this identity, `callback` added to its callbacks.

@@ -1,5 +1,7 @@
 //! The meter provider: a [`Pipeline`] that exports through its own [`Exporter`], on
-//! demand (`force_flush`, `shutdown`) and from a periodic thread.
+//! demand (`force_flush`, `shutdown`) and from a periodic thread; through the exporter's
+//! queue (or spool) when the config chose one, so that a slow receiver never holds up
+//! the next collection.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -9,6 +11,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::exporter::Exporter;
 use crate::log::Logger;
+use crate::metrics::exporter_metrics::ExporterMetrics;
 use crate::metrics::instrument::shut_down_error;
 use crate::metrics::lock;
 use crate::metrics::pipeline::{Meter, Pipeline};
@@ -58,18 +61,25 @@ impl Signal {
 struct Core {
     pipeline: Pipeline,
     exporter: Exporter,
+    /// Exports go into the exporter's queue (or spool) rather than being uploaded.
+    enqueue: bool,
     export_timeout: Option<Duration>,
     logger: Logger,
     stop: Signal,
 }
 
 impl Core {
-    /// Collects and uploads (nothing when there is nothing to export) by `deadline`.
+    /// Collects and uploads by `deadline`, or enqueues (nothing when there is nothing to
+    /// export).
     fn export(&self, deadline: Option<Instant>) -> Result<()> {
         let Some(bytes) = self.pipeline.collect_if_any() else {
             return Ok(());
         };
-        self.exporter.upload(&bytes, remaining(deadline))
+        if self.enqueue {
+            self.exporter.enqueue(&bytes)
+        } else {
+            self.exporter.upload(&bytes, remaining(deadline))
+        }
     }
 
     /// `None`: no limit, also for a timeout too long to be a point in time.
@@ -106,7 +116,8 @@ impl MeterProvider {
         Self::with_exporter(Exporter::new(config)?, settings)
     }
 
-    /// A provider that exports through `exporter`, aggregating as its selectors say.
+    /// A provider that exports through `exporter`, aggregating as its selectors say; it
+    /// records the exporter's own metrics when `settings` say so.
     pub fn with_exporter(exporter: Exporter, settings: &MetricsSettings) -> Result<Self> {
         let logger = exporter.settings().logger.clone();
         for warning in &settings.warnings {
@@ -118,7 +129,14 @@ impl MeterProvider {
             settings.cardinality_limit,
             logger.clone(),
         );
+        if settings.exporter_metrics {
+            exporter.observe(Arc::new(ExporterMetrics::new(
+                &pipeline,
+                exporter.settings(),
+            )?));
+        }
         let core = Arc::new(Core {
+            enqueue: exporter.settings().queue_chosen,
             pipeline,
             exporter,
             export_timeout: settings.export_timeout,

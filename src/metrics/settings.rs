@@ -1,5 +1,5 @@
 //! The pipeline's own settings, beside the exporter's: resource, export interval and
-//! timeout, cardinality limit. Resolved from a lookup function (the environment, or a map
+//! timeout, cardinality limit, the exporter's own metrics. Resolved from a lookup function (the environment, or a map
 //! in tests) and then from code, as the exporter's `Config` is.
 
 use std::time::Duration;
@@ -15,6 +15,9 @@ pub(crate) const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_millis(60_00
 /// `OTEL_METRIC_EXPORT_TIMEOUT`'s default.
 pub(crate) const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_millis(30_000);
 
+/// Turns the exporter's own metrics on (`true`) or off (`false`, the default).
+pub(crate) const EXPORTER_METRICS_VARIABLE: &str = "OTLPMETRIC_EXPORTER_METRICS";
+
 /// Settings of the metrics pipeline.
 #[derive(Clone, Debug)]
 pub struct MetricsSettings {
@@ -29,6 +32,8 @@ pub struct MetricsSettings {
     /// Most distinct attribute sets per instrument; further sets share one overflow
     /// series.
     pub cardinality_limit: usize,
+    /// Whether the provider records its exporter's own metrics (`otel.sdk.exporter.*`).
+    pub exporter_metrics: bool,
     /// What was wrong in the environment (each names its variable), for the log.
     pub warnings: Vec<String>,
 }
@@ -84,12 +89,26 @@ impl MetricsSettings {
         };
         let export_interval = milliseconds("OTEL_METRIC_EXPORT_INTERVAL", DEFAULT_EXPORT_INTERVAL);
         let export_timeout = milliseconds("OTEL_METRIC_EXPORT_TIMEOUT", DEFAULT_EXPORT_TIMEOUT);
+        let exporter_metrics = match get(EXPORTER_METRICS_VARIABLE) {
+            None => false,
+            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    warnings.push(format!(
+                        "{EXPORTER_METRICS_VARIABLE} is ignored: {value:?} is not true or false"
+                    ));
+                    false
+                }
+            },
+        };
         MetricsSettings {
             env_resource,
             code_resource: Vec::new(),
             export_interval,
             export_timeout,
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
+            exporter_metrics,
             warnings,
         }
     }
@@ -109,6 +128,11 @@ impl MetricsSettings {
     /// Sets the export interval; `None`: no periodic export.
     pub fn set_export_interval(&mut self, interval: Option<Duration>) {
         self.export_interval = interval;
+    }
+
+    /// Records the exporter's own metrics, or not (wins over the environment).
+    pub fn set_exporter_metrics(&mut self, enabled: bool) {
+        self.exporter_metrics = enabled;
     }
 
     /// Sets the most distinct attribute sets per instrument (at least 1).

@@ -28,7 +28,9 @@ use prost::Message;
 use rustls::ClientConfig;
 use tonic::Code;
 
-use super::{compress, connect, error_chain, excerpt, Accepted, AttemptError, USER_AGENT};
+use super::{
+    compress, connect, error_chain, excerpt, Accepted, AttemptError, ResponseStatus, USER_AGENT,
+};
 use crate::config::{AttemptHeaders, Compression, Settings};
 use crate::error::{Error, Result};
 
@@ -244,7 +246,8 @@ fn http_status_error(status: http::StatusCode) -> AttemptError {
     let message = format!("HTTP status {} without a gRPC status", status.as_u16());
     if status == http::StatusCode::PAYLOAD_TOO_LARGE {
         // A proxy in front of the receiver refusing the request for its size.
-        return AttemptError::too_large(format!("gRPC status Unknown (2): {message}"));
+        return AttemptError::too_large(format!("gRPC status Unknown (2): {message}"))
+            .with_status(ResponseStatus::Grpc(Code::Unknown as i32));
     }
     classify(code, &message, None)
 }
@@ -314,17 +317,22 @@ impl GrpcStatus {
             return Err(classify(self.code, &self.message, throttle));
         }
         let Some((body, encoding)) = body else {
-            return Ok(Accepted::default());
+            return Ok(Accepted {
+                status: Some(ResponseStatus::Grpc(0)),
+                ..Accepted::default()
+            });
         };
         let response = response_message(body, encoding, max_response_bytes).map_err(|why| {
             AttemptError::permanent(format!(
                 "the receiver's gRPC response is not a valid ExportMetricsServiceResponse: {why}"
             ))
+            .with_status(ResponseStatus::Grpc(0))
         })?;
         let partial = response.partial_success.unwrap_or_default();
         Ok(Accepted {
             rejected_data_points: partial.rejected_data_points,
             message: partial.error_message,
+            status: Some(ResponseStatus::Grpc(0)),
         })
     }
 }
@@ -429,6 +437,7 @@ fn classify(code: Code, message: &str, throttle: Option<Duration>) -> AttemptErr
             excerpt(message)
         ),
         too_large: code == Code::ResourceExhausted && throttle.is_none() && says_too_large(message),
+        status: Some(ResponseStatus::Grpc(code as i32)),
     }
 }
 

@@ -13,7 +13,9 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResp
 use prost::Message;
 use rustls::ClientConfig;
 
-use super::{compress, connect, error_chain, excerpt, Accepted, AttemptError, USER_AGENT};
+use super::{
+    compress, connect, error_chain, excerpt, Accepted, AttemptError, ResponseStatus, USER_AGENT,
+};
 use crate::config::{AttemptHeaders, Compression, Protocol, Settings};
 use crate::error::Result;
 
@@ -109,6 +111,7 @@ impl HttpClient {
                     "HTTP {status}: the response body could not be read (over {} bytes, max_response_bytes, or broken): {e}",
                     self.max_response_bytes
                 ))
+                .with_status(ResponseStatus::Http(status.as_u16()))
             })?;
             return self.decode_response(status, &body);
         }
@@ -116,18 +119,23 @@ impl HttpClient {
             .map(|b| self.describe_error_body(&b))
             .unwrap_or_default();
         let message = format!("HTTP status {}{detail}", status.as_u16());
-        if matches!(status.as_u16(), 429 | 502 | 503 | 504) {
-            Err(AttemptError::retryable(message, throttle))
+        let error = if matches!(status.as_u16(), 429 | 502 | 503 | 504) {
+            AttemptError::retryable(message, throttle)
         } else if status == StatusCode::PAYLOAD_TOO_LARGE {
-            Err(AttemptError::too_large(message))
+            AttemptError::too_large(message)
         } else {
-            Err(AttemptError::permanent(message))
-        }
+            AttemptError::permanent(message)
+        };
+        Err(error.with_status(ResponseStatus::Http(status.as_u16())))
     }
 
     fn decode_response(&self, status: StatusCode, body: &[u8]) -> Result<Accepted, AttemptError> {
+        let answered = ResponseStatus::Http(status.as_u16());
         if body.is_empty() {
-            return Ok(Accepted::default());
+            return Ok(Accepted {
+                status: Some(answered),
+                ..Accepted::default()
+            });
         }
         let decoded = if self.json {
             partial_success_from_json(body)
@@ -138,15 +146,22 @@ impl HttpClient {
                     Accepted {
                         rejected_data_points: partial.rejected_data_points,
                         message: partial.error_message,
+                        status: None,
                     }
                 })
                 .map_err(|e| e.to_string())
         };
-        decoded.map_err(|e| {
-            AttemptError::permanent(format!(
-                "HTTP {status}: the response is not a valid ExportMetricsServiceResponse: {e}"
-            ))
-        })
+        decoded
+            .map(|accepted| Accepted {
+                status: Some(answered),
+                ..accepted
+            })
+            .map_err(|e| {
+                AttemptError::permanent(format!(
+                    "HTTP {status}: the response is not a valid ExportMetricsServiceResponse: {e}"
+                ))
+                .with_status(answered)
+            })
     }
 
     /// The receiver's explanation: a `google.rpc.Status` message when it is one, else text.
@@ -193,6 +208,7 @@ fn partial_success_from_json(body: &[u8]) -> std::result::Result<Accepted, Strin
     Ok(Accepted {
         rejected_data_points: rejected,
         message,
+        status: None,
     })
 }
 

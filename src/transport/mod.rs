@@ -23,6 +23,15 @@ pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub(crate) const USER_AGENT: &str =
     concat!("OTel-OTLP-Exporter-otlpmetric/", env!("CARGO_PKG_VERSION"));
 
+/// The status a receiver answered with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResponseStatus {
+    /// A gRPC status code (0 is OK).
+    Grpc(i32),
+    /// An HTTP status code.
+    Http(u16),
+}
+
 /// A receiver's answer to an accepted request.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Accepted {
@@ -30,6 +39,8 @@ pub(crate) struct Accepted {
     pub rejected_data_points: i64,
     /// The receiver's partial-success message, if any.
     pub message: String,
+    /// The status of the answer.
+    pub status: Option<ResponseStatus>,
 }
 
 /// Why one attempt failed.
@@ -44,6 +55,8 @@ pub(crate) struct AttemptError {
     /// The receiver refused the request for its size (HTTP 413, gRPC RESOURCE_EXHAUSTED
     /// saying so): smaller requests may pass.
     pub too_large: bool,
+    /// The receiver's status, when it answered.
+    pub status: Option<ResponseStatus>,
 }
 
 impl AttemptError {
@@ -53,6 +66,7 @@ impl AttemptError {
             throttle: None,
             message: message.into(),
             too_large: false,
+            status: None,
         }
     }
 
@@ -62,6 +76,7 @@ impl AttemptError {
             throttle,
             message: message.into(),
             too_large: false,
+            status: None,
         }
     }
 
@@ -70,6 +85,14 @@ impl AttemptError {
         AttemptError {
             too_large: true,
             ..AttemptError::permanent(message)
+        }
+    }
+
+    /// The same failure, answered with `status`.
+    pub(crate) fn with_status(self, status: ResponseStatus) -> Self {
+        AttemptError {
+            status: Some(status),
+            ..self
         }
     }
 }

@@ -237,6 +237,7 @@ static int test_null_handles_and_outputs(void) {
     EXPECT_ERR(otlpmetric_config_set_export_interval_ms(NULL, 0), INVALID, "config is NULL");
     EXPECT_ERR(otlpmetric_config_set_cardinality_limit(NULL, 1), INVALID, "config is NULL");
     EXPECT_ERR(otlpmetric_config_set_cardinality_limit(config, 0), INVALID, "cardinality limit 0");
+    EXPECT_ERR(otlpmetric_config_set_exporter_metrics(NULL, true), INVALID, "config is NULL");
     /* NULL is fine for the free functions. */
     otlpmetric_bound_free(NULL);
     otlpmetric_buffer_free(NULL);
@@ -510,6 +511,49 @@ done:
     return rc;
 }
 
+/* The exporter's own metrics: a failed export (nothing listens) is counted with its
+ * error.type, and its duration recorded; off unless asked for. */
+static int test_exporter_metrics_of_a_failed_export(void) {
+    int rc = FAIL;
+    otlpmetric_config *config = manual_config();
+    otlpmetric_meter_provider *p = NULL;
+    otlpmetric_meter *m = NULL;
+    otlpmetric_instrument *counter = NULL;
+    otlpmetric_buffer b = {NULL, 0};
+    bool found = true;
+    CHECK(config);
+    EXPECT_OK(otlpmetric_config_set_exporter_metrics(config, false));
+    EXPECT_OK(otlpmetric_meter_provider_new(config, &p));
+    EXPECT_OK(otlpmetric_meter_provider_meter(p, "s", NULL, &m));
+    EXPECT_OK(otlpmetric_meter_instrument(m, OTLPMETRIC_INSTRUMENT_COUNTER, OTLPMETRIC_NUMBER_INT64, "c",
+                                          NULL, NULL, &counter));
+    EXPECT_OK(otlpmetric_instrument_add_i64(counter, 1, NULL, 0));
+    EXPECT_STATUS(otlpmetric_meter_provider_force_flush(p, 2000), OTLPMETRIC_ERR_EXPORT);
+    CHECK(collected_contains(p, "otel.sdk.exporter", &found) == 0 && !found);
+    otlpmetric_meter_provider_free(p);
+    p = NULL;
+
+    EXPECT_OK(otlpmetric_config_set_exporter_metrics(config, true));
+    EXPECT_OK(otlpmetric_meter_provider_new(config, &p));
+    EXPECT_OK(otlpmetric_meter_provider_meter(p, "s", NULL, &m));
+    EXPECT_OK(otlpmetric_meter_instrument(m, OTLPMETRIC_INSTRUMENT_COUNTER, OTLPMETRIC_NUMBER_INT64, "c",
+                                          NULL, NULL, &counter));
+    EXPECT_OK(otlpmetric_instrument_add_i64(counter, 1, NULL, 0));
+    EXPECT_STATUS(otlpmetric_meter_provider_force_flush(p, 2000), OTLPMETRIC_ERR_EXPORT);
+    EXPECT_OK(otlpmetric_meter_provider_collect(p, &b));
+    CHECK(contains(&b, "otel.sdk.exporter.metric_data_point.exported"));
+    CHECK(contains(&b, "otel.sdk.exporter.metric_data_point.inflight"));
+    CHECK(contains(&b, "otel.sdk.exporter.operation.duration"));
+    CHECK(contains(&b, "_metric_exporter/"));
+    CHECK(contains(&b, "error.type"));
+    rc = PASS;
+done:
+    otlpmetric_buffer_free(&b);
+    otlpmetric_meter_provider_free(p);
+    otlpmetric_config_free(config);
+    return rc;
+}
+
 /* What the harness decodes from collected.bin: see tests/c_api.rs. */
 static int test_collect_decodes(void) {
     int rc = FAIL;
@@ -755,6 +799,8 @@ static int test_collector_end_to_end(void) {
     CHECK(config);
     EXPECT_OK(otlpmetric_config_set_endpoint(config, endpoint));
     EXPECT_OK(otlpmetric_config_set_export_interval_ms(config, 0));
+    /* The exporter's own metrics of the first export go out with the second. */
+    EXPECT_OK(otlpmetric_config_set_exporter_metrics(config, true));
     resource[0] = str_attr("service.name", marker);
     EXPECT_OK(otlpmetric_config_set_resource(config, resource, 1));
     EXPECT_OK(otlpmetric_meter_provider_new(config, &p));
@@ -793,6 +839,7 @@ static const struct {
     {"identity_duplicates_and_callbacks_once", test_identity_duplicates_and_callbacks_once},
     {"environment_warnings_reach_the_log_callback", test_environment_warnings_reach_the_log_callback},
     {"after_shutdown", test_after_shutdown},
+    {"exporter_metrics_of_a_failed_export", test_exporter_metrics_of_a_failed_export},
     {"collect_decodes", test_collect_decodes},
     {"threads_record_while_collecting", test_threads_record_while_collecting},
     {"fork_child_starts_empty", test_fork_child_starts_empty},

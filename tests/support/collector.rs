@@ -112,14 +112,32 @@ impl Collector {
 
     /// The request the Collector received carrying `marker` as service.name.
     pub fn received(&self, marker: &str) -> ExportMetricsServiceRequest {
+        self.received_n(marker, 1).remove(0)
+    }
+
+    /// The first `n` requests the Collector wrote with `marker`, in order; waits up to
+    /// 10 s for them.
+    pub fn received_n(&self, marker: &str, n: usize) -> Vec<ExportMetricsServiceRequest> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(line) = self.lines().into_iter().find(|l| l.contains(marker)) {
-                return otlpmetric::internals::json::parse_request(line.as_bytes()).unwrap();
+            let lines: Vec<String> = self
+                .lines()
+                .into_iter()
+                .filter(|l| l.contains(marker))
+                .take(n)
+                .collect();
+            if lines.len() == n {
+                return lines
+                    .iter()
+                    .map(|line| {
+                        otlpmetric::internals::json::parse_request(line.as_bytes()).unwrap()
+                    })
+                    .collect();
             }
             assert!(
                 Instant::now() < deadline,
-                "the Collector never wrote {marker}"
+                "the Collector wrote {} of {n} requests with {marker}",
+                lines.len()
             );
             std::thread::sleep(Duration::from_millis(50));
         }

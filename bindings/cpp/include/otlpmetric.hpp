@@ -905,6 +905,14 @@ public:
                              otlpmetric_config_set_cardinality_limit(handle(), series_per_instrument));
     }
 
+    /// Whether a MeterProvider records its exporter's own metrics (otel.sdk.exporter.*) and
+    /// exports them with the rest (default: off, or OTLPMETRIC_EXPORTER_METRICS=true).
+    Config &set_exporter_metrics(bool enabled) { return done(try_set_exporter_metrics(enabled)); }
+    Result try_set_exporter_metrics(bool enabled) {
+        return detail::check("otlpmetric_config_set_exporter_metrics",
+                             otlpmetric_config_set_exporter_metrics(handle(), enabled));
+    }
+
 private:
     friend class Exporter;
     friend class MeterProvider;

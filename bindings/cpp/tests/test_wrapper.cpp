@@ -989,6 +989,7 @@ void test_provider_errors() {
 void test_provider_delta_and_export() {
     om::Config config = provider_config();
     config.set_temporality_selector([](om::InstrumentKind) { return om::Temporality::Delta; });
+    config.set_exporter_metrics(true);
     om::MeterProvider provider;
     expect_result(om::MeterProvider::try_create(config, provider), om::Status::Ok, "try_create");
     om::Meter meter = provider.meter("delta");
@@ -1011,6 +1012,10 @@ void test_provider_delta_and_export() {
     provider.force_flush(10s);
     check(provider.stats().requests_sent >= 1, "force_flush exported",
           std::to_string(provider.stats().requests_sent));
+    const test::Collected own = collect(provider, "exporter metrics");
+    const test::Metric *exported = own.find("otel.sdk.exporter.metric_data_point.exported");
+    check(exported && !exported->points.empty() && exported->points[0].as_int >= 1,
+          "set_exporter_metrics: the exporter's own metrics count what force_flush exported");
     sent.add(1);
     provider.shutdown(10s);
     check(provider.stats().requests_failed == 0, "nothing failed to export");

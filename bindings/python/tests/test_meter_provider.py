@@ -226,6 +226,27 @@ def test_force_flush_exports_to_receiver(front: Any, receiver: Receiver) -> None
     assert point.as_double == -1.5
 
 
+def test_exporter_metrics(front: Any, receiver: Receiver) -> None:
+    with front.MeterProvider(endpoint=receiver.url, retry=False, timeout_ms=5000, export_interval_ms=0,
+                             exporter_metrics=True) as p:
+        p.meter("m").counter("c").add(1)
+        p.force_flush(5000)
+        got = metrics(p.collect())
+    exported = got["otel.sdk.exporter.metric_data_point.exported"].sum.data_points
+    assert [pt.as_int for pt in exported] == [1]
+    point_attrs = attrs(exported[0])
+    assert point_attrs["otel.component.type"] == "otlp_http_metric_exporter"
+    assert point_attrs["server.address"] == "127.0.0.1"
+    assert "error.type" not in point_attrs
+    duration = got["otel.sdk.exporter.operation.duration"].histogram.data_points[0]
+    assert duration.count == 1 and attrs(duration)["http.response.status_code"] == 200
+    # Off by default.
+    with front.MeterProvider(endpoint=receiver.url, retry=False, timeout_ms=5000, export_interval_ms=0) as p:
+        p.meter("m").counter("c").add(1)
+        p.force_flush(5000)
+        assert "otel.sdk.exporter.metric_data_point.exported" not in metrics(p.collect())
+
+
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[Dict[str, str]]:
     binary = os.environ.get("OTELCOL_BIN")

@@ -644,6 +644,9 @@ class MeterProvider(_Configured):
     - ``export_interval_ms``: how often the provider's own thread collects and exports
       (0: no thread; collect with :meth:`collect` or :meth:`force_flush`).
     - ``cardinality_limit``: the most distinct attribute sets per instrument.
+    - ``exporter_metrics``: record the exporter's own metrics
+      (``otel.sdk.exporter.*``) and export them with the rest (default: off, or
+      ``OTLPMETRIC_EXPORTER_METRICS=true``).
 
     A context manager: leaving the block shuts it down and frees it. Meters, instruments
     and observable callbacks live as long as the provider; a :class:`Bound` not closed
@@ -659,15 +662,16 @@ class MeterProvider(_Configured):
         resource: Optional[Mapping[str, Any]] = None,
         export_interval_ms: Optional[int] = None,
         cardinality_limit: Optional[int] = None,
+        exporter_metrics: Optional[bool] = None,
         **options: Any,
     ) -> None:
-        self._provider_options = (resource, export_interval_ms, cardinality_limit)
+        self._provider_options = (resource, export_interval_ms, cardinality_limit, exporter_metrics)
         self._bounds: "weakref.WeakSet[Bound]" = weakref.WeakSet()
         super().__init__(**options)
 
     def _create(self, config: Any) -> Tuple[int, Any]:
         b = self._backend
-        resource, export_interval_ms, cardinality_limit = self._provider_options
+        resource, export_interval_ms, cardinality_limit, exporter_metrics = self._provider_options
         if resource is not None:
             pointer, length, _keep = b.attributes(_attribute_items(resource))
             self._set(b.call("otlpmetric_config_set_resource", config, pointer, length))
@@ -677,6 +681,8 @@ class MeterProvider(_Configured):
         if cardinality_limit is not None:
             limit = _u32("cardinality_limit", cardinality_limit)
             self._set(b.call("otlpmetric_config_set_cardinality_limit", config, limit))
+        if exporter_metrics is not None:
+            self._set(b.call("otlpmetric_config_set_exporter_metrics", config, bool(exporter_metrics)))
         return b.new_handle("otlpmetric_meter_provider_new", config)
 
     def meter(self, name: str, version: Optional[str] = None) -> "Meter":

@@ -136,6 +136,7 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "otlpmetric_config_set_resource": (c_enum, [_config, _attrs, c_size_t]),
     "otlpmetric_config_set_export_interval_ms": (c_enum, [_config, c_uint32]),
     "otlpmetric_config_set_cardinality_limit": (c_enum, [_config, c_uint32]),
+    "otlpmetric_config_set_exporter_metrics": (c_enum, [_config, c_bool]),
     "otlpmetric_meter_provider_new": (c_enum, [_config, POINTER(_provider)]),
     "otlpmetric_meter_provider_meter": (c_enum, [_provider, c_char_p, c_char_p, POINTER(_meter)]),
     "otlpmetric_meter_instrument": (
