@@ -4,7 +4,8 @@
 //!
 //! - ns per call (wall clock, median of rounds) of counter add with 0, 3 and 16 string
 //!   attributes, bound add, histogram record with 3 attributes; 1 and 2 threads; all
-//!   threads on the same series, or each on its own;
+//!   threads on the same series, or each on its own; and the floor of a bound add (a bare
+//!   atomic add);
 //! - heap allocations per call on a seen attribute set (the counting allocator of main.rs);
 //! - heap bytes kept per new sum series, less the attribute text;
 //! - collect + encode of 200 metrics × 10 attribute sets (sums, gauges, histograms) vs the
@@ -305,6 +306,19 @@ pub fn run(quick: bool) {
             });
         }
     }
+    // The floor of a bound add: one uncontended atomic add, which both libraries' bound
+    // counters make; no library code around it.
+    let word = std::sync::atomic::AtomicU64::new(0);
+    rows.push(Row {
+        what: "floor: a bare AtomicU64::fetch_add",
+        threads: 1,
+        same_series: true,
+        ours: ns_per_call(&timing, 1, |_| {
+            black_box(&word).fetch_add(black_box(1), std::sync::atomic::Ordering::Relaxed);
+        }),
+        otel: None,
+        target: None,
+    });
     allocs.push((
         "bound counter add (3 attributes)",
         allocs_per_call(|| {

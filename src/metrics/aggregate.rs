@@ -31,14 +31,6 @@ impl Number {
         }
     }
 
-    /// Whether it is below zero.
-    pub fn is_negative(self) -> bool {
-        match self {
-            Number::I64(i) => i < 0,
-            Number::F64(f) => f < 0.0,
-        }
-    }
-
     /// `self - other`, wrapping for integers (a cumulative counter that wrapped still
     /// yields its true increase).
     pub fn minus(self, other: Number) -> Number {

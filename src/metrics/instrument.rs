@@ -276,6 +276,7 @@ impl Series {
         }
     }
 
+    #[inline]
     fn update(&self, plan: &Plan, value: Number) {
         match &self.cell {
             Cell::Word {
@@ -478,6 +479,11 @@ pub struct Instrument {
     temporality: Temporality,
     storage: Storage,
     shared: Arc<Shared>,
+    /// The recording calls it takes: a bit per operation and number type
+    /// ([`call_bit`]), so that the hot path checks a call with one test.
+    calls: u8,
+    /// A counter: negative values are not recorded.
+    monotonic: bool,
     /// Whether the one warning about values not recorded was sent.
     warned_value: AtomicBool,
 }
@@ -486,6 +492,27 @@ pub struct Instrument {
 enum Operation {
     Add,
     Record,
+}
+
+/// The bit of `Instrument::calls` for `operation` with `value`'s number type.
+fn call_bit(operation: Operation, value: Number) -> u8 {
+    match (operation, value) {
+        (Operation::Add, Number::I64(_)) => 1,
+        (Operation::Add, Number::F64(_)) => 2,
+        (Operation::Record, Number::I64(_)) => 4,
+        (Operation::Record, Number::F64(_)) => 8,
+    }
+}
+
+/// The calls an instrument of `kind` and `number` takes (see [`call_bit`]).
+fn calls_of(kind: InstrumentKind, number: NumberType) -> u8 {
+    use InstrumentKind::*;
+    let operation = match kind {
+        Counter | UpDownCounter => Operation::Add,
+        Histogram | Gauge => Operation::Record,
+        ObservableCounter | ObservableUpDownCounter | ObservableGauge => return 0,
+    };
+    call_bit(operation, number.zero())
 }
 
 impl Instrument {
@@ -523,6 +550,8 @@ impl Instrument {
         };
         Instrument {
             temporality: shared.selections.temporality(kind),
+            calls: calls_of(kind, descriptor.number),
+            monotonic: kind == InstrumentKind::Counter,
             descriptor,
             plan,
             storage,
@@ -641,7 +670,19 @@ impl Instrument {
     }
 
     /// The checks every recording makes before it touches attributes.
+    #[inline]
     fn check_call(&self, operation: Operation, value: Number) -> Result<()> {
+        if self.calls & call_bit(operation, value) != 0
+            && !self.shared.shut_down.load(Ordering::Relaxed)
+        {
+            return Ok(());
+        }
+        self.refuse_call(operation, value)
+    }
+
+    /// Why the call is refused.
+    #[cold]
+    fn refuse_call(&self, operation: Operation, value: Number) -> Result<()> {
         self.check_live()?;
         use InstrumentKind::*;
         let allowed = match self.descriptor.kind {
@@ -680,13 +721,22 @@ impl Instrument {
     }
 
     /// Whether `value` may be recorded; if not, warns once per instrument.
+    #[inline]
     fn accepts(&self, value: Number) -> bool {
+        let recordable = match value {
+            Number::I64(i) => !(self.monotonic && i < 0),
+            Number::F64(f) => f.is_finite() && !(self.monotonic && f < 0.0),
+        };
+        recordable || self.refuse_value(value)
+    }
+
+    /// Warns (once) that `value` is not recorded; false.
+    #[cold]
+    fn refuse_value(&self, value: Number) -> bool {
         let fault = if !value.is_finite() {
             "NaN and infinite values are"
-        } else if value.is_negative() && self.descriptor.kind == InstrumentKind::Counter {
-            "negative values added to a counter are"
         } else {
-            return true;
+            "negative values added to a counter are"
         };
         if !self.warned_value.swap(true, Ordering::Relaxed) {
             self.shared.logger.warn(&format!(
@@ -697,6 +747,8 @@ impl Instrument {
         false
     }
 
+    // Inlined into each public call, as BoundInstrument::measure is.
+    #[inline(always)]
     fn measure(&self, operation: Operation, value: Number, attrs: &[KeyValue<'_>]) -> Result<()> {
         self.check_call(operation, value)?;
         let lookup = Lookup::new(attrs)?;
@@ -924,6 +976,9 @@ impl BoundInstrument {
         self.measure(Operation::Record, Number::F64(value))
     }
 
+    // Inlined into each public call, where the number type is known: no enum goes
+    // through memory, and the checks fold away.
+    #[inline(always)]
     fn measure(&self, operation: Operation, value: Number) -> Result<()> {
         self.instrument.check_call(operation, value)?;
         if !self.instrument.accepts(value) {
