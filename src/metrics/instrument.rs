@@ -21,7 +21,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Logger;
@@ -216,7 +216,9 @@ fn check_unit(unit: &str) -> Result<()> {
 /// An observable instrument's callback: it observes through the [`Observer`] it is given.
 pub type Callback = Box<dyn Fn(&mut Observer<'_>) + Send + Sync>;
 
-/// One series: an attribute set and its aggregator.
+/// One series: an attribute set and its aggregator. Aligned to a cache line, so that
+/// threads recording on different series never contend for one line.
+#[repr(align(64))]
 pub(crate) struct Series {
     pub attributes: AttributeSet,
     cell: Cell,
@@ -236,7 +238,8 @@ enum Cell {
         number: NumberType,
         last_value: bool,
     },
-    Locked(Mutex<Aggregator>),
+    /// Boxed: a sum's series stays within one cache line.
+    Locked(Box<Mutex<Aggregator>>),
 }
 
 fn to_bits(value: Number) -> u64 {
@@ -266,7 +269,7 @@ impl Series {
         let cell = match aggregator {
             Aggregator::Sum(zero) => word(zero, false),
             Aggregator::LastValue(zero) => word(zero, true),
-            histogram => Cell::Locked(Mutex::new(histogram)),
+            histogram => Cell::Locked(Box::new(Mutex::new(histogram))),
         };
         Series {
             attributes,
@@ -484,6 +487,9 @@ pub struct Instrument {
     calls: u8,
     /// A counter: negative values are not recorded.
     monotonic: bool,
+    /// The series of the empty attribute set once recorded to, held as a bound handle
+    /// holds its series (never forgotten): recording with no attributes takes no lock.
+    empty_set: OnceLock<Arc<Series>>,
     /// Whether the one warning about values not recorded was sent.
     warned_value: AtomicBool,
 }
@@ -552,6 +558,7 @@ impl Instrument {
             temporality: shared.selections.temporality(kind),
             calls: calls_of(kind, descriptor.number),
             monotonic: kind == InstrumentKind::Counter,
+            empty_set: OnceLock::new(),
             descriptor,
             plan,
             storage,
@@ -751,6 +758,14 @@ impl Instrument {
     #[inline(always)]
     fn measure(&self, operation: Operation, value: Number, attrs: &[KeyValue<'_>]) -> Result<()> {
         self.check_call(operation, value)?;
+        if attrs.is_empty() {
+            if let Some(series) = self.empty_set.get() {
+                if self.accepts(value) {
+                    series.update(&self.plan, value);
+                }
+                return Ok(());
+            }
+        }
         let lookup = Lookup::new(attrs)?;
         if !self.accepts(value) || matches!(self.plan, Plan::Drop) {
             return Ok(());
@@ -758,6 +773,13 @@ impl Instrument {
         let Storage::Synchronous(map) = &self.storage else {
             return Ok(());
         };
+        if attrs.is_empty() {
+            let series = self
+                .empty_set
+                .get_or_init(|| self.bound_series(map, &lookup, attrs));
+            series.update(&self.plan, value);
+            return Ok(());
+        }
         if !lookup.has_duplicates {
             let map = read(map);
             if let Some(series) = map.find(&lookup, attrs) {
@@ -1067,5 +1089,13 @@ mod tests {
         assert!(map.find_set(&sets[0]).is_some());
         assert!(map.find_set(&sets[1]).is_some());
         assert!(map.find_set(&sets[2]).is_none());
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    #[test]
+    fn a_series_fits_one_cache_line() {
+        assert_eq!(std::mem::size_of::<super::Series>(), 64);
     }
 }

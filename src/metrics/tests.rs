@@ -279,6 +279,40 @@ fn delta_counter_reports_increments_and_forgets_idle_series() {
 }
 
 #[test]
+fn the_empty_set_series_takes_no_lock_and_counts_like_any_other() {
+    for temporality in [Temporality::Delta, Temporality::Cumulative] {
+        let f = fixture(temporality);
+        let c = f.sync(Counter, NumberType::I64, "plain");
+        c.add_i64(1, &[]).unwrap();
+        c.add_i64(2, &[]).unwrap();
+        // A negative add on a counter is not recorded, on this path either.
+        c.add_i64(-5, &[]).unwrap();
+        c.add_i64(4, &[KeyValue::str("k", "a")]).unwrap();
+        let rm = f.collect();
+        assert_eq!(
+            values(metric(&rm, "plain").unwrap()),
+            vec![(vec![], 3.0), (kv(&[("k", "a")]), 4.0)]
+        );
+        // Idle: delta exports nothing (and the held empty-set series is not forgotten).
+        let rm = f.collect();
+        match temporality {
+            Temporality::Delta => assert!(metric(&rm, "plain").is_none(), "{rm:?}"),
+            Temporality::Cumulative => assert_eq!(
+                values(metric(&rm, "plain").unwrap()),
+                vec![(vec![], 3.0), (kv(&[("k", "a")]), 4.0)]
+            ),
+        }
+        c.add_i64(10, &[]).unwrap();
+        let rm = f.collect();
+        let expected = match temporality {
+            Temporality::Delta => vec![(vec![], 10.0)],
+            Temporality::Cumulative => vec![(vec![], 13.0), (kv(&[("k", "a")]), 4.0)],
+        };
+        assert_eq!(values(metric(&rm, "plain").unwrap()), expected);
+    }
+}
+
+#[test]
 fn delta_up_down_counter_and_cumulative_one() {
     for (temporality, expected) in [
         (Temporality::Delta, [3.0, -5.0]),
