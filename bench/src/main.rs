@@ -1,7 +1,8 @@
 //! otlpmetric-bench: client CPU and throughput of otlpmetric's uploads, side by side with
 //! the ceiling (a raw tonic client sending the same pre-serialized bytes) and with
-//! opentelemetry-rust's OTLP metrics exporter, all against one receiver that runs in a
-//! separate process (so this process's CPU time is the client's alone).
+//! opentelemetry-rust's OTLP metrics exporter, against each receiver in turn (the real
+//! Collector, ours decoding every request, ours dropping it undecoded), each a separate
+//! process (so this process's CPU time is the client's alone).
 //!
 //!   cargo run --release --manifest-path bench/Cargo.toml -- [--quick]
 //!   cargo run --release --manifest-path bench/Cargo.toml -- --spool [--quick]
@@ -15,8 +16,9 @@
 //! machine hits one round of each row rather than all of one row, and no row always
 //! follows the same one); CPU/export and exports/s are the medians of the rounds.
 //!
-//! `--serve` runs the receiver (the benchmark starts itself with it). `--only ID,...`,
-//! `--payload small|large` and `--seconds S` narrow a run, e.g. to profile one client:
+//! `--serve [--decode]` runs our receiver (the benchmark starts itself with it).
+//! `--receiver ID`, `--only ID,...`, `--payload small|large` and `--seconds S` narrow a
+//! run, e.g. to profile one client:
 //!   perf record -g -- bench/target/release/otlpmetric-bench --only otlp-grpc --payload large --seconds 10
 
 mod alloc_count;
@@ -40,14 +42,14 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;
 
 use payload::Payload;
-use receiver::Receiver;
+use receiver::{Kind, Receiver};
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 
 type ExportFn<'a> = dyn Fn() -> Result<(), String> + Sync + 'a;
 
 const USAGE: &str =
-    "usage: otlpmetric-bench [--quick] [--only ID,...] [--payload small|large] [--seconds S]
+    "usage: otlpmetric-bench [--quick] [--receiver ID] [--only ID,...] [--payload small|large] [--seconds S]
        otlpmetric-bench --spool [--quick]
        otlpmetric-bench --pipeline [--quick]
   --spool         enqueue latency and throughput to a disk spool for each durability
@@ -55,6 +57,7 @@ const USAGE: &str =
   --pipeline      recording (ns and allocations per call), bytes per series and
                   collect + encode of the metrics pipeline beside opentelemetry-rust's SDK
   --quick         ~0.5 s per row (2 rounds of 0.25 s) instead of ~2.5 s (10 rounds of 0.25 s)
+  --receiver ID   only this receiver: collector, decoding or discarding (default: each in turn)
   --only ID,...   only these clients: ceiling, otlp-grpc, otlp-http, otlp-grpc-encode,
                   otel-grpc, otel-http, otel-grpc-collect
   --payload P     only the small or the large payload
@@ -62,6 +65,7 @@ const USAGE: &str =
 
 struct Options {
     quick: bool,
+    receiver: Option<Kind>,
     spool: bool,
     pipeline: bool,
     only: Option<Vec<String>>,
@@ -72,6 +76,7 @@ struct Options {
 fn parse_args() -> Options {
     let mut o = Options {
         quick: false,
+        receiver: None,
         spool: false,
         pipeline: false,
         only: None,
@@ -93,7 +98,7 @@ fn parse_args() -> Options {
                 println!("{USAGE}");
                 std::process::exit(0)
             }
-            "--only" | "--payload" | "--seconds" => {
+            "--only" | "--payload" | "--seconds" | "--receiver" => {
                 let v = args
                     .next()
                     .unwrap_or_else(|| bad(format!("{a} needs a value")));
@@ -108,6 +113,14 @@ fn parse_args() -> Options {
                         o.only = Some(ids);
                     }
                     "--payload" if v == "small" || v == "large" => o.payload = Some(v),
+                    "--receiver" => {
+                        o.receiver = Some(
+                            Kind::ALL
+                                .into_iter()
+                                .find(|k| k.id() == v)
+                                .unwrap_or_else(|| bad(format!("unknown receiver {v:?}"))),
+                        )
+                    }
                     "--seconds" => {
                         o.seconds = Some(
                             v.parse()
@@ -168,9 +181,7 @@ fn main() {
         );
         return;
     }
-    let receiver = Receiver::spawn();
-    print_header(options.quick, &timing, &receiver);
-
+    print_header(options.quick, &timing);
     let payloads = [
         (
             payload::payload("small", &payload::small()),
@@ -191,30 +202,46 @@ fn main() {
         );
     }
 
-    let mut rows: Vec<Row> = Vec::new();
-    let mut paired: Vec<Paired> = Vec::new();
-    for (p, specs) in &payloads {
-        if options
-            .payload
-            .as_deref()
-            .is_some_and(|only| only != p.name)
-        {
-            continue;
-        }
-        bench_payload(
-            p,
-            specs,
-            &receiver,
-            &timing,
-            &options,
-            &mut rows,
-            &mut paired,
+    let kinds: Vec<Kind> = match options.receiver {
+        Some(kind) => vec![kind],
+        None => Kind::ALL.to_vec(),
+    };
+    for kind in kinds {
+        let receiver = Receiver::spawn(kind);
+        println!();
+        println!(
+            "=== receiver {}: {} (pid {}), gRPC :{}, HTTP :{}",
+            receiver.kind.id(),
+            receiver.kind.describe(),
+            receiver.pid(),
+            receiver.grpc_port,
+            receiver.http_port
         );
+        let mut rows: Vec<Row> = Vec::new();
+        let mut paired: Vec<Paired> = Vec::new();
+        for (p, specs) in &payloads {
+            if options
+                .payload
+                .as_deref()
+                .is_some_and(|only| only != p.name)
+            {
+                continue;
+            }
+            bench_payload(
+                p,
+                specs,
+                &receiver,
+                &timing,
+                &options,
+                &mut rows,
+                &mut paired,
+            );
+        }
+        println!();
+        print_table(&rows, &timing);
+        print_otel_ratio(&rows);
+        print_targets(&rows, &paired);
     }
-    println!();
-    print_table(&rows, &timing);
-    print_otel_ratio(&rows);
-    print_targets(&rows, &paired);
     if options.only.is_none() {
         println!();
         print_breakdown(&payloads[1].0, &payloads[1].1, &timing);
@@ -798,7 +825,7 @@ fn today() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-fn print_header(quick: bool, timing: &Timing, receiver: &Receiver) {
+fn print_header(quick: bool, timing: &Timing) {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     // Every client uses the system's sockets as they are: the congestion control shapes
     // the figures.
@@ -817,10 +844,12 @@ fn print_header(quick: bool, timing: &Timing, receiver: &Receiver) {
         congestion.trim()
     );
     println!(
-        "receiver: separate process (pid {}) on 127.0.0.1: tonic gRPC :{} and hyper HTTP :{}; reads each request body and drops it undecoded",
-        receiver.pid(),
-        receiver.grpc_port,
-        receiver.http_port
+        "receivers: each a separate process on 127.0.0.1, in turn: {}",
+        Kind::ALL
+            .iter()
+            .map(|k| format!("{} ({})", k.id(), k.describe()))
+            .collect::<Vec<_>>()
+            .join("; ")
     );
     println!(
         "each row: {} ms warm-up, then {} timed round(s) of {} ms of back-to-back exports from N threads (N = in flight),",

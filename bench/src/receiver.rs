@@ -1,18 +1,27 @@
-//! The receiver: a separate process (`otlpmetric-bench --serve`) with an OTLP/gRPC
-//! MetricsService (tonic) and an OTLP/HTTP endpoint (hyper, POST /v1/metrics). Both accept
-//! everything and answer an empty `ExportMetricsServiceResponse`. Request bodies are read
-//! in full and dropped without being decoded, so that the receiver costs as little as it
-//! can (it shares the machine's cores with the client under test).
+//! The receivers the export benchmark runs against, each a separate process:
+//!
+//! - ours (`otlpmetric-bench --serve [--decode]`): an OTLP/gRPC MetricsService (tonic) and
+//!   an OTLP/HTTP endpoint (hyper, POST /v1/metrics) that accept everything and answer an
+//!   empty `ExportMetricsServiceResponse`. Without `--decode` request bodies are read in
+//!   full and dropped undecoded, so that the receiver costs as little as it can (it shares
+//!   the machine's cores with the client under test); with it, every request is decoded
+//!   with prost, as a real receiver must;
+//! - the real OpenTelemetry Collector the tests use (`tools/otelcol`), with a pipeline that
+//!   decodes every request and logs one line per batch (`bench/otelcol-bench.yaml`).
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use prost::Message;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{http, BoxFuture, Context, Poll, Service, StdError};
@@ -20,8 +29,23 @@ use tonic::{Request, Response, Status};
 
 const SERVICE: &str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
 
-/// Runs the receiver until standard input closes (the parent exited or dropped it).
+/// Set by `--serve --decode`: every request is decoded with prost.
+static DECODE: AtomicBool = AtomicBool::new(false);
+
+/// Decodes a request as a real receiver does (and drops it), when `--decode` said so.
+fn consume(mut body: impl Buf) {
+    if DECODE.load(Ordering::Relaxed) {
+        let request = ExportMetricsServiceRequest::decode(&mut body);
+        std::hint::black_box(request.is_ok());
+    } else {
+        let n = body.remaining();
+        body.advance(n);
+    }
+}
+
+/// Runs our receiver until standard input closes (the parent exited or dropped it).
 pub fn serve() -> ! {
+    DECODE.store(std::env::args().any(|a| a == "--decode"), Ordering::Relaxed);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("receiver")
@@ -79,8 +103,10 @@ async fn http_export(
     request: http::Request<hyper::body::Incoming>,
 ) -> Result<http::Response<Full<Bytes>>, Infallible> {
     let ok = request.method() == http::Method::POST && request.uri().path() == "/v1/metrics";
-    // Read the whole body (so the client's send completes), then drop it.
-    let _ = request.into_body().collect().await;
+    // Read the whole body (so the client's send completes), then decode or drop it.
+    if let Ok(body) = request.into_body().collect().await {
+        consume(body.aggregate());
+    }
     let response = http::Response::builder()
         .status(if ok { 200 } else { 404 })
         .header(http::header::CONTENT_TYPE, "application/x-protobuf")
@@ -162,25 +188,73 @@ impl Decoder for DiscardCodec {
     type Item = ();
     type Error = Status;
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, Status> {
-        let n = src.remaining();
-        src.advance(n);
+        consume(src);
         Ok(Some(()))
     }
 }
 
-/// The receiver process, started from this executable; killed when dropped.
+/// Which receiver the exports go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Ours, dropping each request undecoded (the cheapest receiver there can be).
+    Discarding,
+    /// Ours, decoding each request with prost.
+    Decoding,
+    /// The real OpenTelemetry Collector.
+    Collector,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Collector, Kind::Decoding, Kind::Discarding];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Kind::Discarding => "discarding",
+            Kind::Decoding => "decoding",
+            Kind::Collector => "collector",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Discarding => "our receiver (tonic gRPC, hyper HTTP), reading each request body and dropping it undecoded",
+            Kind::Decoding => "our receiver (tonic gRPC, hyper HTTP), decoding each request with prost",
+            Kind::Collector => "the OpenTelemetry Collector of tools/otelcol (otlp receiver -> batch -> debug exporter, basic verbosity)",
+        }
+    }
+}
+
+/// A receiver process; stopped when dropped.
 pub struct Receiver {
-    child: Child,
-    _stdin: ChildStdin,
+    pub kind: Kind,
+    process: Process,
     pub grpc_port: u16,
     pub http_port: u16,
 }
 
+enum Process {
+    /// Ours, started from this executable; it exits when its standard input closes.
+    Ours { child: Child, _stdin: ChildStdin },
+    /// The Collector, started by tools/otelcol/run.sh, stopped with it.
+    Collector {
+        pid: u32,
+        pidfile: String,
+        run_dir: PathBuf,
+    },
+}
+
 impl Receiver {
-    pub fn spawn() -> Receiver {
+    pub fn spawn(kind: Kind) -> Receiver {
+        if kind == Kind::Collector {
+            return Self::collector();
+        }
         let exe = std::env::current_exe().expect("current_exe");
-        let mut child = Command::new(exe)
-            .arg("--serve")
+        let mut command = Command::new(exe);
+        command.arg("--serve");
+        if kind == Kind::Decoding {
+            command.arg("--decode");
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -198,21 +272,83 @@ impl Receiver {
                 .unwrap_or_else(|| panic!("receiver said {line:?}"))
         };
         Receiver {
+            kind,
             grpc_port: port("grpc="),
             http_port: port("http="),
-            child,
-            _stdin: stdin,
+            process: Process::Ours {
+                child,
+                _stdin: stdin,
+            },
+        }
+    }
+
+    /// The Collector the tests use (scripts/otelcol.sh builds and caches it).
+    fn collector() -> Receiver {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let binary = Command::new(repo.join("scripts/otelcol.sh"))
+            .arg("path")
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/otelcol.sh path");
+        assert!(binary.status.success(), "scripts/otelcol.sh path failed");
+        let run_dir =
+            std::env::temp_dir().join(format!("otlpmetric-bench-otelcol-{}", std::process::id()));
+        let output = Command::new(repo.join("tools/otelcol/run.sh"))
+            .env(
+                "OTELCOL_BIN",
+                String::from_utf8_lossy(&binary.stdout).trim(),
+            )
+            .env("OTELCOL_CONFIG", repo.join("bench/otelcol-bench.yaml"))
+            .env("OTELCOL_GRPC_PORT", "auto")
+            .env("OTELCOL_HTTP_PORT", "auto")
+            .env("OTELCOL_RUN_DIR", &run_dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("tools/otelcol/run.sh");
+        assert!(output.status.success(), "tools/otelcol/run.sh failed");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let value = |key: &str| -> String {
+            text.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{key}=")))
+                .map(|v| v.trim_matches(|c| c == '\'' || c == '"').to_string())
+                .unwrap_or_else(|| panic!("run.sh said no {key}: {text}"))
+        };
+        Receiver {
+            kind: Kind::Collector,
+            grpc_port: value("OTELCOL_GRPC_PORT").parse().expect("gRPC port"),
+            http_port: value("OTELCOL_HTTP_PORT").parse().expect("HTTP port"),
+            process: Process::Collector {
+                pid: value("OTELCOL_PID").parse().expect("pid"),
+                pidfile: value("OTELCOL_PIDFILE"),
+                run_dir,
+            },
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        match &self.process {
+            Process::Ours { child, .. } => child.id(),
+            Process::Collector { pid, .. } => *pid,
+        }
     }
 }
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.process {
+            Process::Ours { child, .. } => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Process::Collector {
+                pidfile, run_dir, ..
+            } => {
+                let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+                let _ = Command::new(repo.join("tools/otelcol/run.sh"))
+                    .args(["stop", pidfile.as_str()])
+                    .status();
+                let _ = std::fs::remove_dir_all(run_dir);
+            }
+        }
     }
 }

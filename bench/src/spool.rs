@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use otlpmetric::{Config, Durability, Exporter, Protocol};
 
 use crate::payload;
-use crate::receiver::Receiver;
+use crate::receiver::{Kind, Receiver};
 
 /// How `enqueue` keeps the data.
 #[derive(Clone, Copy)]
@@ -41,7 +41,7 @@ const MODES: [Mode; 4] = [
 const BOUND: usize = 1 << 30;
 
 pub fn run(quick: bool) {
-    let receiver = Receiver::spawn();
+    let receiver = Receiver::spawn(Kind::Discarding);
     let url = format!("http://127.0.0.1:{}/v1/metrics", receiver.http_port);
     let duration = if quick {
         Duration::from_millis(500)

@@ -38,7 +38,7 @@ use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::Transport;
 use delivery::Delivery;
 use in_flight::InFlight;
-pub(crate) use observe::{DeliveryObserver, DeliveryReport};
+pub(crate) use observe::{DeliveryObserver, DeliveryReport, ResponseStatus};
 use queue::{Queue, SpoolFeed};
 
 /// How long shutdown lets cancelled uploads take to return before it stops the runtime:

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::transport::ResponseStatus;
+pub(crate) use crate::transport::ResponseStatus;
 
 /// How one delivery (one export operation: every attempt, retry and split) ended.
 #[derive(Debug)]

@@ -8,12 +8,11 @@ use std::sync::Arc;
 
 use crate::config::{Protocol, Settings};
 use crate::error::{ErrorKind, Result};
-use crate::exporter::{DeliveryObserver, DeliveryReport};
+use crate::exporter::{DeliveryObserver, DeliveryReport, ResponseStatus};
 use crate::metrics::attributes::KeyValue;
 use crate::metrics::instrument::{Descriptor, Instrument, NumberType};
 use crate::metrics::pipeline::Pipeline;
 use crate::selectors::InstrumentKind;
-use crate::transport::ResponseStatus;
 
 /// The instrumentation scope of these metrics.
 pub(crate) const SCOPE: &str = "otlpmetric";
