@@ -58,7 +58,7 @@ const USAGE: &str =
                   collect + encode of the metrics pipeline beside opentelemetry-rust's SDK
   --quick         ~0.5 s per row (2 rounds of 0.25 s) instead of ~2.5 s (10 rounds of 0.25 s)
   --receiver ID   only this receiver: collector, decoding or discarding (default: each in turn)
-  --only ID,...   only these clients: ceiling, otlp-grpc, otlp-http, otlp-grpc-encode,
+  --only ID,...   only these clients: ceiling, ceiling-http, otlp-grpc, otlp-http, otlp-grpc-encode,
                   otel-grpc, otel-http, otel-grpc-collect
   --payload P     only the small or the large payload
   --seconds S     measure each row for S seconds (one round), e.g. under perf";
@@ -243,8 +243,10 @@ fn main() {
         print_targets(&rows, &paired);
     }
     if options.only.is_none() {
-        println!();
-        print_breakdown(&payloads[1].0, &payloads[1].1, &timing);
+        for (p, specs) in &payloads {
+            println!();
+            print_breakdown(p, specs, &timing);
+        }
     }
     println!();
     println!(
@@ -268,6 +270,7 @@ struct Timing {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Client {
     Ceiling,
+    CeilingHttp,
     OtlpGrpc,
     OtlpHttp,
     OtlpGrpcEncode,
@@ -277,8 +280,9 @@ enum Client {
 }
 
 impl Client {
-    const ALL: [Client; 7] = [
+    const ALL: [Client; 8] = [
         Client::Ceiling,
+        Client::CeilingHttp,
         Client::OtlpGrpc,
         Client::OtlpHttp,
         Client::OtlpGrpcEncode,
@@ -290,6 +294,7 @@ impl Client {
     fn id(self) -> &'static str {
         match self {
             Client::Ceiling => "ceiling",
+            Client::CeilingHttp => "ceiling-http",
             Client::OtlpGrpc => "otlp-grpc",
             Client::OtlpHttp => "otlp-http",
             Client::OtlpGrpcEncode => "otlp-grpc-encode",
@@ -302,12 +307,21 @@ impl Client {
     fn label(self) -> &'static str {
         match self {
             Client::Ceiling => "ceiling: raw tonic, pass-through codec",
+            Client::CeilingHttp => "ceiling-http: raw hyper POST",
             Client::OtlpGrpc => "otlpmetric gRPC upload",
             Client::OtlpHttp => "otlpmetric HTTP/protobuf upload",
             Client::OtlpGrpcEncode => "otlpmetric gRPC prost-encode+upload *",
             Client::OtelGrpc => "opentelemetry-otlp gRPC export",
             Client::OtelHttp => "opentelemetry-otlp HTTP/proto export",
             Client::OtelGrpcCollect => "opentelemetry-otlp gRPC collect+export *",
+        }
+    }
+
+    /// The ceiling a row is compared with: the raw client of its protocol.
+    fn ceiling(self) -> Client {
+        match self {
+            Client::CeilingHttp | Client::OtlpHttp | Client::OtelHttp => Client::CeilingHttp,
+            _ => Client::Ceiling,
         }
     }
 }
@@ -416,6 +430,44 @@ fn bench_payload(
         })
     };
 
+    // The HTTP ceiling: hyper's client as otlpmetric's HTTP transport builds it (HTTP/1.1
+    // pool, TCP_NODELAY, a 1-worker runtime, caller threads blocking on it), the request
+    // bytes POSTed as they are and the response read but not decoded.
+    let ceiling_http_rt = runtime();
+    let http_client = {
+        let _guard = ceiling_http_rt.enter();
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build::<_, http_body_util::Full<Bytes>>(connector)
+    };
+    let http_uri: http::Uri = http_url.parse().expect("HTTP URL");
+    let ceiling_http_handle = ceiling_http_rt.handle().clone();
+    let ceiling_http = || -> Result<(), String> {
+        let request = http::Request::post(http_uri.clone())
+            .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+            .body(http_body_util::Full::new(p.request.clone()))
+            .map_err(|e| e.to_string())?;
+        ceiling_http_handle.block_on(async {
+            use http_body_util::BodyExt;
+            let response = http_client
+                .request(request)
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status();
+            response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?;
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(format!("HTTP {status}"))
+            }
+        })
+    };
+
     // otlpmetric: `upload` of the serialized ResourceMetrics (validated by a walk over the
     // wire format, then wrapped into a request without re-encoding).
     let otlp_grpc = otlpmetric_exporter(&grpc_url, otlpmetric::Protocol::Grpc);
@@ -462,6 +514,7 @@ fn bench_payload(
     let mut add = |client, inflight, export| all.push((client, inflight, export));
     for n in [1, 4] {
         add(Client::Ceiling, n, Box::new(ceiling));
+        add(Client::CeilingHttp, n, Box::new(ceiling_http));
         add(
             Client::OtlpGrpc,
             n,
@@ -912,7 +965,7 @@ fn print_table(rows: &[Row], timing: &Timing) {
             println!();
         }
         last = r.payload;
-        let ceiling = find(rows, r.payload, Client::Ceiling, r.inflight);
+        let ceiling = find(rows, r.payload, r.client.ceiling(), r.inflight);
         let (cpu_ratio, thr_ratio) = match ceiling {
             Some(c) => (
                 format!("{:.2}", r.m.cpu_per_export() / c.m.cpu_per_export()),
@@ -948,7 +1001,7 @@ fn print_table(rows: &[Row], timing: &Timing) {
     println!("N: uploads in flight (threads calling export concurrently on one exporter/client).");
     println!("spread: (max - min) / median of the rounds' CPU/export: how noisy the row was.");
     println!("p50, p99: latency of one export call, over all rounds.");
-    println!("×ceil: ratio to the ceiling row with the same data and N (the gRPC ceiling, also for HTTP rows).");
+    println!("×ceil: ratio to the ceiling row of the same protocol with the same data and N.");
     println!(
         "rcv CPU/ex: the receiver process's CPU per export (/proc, 10 ms ticks), for information."
     );
@@ -956,6 +1009,8 @@ fn print_table(rows: &[Row], timing: &Timing) {
     println!(
         "  the pre-serialized ExportMetricsServiceRequest sent as it is, the response not decoded."
     );
+    println!("ceiling-http: hyper_util's legacy Client (HTTP/1.1 pool, nodelay, 1-worker runtime), the same bytes");
+    println!("  POSTed to /v1/metrics as they are, the response body read but not decoded.");
     println!("otlpmetric upload: Exporter::upload(serialized ResourceMetrics): validated (wire-format walk), wrapped, sent.");
     println!("sockets: every client uses the system's sockets as they are (Nagle off), congestion control included.");
     println!("opentelemetry-otlp export: MetricExporter::export(&ResourceMetrics) (0.33) of SDK data collected once from");
@@ -1103,7 +1158,8 @@ fn print_breakdown(p: &Payload, specs: &[payload::MetricSpec], timing: &Timing) 
         )
     };
     println!(
-        "Where an export's CPU goes, large payload ({} bytes), one thread, CLOCK_THREAD_CPUTIME_ID:",
+        "Where an export's CPU goes, {} payload ({} bytes), one thread, CLOCK_THREAD_CPUTIME_ID:",
+        p.name,
         p.resource_metrics.len()
     );
     line(
