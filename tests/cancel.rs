@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use otlpmetric::{Cancel, Config, ErrorKind, Exporter, Protocol, Result, RetryPolicy};
+use otlpmetric::{Cancel, Config, ErrorKind, Exporter, Result, RetryPolicy};
 use prost::Message;
 use support::{sample_resource_metrics, Receiver, Reply};
 
@@ -16,12 +16,7 @@ use support::{sample_resource_metrics, Receiver, Reply};
 const PROMPTLY: Duration = Duration::from_millis(250);
 
 fn config_for(receiver: &Receiver, retry: RetryPolicy) -> Config {
-    let mut config = Config::from_lookup(&|_| None);
-    config.set_endpoint(&receiver.endpoint()).unwrap();
-    config.set_protocol(match receiver.protocol() {
-        support::Protocol::Grpc => Protocol::Grpc,
-        support::Protocol::Http => Protocol::HttpProtobuf,
-    });
+    let mut config = receiver.config();
     config.set_retry(retry).unwrap();
     config
 }

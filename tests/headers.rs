@@ -7,17 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use otlpmetric::{Config, ErrorKind, Exporter, HeaderCallback, LogLevel, Protocol, RetryPolicy};
+use otlpmetric::{Config, ErrorKind, Exporter, HeaderCallback, LogLevel, RetryPolicy};
 use prost::Message;
 use support::{grpc_code, sample_resource_metrics, Receiver, Reply};
 
 fn config_for(receiver: &Receiver) -> Config {
-    let mut config = Config::from_lookup(&|_| None);
-    config.set_endpoint(&receiver.endpoint()).unwrap();
-    config.set_protocol(match receiver.protocol() {
-        support::Protocol::Grpc => Protocol::Grpc,
-        support::Protocol::Http => Protocol::HttpProtobuf,
-    });
+    let mut config = receiver.config();
     config
         .set_retry(RetryPolicy {
             enabled: true,

@@ -9,18 +9,13 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point, Metric};
 use otlpmetric::internals::metrics::{KeyValue, MeterProvider, MetricsSettings, NumberType};
-use otlpmetric::{Config, ErrorKind, InstrumentKind, LogLevel, Protocol, RetryPolicy, Temporality};
+use otlpmetric::{Config, ErrorKind, InstrumentKind, LogLevel, RetryPolicy, Temporality};
 use support::{Receiver, Reply};
 
 type Logs = Arc<Mutex<Vec<(LogLevel, String)>>>;
 
 fn config_for(receiver: &Receiver, logs: &Logs) -> Config {
-    let mut config = Config::from_lookup(&|_| None);
-    config.set_endpoint(&receiver.endpoint()).unwrap();
-    config.set_protocol(match receiver.protocol() {
-        support::Protocol::Grpc => Protocol::Grpc,
-        support::Protocol::Http => Protocol::HttpProtobuf,
-    });
+    let mut config = receiver.config();
     config
         .set_retry(RetryPolicy {
             enabled: false,
@@ -370,23 +365,6 @@ fn with(common: &Attributes, more: &[(&str, &str)]) -> Attributes {
     out
 }
 
-fn points_of(recorded: &support::Recorded) -> i64 {
-    recorded
-        .request()
-        .resource_metrics
-        .iter()
-        .flat_map(|rm| &rm.scope_metrics)
-        .flat_map(|sm| &sm.metrics)
-        .map(|m| match &m.data {
-            Some(Data::Sum(d)) => d.data_points.len(),
-            Some(Data::Gauge(d)) => d.data_points.len(),
-            Some(Data::Histogram(d)) => d.data_points.len(),
-            Some(Data::ExponentialHistogram(d)) => d.data_points.len(),
-            _ => 0,
-        } as i64)
-        .sum()
-}
-
 #[test]
 fn exporter_metrics_count_what_the_receiver_got_accepted_rejected_and_refused() {
     const EXPORTED: &str = "otel.sdk.exporter.metric_data_point.exported";
@@ -437,7 +415,10 @@ fn exporter_metrics_count_what_the_receiver_got_accepted_rejected_and_refused() 
         });
         provider.force_flush(Some(Duration::from_secs(5))).unwrap();
         let requests = receiver.wait_for_requests(3, Duration::from_secs(5));
-        let sent: Vec<i64> = requests.iter().map(points_of).collect();
+        let sent: Vec<i64> = requests
+            .iter()
+            .map(|r| support::data_point_count(&r.request()) as i64)
+            .collect();
         assert_eq!(sent[0], 1, "the first export has only the counter's point");
 
         let metrics = scope_metrics(&provider.collect().unwrap(), "otlpmetric");

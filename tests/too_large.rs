@@ -7,17 +7,12 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use otlpmetric::{Config, ErrorKind, Exporter, LogLevel, Protocol, RetryPolicy};
+use otlpmetric::{Config, ErrorKind, Exporter, LogLevel, RetryPolicy};
 use prost::Message;
 use support::{data_point_count, grpc_code, sample_resource_metrics, Receiver, Reply};
 
 fn config_for(receiver: &Receiver) -> Config {
-    let mut config = Config::from_lookup(&|_| None);
-    config.set_endpoint(&receiver.endpoint()).unwrap();
-    config.set_protocol(match receiver.protocol() {
-        support::Protocol::Grpc => Protocol::Grpc,
-        support::Protocol::Http => Protocol::HttpProtobuf,
-    });
+    let mut config = receiver.config();
     config
         .set_retry(RetryPolicy {
             enabled: true,

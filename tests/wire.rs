@@ -13,8 +13,7 @@ use prost::Message;
 use support::{sample_resource_metrics, Receiver, Reply};
 
 fn config_for(receiver: &Receiver, protocol: Protocol) -> Config {
-    let mut config = Config::from_lookup(&|_| None);
-    config.set_endpoint(&receiver.endpoint()).unwrap();
+    let mut config = receiver.config();
     config.set_protocol(protocol);
     config
         .set_retry(RetryPolicy {

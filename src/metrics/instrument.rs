@@ -616,6 +616,26 @@ impl Instrument {
         self.measure(Operation::Record, Number::F64(value), attrs)
     }
 
+    /// The series of the empty attribute set, made (and held) the first time; `None`
+    /// when nothing is kept (Drop) or the instrument is observable.
+    #[inline]
+    fn empty_set_series(&self) -> Option<&Arc<Series>> {
+        if let Some(series) = self.empty_set.get() {
+            return Some(series);
+        }
+        let Storage::Synchronous(map) = &self.storage else {
+            return None;
+        };
+        if matches!(self.plan, Plan::Drop) {
+            return None;
+        }
+        let lookup = Lookup::new(&[]).ok()?;
+        Some(
+            self.empty_set
+                .get_or_init(|| self.bound_series(map, &lookup, &[])),
+        )
+    }
+
     /// A handle on the series of `attrs`, whose recording needs no attribute work.
     pub fn bind(self: &Arc<Self>, attrs: &[KeyValue<'_>]) -> Result<BoundInstrument> {
         self.check_live()?;
@@ -759,12 +779,12 @@ impl Instrument {
     fn measure(&self, operation: Operation, value: Number, attrs: &[KeyValue<'_>]) -> Result<()> {
         self.check_call(operation, value)?;
         if attrs.is_empty() {
-            if let Some(series) = self.empty_set.get() {
-                if self.accepts(value) {
+            if self.accepts(value) {
+                if let Some(series) = self.empty_set_series() {
                     series.update(&self.plan, value);
                 }
-                return Ok(());
             }
+            return Ok(());
         }
         let lookup = Lookup::new(attrs)?;
         if !self.accepts(value) || matches!(self.plan, Plan::Drop) {
@@ -773,13 +793,6 @@ impl Instrument {
         let Storage::Synchronous(map) = &self.storage else {
             return Ok(());
         };
-        if attrs.is_empty() {
-            let series = self
-                .empty_set
-                .get_or_init(|| self.bound_series(map, &lookup, attrs));
-            series.update(&self.plan, value);
-            return Ok(());
-        }
         if !lookup.has_duplicates {
             let map = read(map);
             if let Some(series) = map.find(&lookup, attrs) {

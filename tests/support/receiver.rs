@@ -338,6 +338,18 @@ impl Receiver {
         self.protocol
     }
 
+    /// A config (nothing from the environment) that sends to this receiver in its
+    /// protocol (OTLP/HTTP: protobuf).
+    pub fn config(&self) -> otlpmetric::Config {
+        let mut config = otlpmetric::Config::from_lookup(&|_| None);
+        config.set_endpoint(&self.endpoint()).unwrap();
+        config.set_protocol(match self.protocol {
+            Protocol::Grpc => otlpmetric::Protocol::Grpc,
+            Protocol::Http => otlpmetric::Protocol::HttpProtobuf,
+        });
+        config
+    }
+
     /// The socket address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
