@@ -228,6 +228,27 @@ impl Exporter {
     pub fn enqueue(&self, resource_metrics: &[u8]) -> Result<()> {
         self.check_running()?;
         let request = validate::checked_resource_metrics_request(resource_metrics)?;
+        self.enqueue_request(request)
+    }
+
+    /// Uploads a serialized `ExportMetricsServiceRequest` that this library encoded
+    /// itself (the metrics pipeline's collections), as [`Exporter::upload`]: sent as it
+    /// is, neither checked nor copied.
+    pub(crate) fn upload_encoded(&self, request: Bytes, timeout: Option<Duration>) -> Result<()> {
+        self.check_running()?;
+        debug_assert_valid(&request);
+        self.export(request, timeout, None)
+    }
+
+    /// Enqueues a request this library encoded itself, as [`Exporter::enqueue`], without
+    /// checking or copying it.
+    pub(crate) fn enqueue_encoded(&self, request: Bytes) -> Result<()> {
+        self.check_running()?;
+        debug_assert_valid(&request);
+        self.enqueue_request(request)
+    }
+
+    fn enqueue_request(&self, request: Bytes) -> Result<()> {
         let engine = self.engine()?;
         let spool = lock(&engine.spool).clone();
         match (spool, &self.shared.settings.spool) {
@@ -459,6 +480,15 @@ impl Drop for Exporter {
             // A parent's engine in a forked child: dropping it would wait for threads
             // that do not exist here.
             std::mem::forget(engine);
+        }
+    }
+}
+
+/// In tests and debug builds, the encoder's output is checked as a caller's would be.
+fn debug_assert_valid(request: &[u8]) {
+    if cfg!(debug_assertions) {
+        if let Err(error) = validate::export_request(request) {
+            panic!("the library encoded an invalid request: {error}");
         }
     }
 }

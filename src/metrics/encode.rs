@@ -33,9 +33,24 @@ pub(crate) struct ScopeData<'a> {
     pub metrics: Vec<MetricData<'a>>,
 }
 
+/// Which message a collection is written as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Envelope {
+    /// A `ResourceMetrics`.
+    ResourceMetrics,
+    /// An `ExportMetricsServiceRequest` whose one `resource_metrics` entry it is: what an
+    /// exporter sends, written in place so that it needs no wrapping (and copy) later.
+    ExportRequest,
+}
+
 /// A `ResourceMetrics` of `resource` (the bytes of a `Resource`) and `scopes`, points
-/// stamped `time` (ns since the epoch).
-pub(crate) fn resource_metrics(resource: &[u8], scopes: &[ScopeData<'_>], time: u64) -> Vec<u8> {
+/// stamped `time` (ns since the epoch), in `envelope`.
+pub(crate) fn resource_metrics(
+    resource: &[u8],
+    scopes: &[ScopeData<'_>],
+    time: u64,
+    envelope: Envelope,
+) -> Vec<u8> {
     let lengths = Lengths::of(scopes);
     let len = delimited_len(1, resource.len())
         + lengths
@@ -43,7 +58,14 @@ pub(crate) fn resource_metrics(resource: &[u8], scopes: &[ScopeData<'_>], time: 
             .iter()
             .map(|&len| delimited_len(2, len))
             .sum::<usize>();
-    let mut buf = Vec::with_capacity(len);
+    let total = match envelope {
+        Envelope::ResourceMetrics => len,
+        Envelope::ExportRequest => delimited_len(1, len),
+    };
+    let mut buf = Vec::with_capacity(total);
+    if envelope == Envelope::ExportRequest {
+        header(1, len, &mut buf);
+    }
     header(1, resource.len(), &mut buf);
     buf.extend_from_slice(resource);
     let mut metric_lengths = lengths.metrics.iter();
@@ -59,7 +81,7 @@ pub(crate) fn resource_metrics(resource: &[u8], scopes: &[ScopeData<'_>], time: 
             write_metric(metric, data_len, &mut point_lengths, time, &mut buf);
         }
     }
-    debug_assert_eq!(buf.len(), len);
+    debug_assert_eq!(buf.len(), total);
     buf
 }
 

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{Error, Result};
 use crate::log::Logger;
 use crate::metrics::attributes::AttributeSet;
-use crate::metrics::encode::{self, MetricData, ScopeData};
+use crate::metrics::encode::{self, Envelope, MetricData, ScopeData};
 use crate::metrics::instrument::{
     shut_down_error, Callback, Descriptor, Instrument, NumberType, Shared,
 };
@@ -192,16 +192,17 @@ impl Pipeline {
     /// temporality this is a collection like any other (what it returns is not returned
     /// again).
     pub fn collect(&self) -> Vec<u8> {
-        self.collect_points().0
+        self.collect_points(Envelope::ResourceMetrics).0
     }
 
-    /// As [`collect`](Self::collect), `None` when there is no point to export.
-    pub fn collect_if_any(&self) -> Option<Vec<u8>> {
-        let (bytes, any) = self.collect_points();
+    /// As [`collect`](Self::collect), written as the `ExportMetricsServiceRequest` that
+    /// carries it; `None` when there is no point to export.
+    pub fn collect_request_if_any(&self) -> Option<Vec<u8>> {
+        let (bytes, any) = self.collect_points(Envelope::ExportRequest);
         any.then_some(bytes)
     }
 
-    fn collect_points(&self) -> (Vec<u8>, bool) {
+    fn collect_points(&self, envelope: Envelope) -> (Vec<u8>, bool) {
         let mut previous = lock(&self.previous_collection);
         // The lists are copied so that no registration waits for the callbacks.
         let meters: Vec<Arc<Meter>> = lock(&self.meters).clone();
@@ -241,7 +242,7 @@ impl Pipeline {
         let now = now_ns().max(delta_start);
         *previous = now;
         (
-            encode::resource_metrics(&self.resource, &scopes, now),
+            encode::resource_metrics(&self.resource, &scopes, now, envelope),
             !scopes.is_empty(),
         )
     }

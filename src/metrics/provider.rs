@@ -7,6 +7,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use crate::config::Config;
 use crate::error::Result;
 use crate::exporter::Exporter;
@@ -72,13 +74,14 @@ impl Core {
     /// Collects and uploads by `deadline`, or enqueues (nothing when there is nothing to
     /// export).
     fn export(&self, deadline: Option<Instant>) -> Result<()> {
-        let Some(bytes) = self.pipeline.collect_if_any() else {
+        let Some(request) = self.pipeline.collect_request_if_any() else {
             return Ok(());
         };
+        let request = Bytes::from(request);
         if self.enqueue {
-            self.exporter.enqueue(&bytes)
+            self.exporter.enqueue_encoded(request)
         } else {
-            self.exporter.upload(&bytes, remaining(deadline))
+            self.exporter.upload_encoded(request, remaining(deadline))
         }
     }
 

@@ -1127,3 +1127,39 @@ fn handles_can_be_shared_between_threads() {
     shareable::<Instrument>();
     shareable::<crate::metrics::instrument::BoundInstrument>();
 }
+
+#[test]
+fn a_collection_written_as_a_request_carries_the_same_resource_metrics() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    let f = fixture(Temporality::Cumulative);
+    let c = f.sync(Counter, NumberType::I64, "requests");
+    let h = f.sync(Histogram, NumberType::F64, "latency");
+    c.add_i64(5, &[KeyValue::str("route", "/a")]).unwrap();
+    h.record_f64(2.5, &[]).unwrap();
+    let bytes = f.pipeline.collect_request_if_any().unwrap();
+    crate::proto::validate::export_request(&bytes).unwrap();
+    let request = ExportMetricsServiceRequest::decode(bytes.as_slice()).unwrap();
+    assert_eq!(request.encode_to_vec(), bytes, "canonical");
+    let [mut from_request] = <[ResourceMetrics; 1]>::try_from(request.resource_metrics).unwrap();
+    let mut alone = f.collect();
+    // The two collections differ only in their time stamps.
+    for rm in [&mut from_request, &mut alone] {
+        for m in rm.scope_metrics.iter_mut().flat_map(|s| &mut s.metrics) {
+            match &mut m.data {
+                Some(Data::Sum(sum)) => sum
+                    .data_points
+                    .iter_mut()
+                    .for_each(|p| p.time_unix_nano = 0),
+                Some(Data::Histogram(hist)) => hist
+                    .data_points
+                    .iter_mut()
+                    .for_each(|p| p.time_unix_nano = 0),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(from_request, alone);
+    // Nothing to export: no request.
+    let empty = fixture(Temporality::Delta);
+    assert!(empty.pipeline.collect_request_if_any().is_none());
+}
