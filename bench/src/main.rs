@@ -277,10 +277,11 @@ enum Client {
     OtelGrpc,
     OtelHttp,
     OtelGrpcCollect,
+    OtlpGrpcCollect,
 }
 
 impl Client {
-    const ALL: [Client; 8] = [
+    const ALL: [Client; 9] = [
         Client::Ceiling,
         Client::CeilingHttp,
         Client::OtlpGrpc,
@@ -289,6 +290,7 @@ impl Client {
         Client::OtelGrpc,
         Client::OtelHttp,
         Client::OtelGrpcCollect,
+        Client::OtlpGrpcCollect,
     ];
 
     fn id(self) -> &'static str {
@@ -301,6 +303,7 @@ impl Client {
             Client::OtelGrpc => "otel-grpc",
             Client::OtelHttp => "otel-http",
             Client::OtelGrpcCollect => "otel-grpc-collect",
+            Client::OtlpGrpcCollect => "otlp-grpc-collect",
         }
     }
 
@@ -314,6 +317,7 @@ impl Client {
             Client::OtelGrpc => "opentelemetry-otlp gRPC export",
             Client::OtelHttp => "opentelemetry-otlp HTTP/proto export",
             Client::OtelGrpcCollect => "opentelemetry-otlp gRPC collect+export *",
+            Client::OtlpGrpcCollect => "otlpmetric gRPC MeterProvider flush *",
         }
     }
 
@@ -472,6 +476,7 @@ fn bench_payload(
     // wire format, then wrapped into a request without re-encoding).
     let otlp_grpc = otlpmetric_exporter(&grpc_url, otlpmetric::Protocol::Grpc);
     let otlp_http = otlpmetric_exporter(&http_url, otlpmetric::Protocol::HttpProtobuf);
+    let otlp_provider = otlpmetric_provider(&grpc_url, specs);
 
     // opentelemetry-rust: the SDK's data collected once from a MeterProvider (ManualReader)
     // that recorded the same data points; each export is opentelemetry-otlp's
@@ -573,6 +578,12 @@ fn bench_payload(
                 .block_on(otel_grpc.export(&rm))
                 .map_err(|e| e.to_string())
         }),
+    );
+    // The same per cycle with otlpmetric's own pipeline: collect, encode, export.
+    add(
+        Client::OtlpGrpcCollect,
+        1,
+        Box::new(|| otlp_provider.force_flush(None).map_err(|e| e.to_string())),
     );
 
     let mut cases: Vec<Case<'_>> = all
@@ -694,6 +705,20 @@ fn otlpmetric_exporter(url: &str, protocol: otlpmetric::Protocol) -> otlpmetric:
     config.set_endpoint(url).expect("endpoint");
     config.set_protocol(protocol);
     otlpmetric::Exporter::new(&config).expect("otlpmetric exporter")
+}
+
+/// An otlpmetric MeterProvider exporting over gRPC to `url` (no periodic export), whose
+/// instruments recorded the same data points as `payload::sdk_provider(specs)`.
+fn otlpmetric_provider(
+    url: &str,
+    specs: &[payload::MetricSpec],
+) -> otlpmetric::internals::metrics::MeterProvider {
+    let mut config = otlpmetric::Config::from_lookup(&|_| None);
+    config.set_endpoint(url).expect("endpoint");
+    config.set_protocol(otlpmetric::Protocol::Grpc);
+    let mut settings = otlpmetric::internals::metrics::MetricsSettings::from_lookup(&|_| None);
+    settings.set_export_interval(None);
+    payload::record_into_provider(specs, config, settings)
 }
 
 /// One timed round of `case`: this process's CPU and the wall time over back-to-back
@@ -1140,6 +1165,27 @@ fn cpu_per_call(budget: Duration, mut f: impl FnMut()) -> f64 {
     (thread_cpu() - start).as_secs_f64() / calls as f64
 }
 
+/// As [`cpu_per_call`], with this core's caches filled with other data (`evictor`,
+/// larger than the L2 cache) before each call; the eviction is not counted.
+fn cpu_per_call_cold(budget: Duration, evictor: &mut [u8], mut f: impl FnMut()) -> f64 {
+    let mut evict = |round: u8| {
+        for line in evictor.chunks_mut(64) {
+            line[0] = round;
+        }
+        std::hint::black_box(&evictor);
+    };
+    let (mut spent, mut calls, mut round) = (Duration::ZERO, 0u64, 0u8);
+    while spent < budget {
+        round = round.wrapping_add(1);
+        evict(round);
+        let start = thread_cpu();
+        f();
+        spent += thread_cpu() - start;
+        calls += 1;
+    }
+    spent.as_secs_f64() / calls as f64
+}
+
 /// The pieces of an export's CPU, timed in this thread alone, for the large payload.
 fn print_breakdown(p: &Payload, specs: &[payload::MetricSpec], timing: &Timing) {
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -1174,6 +1220,29 @@ fn print_breakdown(p: &Payload, specs: &[payload::MetricSpec], timing: &Timing) 
     line(
         "otlpmetric::internals::validate::wrap_resource_metrics (one copy)",
         cpu_per_call(budget, || {
+            drop(std::hint::black_box(
+                otlpmetric::internals::validate::wrap_resource_metrics(&p.resource_metrics),
+            ))
+        }),
+    );
+    // As an upload meets them: the caller's bytes out of this core's caches (a receiver
+    // decoding on the same machine, or the caller's own work, has pushed them out).
+    let mut evictor = vec![0u8; 8 << 20];
+    line(
+        "  ... both, upload's order (copy, walk the copy), caches evicted first",
+        cpu_per_call_cold(budget, &mut evictor, || {
+            drop(std::hint::black_box(
+                otlpmetric::internals::validate::checked_resource_metrics_request(
+                    &p.resource_metrics,
+                )
+                .unwrap(),
+            ))
+        }),
+    );
+    line(
+        "  ... both, the other order (walk the caller's bytes, copy), caches evicted first",
+        cpu_per_call_cold(budget, &mut evictor, || {
+            otlpmetric::internals::validate::resource_metrics(&p.resource_metrics).unwrap();
             drop(std::hint::black_box(
                 otlpmetric::internals::validate::wrap_resource_metrics(&p.resource_metrics),
             ))

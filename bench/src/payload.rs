@@ -472,3 +472,65 @@ impl opentelemetry_sdk::metrics::reader::MetricReader for SharedReader {
         self.0.temporality(kind)
     }
 }
+
+/// An otlpmetric MeterProvider (exporting as `config` says) whose instruments recorded the
+/// same data points as [`sdk_provider`] (same resource, scope, names, attributes, kinds,
+/// bucket boundaries).
+pub fn record_into_provider(
+    specs: &[MetricSpec],
+    mut config: otlpmetric::Config,
+    mut settings: otlpmetric::internals::metrics::MetricsSettings,
+) -> otlpmetric::internals::metrics::MeterProvider {
+    use otlpmetric::internals::metrics::{KeyValue, MeterProvider, NumberType};
+    use otlpmetric::{Aggregation, InstrumentKind};
+    fn ours<'a>(attrs: &'a [(&'static str, Val)]) -> Vec<KeyValue<'a>> {
+        attrs
+            .iter()
+            .map(|(k, v)| match v {
+                Val::Str(s) => KeyValue::str(k, s),
+                Val::Int(i) => KeyValue::i64(k, *i),
+            })
+            .collect()
+    }
+    config.set_aggregation_selector(Some(std::sync::Arc::new(|kind, default: &Aggregation| {
+        Ok(match kind {
+            InstrumentKind::Histogram => Aggregation::ExplicitBucketHistogram {
+                boundaries: BOUNDS.to_vec(),
+                record_min_max: true,
+            },
+            _ => default.clone(),
+        })
+    })));
+    settings
+        .set_resource(&ours(&resource_attributes()))
+        .expect("resource");
+    let provider = MeterProvider::new(&config, &settings).expect("otlpmetric MeterProvider");
+    let meter = provider
+        .meter(SCOPE_NAME, Some(SCOPE_VERSION))
+        .expect("meter");
+    for spec in specs {
+        let (kind, number) = match spec.kind {
+            Kind::Counter => (InstrumentKind::Counter, NumberType::I64),
+            Kind::UpDownCounter => (InstrumentKind::UpDownCounter, NumberType::I64),
+            Kind::Gauge => (InstrumentKind::Gauge, NumberType::F64),
+            Kind::Histogram => (InstrumentKind::Histogram, NumberType::F64),
+        };
+        let instrument = meter
+            .instrument(kind, number, spec.name, spec.unit, spec.description)
+            .expect("instrument");
+        for i in 0..spec.points {
+            let owned = attributes(spec, i);
+            let attrs = ours(&owned);
+            match spec.kind {
+                Kind::Counter => instrument.add_i64(counter_value(i) as i64, &attrs),
+                Kind::UpDownCounter => instrument.add_i64(updown_value(i), &attrs),
+                Kind::Gauge => instrument.record_f64(gauge_value(i), &attrs),
+                Kind::Histogram => histogram_values(i)
+                    .into_iter()
+                    .try_for_each(|v| instrument.record_f64(v, &attrs)),
+            }
+            .expect("record");
+        }
+    }
+    provider
+}
