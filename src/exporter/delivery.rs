@@ -277,14 +277,20 @@ impl Delivery {
                     let attempt = self.transport.send(body, remaining, extra.as_ref());
                     match deadline {
                         Some(deadline) => {
-                            match tokio::time::timeout_at(deadline.into(), attempt).await {
-                                Ok(outcome) => outcome,
-                                Err(_) => {
+                            // The timer is armed before the attempt starts: arming it
+                            // wakes the runtime's worker when the worker sleeps with no
+                            // earlier timer, and the attempt wakes the worker anyway, so
+                            // armed first the two wake-ups are one (armed after, as
+                            // `tokio::time::timeout` does, they are often two).
+                            tokio::select! {
+                                biased;
+                                _ = tokio::time::sleep_until(deadline.into()) => {
                                     return Err(deadline_passed(
                                         "the receiver did not answer in time",
                                     )
                                     .into())
                                 }
+                                outcome = attempt => outcome,
                             }
                         }
                         None => attempt.await,
