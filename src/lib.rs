@@ -27,6 +27,7 @@ mod retry;
 mod selectors;
 mod spool;
 mod stats;
+mod sync;
 mod transport;
 
 pub use cancel::Cancel;

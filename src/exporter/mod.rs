@@ -21,7 +21,7 @@ mod observe;
 mod queue;
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -35,6 +35,7 @@ use crate::proto::{json, validate};
 use crate::selectors::{Aggregation, InstrumentKind, Temporality};
 use crate::spool::{Durability, Spool, SpoolCounters};
 use crate::stats::{Stats, StatsSnapshot};
+use crate::sync::lock;
 use crate::transport::Transport;
 use delivery::Delivery;
 use in_flight::InFlight;
@@ -491,11 +492,4 @@ fn debug_assert_valid(request: &[u8]) {
             panic!("the library encoded an invalid request: {error}");
         }
     }
-}
-
-/// Locks a mutex; a panic elsewhere never makes the exporter unusable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

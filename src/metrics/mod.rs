@@ -27,10 +27,4 @@ pub mod settings;
 #[cfg(test)]
 mod tests;
 
-/// Locks `mutex`, even poisoned: nothing in this module panics while holding a lock, and
-/// a C program's process must go on if a callback ever did.
-pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+pub(crate) use crate::sync::lock;

@@ -1,27 +1,31 @@
-//! OTLP/HTTP with hyper: `POST` of protobuf (or OTLP/JSON) bodies.
+//! OTLP/HTTP with hyper: `POST` of protobuf (or OTLP/JSON) bodies, on HTTP/1.1
+//! connections the sending task drives itself ([`Pool`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, HOST, RETRY_AFTER};
+use http::uri::PathAndQuery;
 use http::{Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use rustls::ClientConfig;
 
+use super::http1_pool::{Failure, Pool};
 use super::{
     compress, connect, error_chain, excerpt, Accepted, AttemptError, ResponseStatus, USER_AGENT,
 };
 use crate::config::{AttemptHeaders, Compression, Protocol, Settings};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 pub(crate) struct HttpClient {
-    client: Client<connect::Connector, Full<Bytes>>,
+    connections: Pool,
+    /// The endpoint, for messages.
     uri: Uri,
+    /// The request target: the endpoint's path and query (origin form).
+    target: Uri,
     headers: HeaderMap,
     json: bool,
     compression: Compression,
@@ -30,9 +34,17 @@ pub(crate) struct HttpClient {
 
 impl HttpClient {
     pub(crate) fn new(settings: &Settings, tls: Option<Arc<ClientConfig>>) -> Result<Self> {
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(super::POOL_IDLE_TIMEOUT)
-            .build(connect::connector(settings, tls, false));
+        let uri = settings.endpoint.clone();
+        let connections = Pool::new(
+            connect::connector(settings, tls, false),
+            uri.clone(),
+            super::POOL_IDLE_TIMEOUT,
+        );
+        let target = Uri::from(
+            uri.path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        );
         let json = settings.protocol == Protocol::HttpJson;
         let mut headers = settings.headers.clone();
         headers.insert(
@@ -50,9 +62,16 @@ impl HttpClient {
         if let Some(encoding) = settings.compression.encoding() {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
         }
+        // HTTP/1.1 requires Host; a configured one wins.
+        if let Some(authority) = uri.authority() {
+            let host = HeaderValue::from_str(authority.as_str())
+                .map_err(|e| Error::invalid(format!("endpoint: {e}")))?;
+            headers.entry(HOST).or_insert(host);
+        }
         Ok(HttpClient {
-            client,
-            uri: settings.endpoint.clone(),
+            connections,
+            uri,
+            target,
             headers,
             json,
             compression: settings.compression,
@@ -76,34 +95,36 @@ impl HttpClient {
         body: &Bytes,
         extra_headers: Option<&AttemptHeaders>,
     ) -> Result<Accepted, AttemptError> {
-        let mut call = Request::new(Full::new(body.clone()));
-        *call.method_mut() = Method::POST;
-        *call.uri_mut() = self.uri.clone();
-        *call.headers_mut() = self.headers.clone();
-        if let Some(extra) = extra_headers {
-            extra.apply_to(call.headers_mut());
-        }
-
-        let response = self.client.request(call).await.map_err(|e| {
-            AttemptError::retryable(
-                format!(
-                    "HTTP connection to {} failed: {}",
-                    self.uri,
-                    error_chain(&e)
-                ),
-                None,
-            )
-        })?;
-        let status = response.status();
+        let build = || {
+            let mut call = Request::new(Full::new(body.clone()));
+            *call.method_mut() = Method::POST;
+            *call.uri_mut() = self.target.clone();
+            *call.headers_mut() = self.headers.clone();
+            if let Some(extra) = extra_headers {
+                extra.apply_to(call.headers_mut());
+            }
+            call
+        };
+        let (response, body) = self
+            .connections
+            .send(build, self.max_response_bytes)
+            .await
+            .map_err(|failure| {
+                let why = match &failure {
+                    Failure::Connect(e) => error_chain(&**e),
+                    Failure::Exchange(e) => error_chain(e),
+                };
+                AttemptError::retryable(
+                    format!("HTTP connection to {} failed: {why}", self.uri),
+                    None,
+                )
+            })?;
+        let status = response.status;
         let throttle = response
-            .headers()
+            .headers
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = Limited::new(response.into_body(), self.max_response_bytes)
-            .collect()
-            .await
-            .map(|c| c.to_bytes());
 
         if status.is_success() {
             let body = body.map_err(|e| {

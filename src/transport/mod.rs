@@ -4,6 +4,7 @@
 mod connect;
 mod grpc;
 mod http;
+mod http1_pool;
 mod tls;
 
 use std::time::Duration;
