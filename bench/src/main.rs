@@ -59,7 +59,7 @@ const USAGE: &str =
   --quick         ~0.5 s per row (2 rounds of 0.25 s) instead of ~2.5 s (10 rounds of 0.25 s)
   --receiver ID   only this receiver: collector, decoding or discarding (default: each in turn)
   --only ID,...   only these clients: ceiling, ceiling-http, otlp-grpc, otlp-http, otlp-grpc-encode,
-                  otel-grpc, otel-http, otel-grpc-collect
+                  otel-grpc, otel-http, otel-grpc-collect, otlp-grpc-collect, ceiling-http-direct
   --payload P     only the small or the large payload
   --seconds S     measure each row for S seconds (one round), e.g. under perf";
 
@@ -278,10 +278,11 @@ enum Client {
     OtelHttp,
     OtelGrpcCollect,
     OtlpGrpcCollect,
+    CeilingHttpDirect,
 }
 
 impl Client {
-    const ALL: [Client; 9] = [
+    const ALL: [Client; 10] = [
         Client::Ceiling,
         Client::CeilingHttp,
         Client::OtlpGrpc,
@@ -291,6 +292,7 @@ impl Client {
         Client::OtelHttp,
         Client::OtelGrpcCollect,
         Client::OtlpGrpcCollect,
+        Client::CeilingHttpDirect,
     ];
 
     fn id(self) -> &'static str {
@@ -304,6 +306,7 @@ impl Client {
             Client::OtelHttp => "otel-http",
             Client::OtelGrpcCollect => "otel-grpc-collect",
             Client::OtlpGrpcCollect => "otlp-grpc-collect",
+            Client::CeilingHttpDirect => "ceiling-http-direct",
         }
     }
 
@@ -318,13 +321,17 @@ impl Client {
             Client::OtelHttp => "opentelemetry-otlp HTTP/proto export",
             Client::OtelGrpcCollect => "opentelemetry-otlp gRPC collect+export *",
             Client::OtlpGrpcCollect => "otlpmetric gRPC MeterProvider flush *",
+            Client::CeilingHttpDirect => "ceiling-http-direct: hyper conn, caller",
         }
     }
 
     /// The ceiling a row is compared with: the raw client of its protocol.
     fn ceiling(self) -> Client {
         match self {
-            Client::CeilingHttp | Client::OtlpHttp | Client::OtelHttp => Client::CeilingHttp,
+            Client::CeilingHttp
+            | Client::OtlpHttp
+            | Client::OtelHttp
+            | Client::CeilingHttpDirect => Client::CeilingHttp,
             _ => Client::Ceiling,
         }
     }
@@ -472,6 +479,72 @@ fn bench_payload(
         })
     };
 
+    // The HTTP ceiling with otlpmetric's connection model: hyper's HTTP/1.1 connection
+    // polled by the calling thread itself while its request runs (no hand-off to the
+    // worker), idle connections in a pool; the same bytes, the response read undecoded.
+    type DirectConn = (
+        hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>,
+        hyper::client::conn::http1::Connection<
+            hyper_util::rt::TokioIo<tokio::net::TcpStream>,
+            http_body_util::Full<Bytes>,
+        >,
+    );
+    let direct_pool: std::sync::Mutex<Vec<DirectConn>> = std::sync::Mutex::new(Vec::new());
+    let http_addr: std::net::SocketAddr = http_url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .expect("HTTP address");
+    let ceiling_http_direct = || -> Result<(), String> {
+        let request = http::Request::post(http_uri.clone())
+            .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+            .header(http::header::HOST, http_addr.to_string())
+            .body(http_body_util::Full::new(p.request.clone()))
+            .map_err(|e| e.to_string())?;
+        let pooled = direct_pool.lock().unwrap().pop();
+        ceiling_http_handle.block_on(async {
+            use http_body_util::BodyExt;
+            let (mut sender, mut conn) = match pooled {
+                Some(c) => c,
+                None => {
+                    let tcp = tokio::net::TcpStream::connect(http_addr)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                        .await
+                        .map_err(|e| e.to_string())?
+                }
+            };
+            let exchange = async {
+                let response = sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = response.status();
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>(status)
+            };
+            let status = tokio::select! {
+                biased;
+                r = exchange => r?,
+                r = &mut conn => return Err(format!("connection ended: {r:?}")),
+            };
+            direct_pool.lock().unwrap().push((sender, conn));
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(format!("HTTP {status}"))
+            }
+        })
+    };
+
     // otlpmetric: `upload` of the serialized ResourceMetrics (validated by a walk over the
     // wire format, then wrapped into a request without re-encoding).
     let otlp_grpc = otlpmetric_exporter(&grpc_url, otlpmetric::Protocol::Grpc);
@@ -520,6 +593,7 @@ fn bench_payload(
     for n in [1, 4] {
         add(Client::Ceiling, n, Box::new(ceiling));
         add(Client::CeilingHttp, n, Box::new(ceiling_http));
+        add(Client::CeilingHttpDirect, n, Box::new(ceiling_http_direct));
         add(
             Client::OtlpGrpc,
             n,
@@ -1036,12 +1110,15 @@ fn print_table(rows: &[Row], timing: &Timing) {
     );
     println!("ceiling-http: hyper_util's legacy Client (HTTP/1.1 pool, nodelay, 1-worker runtime), the same bytes");
     println!("  POSTed to /v1/metrics as they are, the response body read but not decoded.");
+    println!("ceiling-http-direct: the same with hyper's HTTP/1.1 connection driven by the calling thread (otlpmetric's");
+    println!("  model: no hand-off to the runtime's worker and back), idle connections pooled.");
     println!("otlpmetric upload: Exporter::upload(serialized ResourceMetrics): validated (wire-format walk), wrapped, sent.");
     println!("sockets: every client uses the system's sockets as they are (Nagle off), congestion control included.");
     println!("opentelemetry-otlp export: MetricExporter::export(&ResourceMetrics) (0.33) of SDK data collected once from");
     println!("  a MeterProvider (ManualReader) whose instruments recorded the same points: SDK data -> proto -> prost -> wire.");
     println!("* prost-encode+upload: encode the opentelemetry-proto ResourceMetrics struct, then upload (a Rust caller's cost);");
-    println!("  collect+export: ManualReader::collect (cumulative) + export, each time (opentelemetry-rust's full cycle).");
+    println!("  collect+export: ManualReader::collect (cumulative) + export, each time (opentelemetry-rust's full cycle);");
+    println!("  MeterProvider flush: otlpmetric's pipeline holding the same points, force_flush (collect, encode, export).");
     println!();
 }
 
