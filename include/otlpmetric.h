@@ -536,9 +536,10 @@ enum otlpmetric_status otlpmetric_config_set_queue(struct otlpmetric_config *con
 // Creates an exporter from `config` (which may be freed right after): consults the
 // selectors once per instrument kind, reports environment problems through the log
 // callback, reads TLS files named by the environment. On success writes the new
-// exporter to `*out`. Starts one worker thread (connections, the network part of gRPC
-// uploads, the background queue; an upload's CPU work, such as validation and
-// compression, runs on the calling thread, which waits); connects on first use.
+// exporter to `*out`. Starts one worker thread (it watches the sockets, runs gRPC's
+// shared connection and the background queue; an upload's own work, such as validation,
+// compression and, over OTLP/HTTP, the request itself, runs on the calling thread, which
+// waits); connects on first use.
 // Connections are TCP with Nagle off; the library sets no other socket option.
 //
 // # Safety

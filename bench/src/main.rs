@@ -61,7 +61,8 @@ const USAGE: &str =
   --only ID,...   only these clients: ceiling, ceiling-http, otlp-grpc, otlp-http, otlp-grpc-encode,
                   otel-grpc, otel-http, otel-grpc-collect, otlp-grpc-collect, ceiling-http-direct
   --payload P     only the small or the large payload
-  --seconds S     measure each row for S seconds (one round), e.g. under perf";
+  --seconds S     measure each row for S seconds (one round), e.g. under perf
+  --inflight N    only the rows with N (1 or 4) uploads in flight";
 
 struct Options {
     quick: bool,
@@ -71,6 +72,7 @@ struct Options {
     only: Option<Vec<String>>,
     payload: Option<String>,
     seconds: Option<f64>,
+    inflight: Option<usize>,
 }
 
 fn parse_args() -> Options {
@@ -82,6 +84,7 @@ fn parse_args() -> Options {
         only: None,
         payload: None,
         seconds: None,
+        inflight: None,
     };
     let mut args = std::env::args().skip(1);
     let bad = |msg: String| -> ! {
@@ -98,7 +101,7 @@ fn parse_args() -> Options {
                 println!("{USAGE}");
                 std::process::exit(0)
             }
-            "--only" | "--payload" | "--seconds" | "--receiver" => {
+            "--only" | "--payload" | "--seconds" | "--receiver" | "--inflight" => {
                 let v = args
                     .next()
                     .unwrap_or_else(|| bad(format!("{a} needs a value")));
@@ -113,6 +116,7 @@ fn parse_args() -> Options {
                         o.only = Some(ids);
                     }
                     "--payload" if v == "small" || v == "large" => o.payload = Some(v),
+                    "--inflight" if v == "1" || v == "4" => o.inflight = v.parse().ok(),
                     "--receiver" => {
                         o.receiver = Some(
                             Kind::ALL
@@ -662,7 +666,9 @@ fn bench_payload(
 
     let mut cases: Vec<Case<'_>> = all
         .into_iter()
-        .filter(|(client, _, _)| wanted(*client))
+        .filter(|(client, inflight, _)| {
+            wanted(*client) && options.inflight.is_none_or(|n| n == *inflight)
+        })
         .map(|(client, inflight, export)| Case {
             client,
             inflight,
