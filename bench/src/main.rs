@@ -464,22 +464,11 @@ fn bench_payload(
             .body(http_body_util::Full::new(p.request.clone()))
             .map_err(|e| e.to_string())?;
         ceiling_http_handle.block_on(async {
-            use http_body_util::BodyExt;
             let response = http_client
                 .request(request)
                 .await
                 .map_err(|e| e.to_string())?;
-            let status = response.status();
-            response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?;
-            if status.is_success() {
-                Ok(())
-            } else {
-                Err(format!("HTTP {status}"))
-            }
+            read_response(response).await
         })
     };
 
@@ -509,7 +498,6 @@ fn bench_payload(
             .map_err(|e| e.to_string())?;
         let pooled = direct_pool.lock().unwrap().pop();
         ceiling_http_handle.block_on(async {
-            use http_body_util::BodyExt;
             let (mut sender, mut conn) = match pooled {
                 Some(c) => c,
                 None => {
@@ -527,25 +515,15 @@ fn bench_payload(
                     .send_request(request)
                     .await
                     .map_err(|e| e.to_string())?;
-                let status = response.status();
-                response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok::<_, String>(status)
+                read_response(response).await
             };
-            let status = tokio::select! {
+            let outcome = tokio::select! {
                 biased;
-                r = exchange => r?,
+                outcome = exchange => outcome,
                 r = &mut conn => return Err(format!("connection ended: {r:?}")),
             };
             direct_pool.lock().unwrap().push((sender, conn));
-            if status.is_success() {
-                Ok(())
-            } else {
-                Err(format!("HTTP {status}"))
-            }
+            outcome
         })
     };
 
@@ -785,6 +763,22 @@ fn otlpmetric_exporter(url: &str, protocol: otlpmetric::Protocol) -> otlpmetric:
     config.set_endpoint(url).expect("endpoint");
     config.set_protocol(protocol);
     otlpmetric::Exporter::new(&config).expect("otlpmetric exporter")
+}
+
+/// Reads an HTTP response's body (undecoded); an error unless the status is a success.
+async fn read_response(response: http::Response<hyper::body::Incoming>) -> Result<(), String> {
+    use http_body_util::BodyExt;
+    let status = response.status();
+    response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {status}"))
+    }
 }
 
 /// An otlpmetric MeterProvider exporting over gRPC to `url` (no periodic export), whose
