@@ -35,10 +35,12 @@ type Io = MaybeHttpsStream<Stream>;
 /// flight at once; a connection beyond it is closed when its request ends.
 const MAX_IDLE: usize = 32;
 
-/// A connection between requests.
+/// One HTTP/1.1 connection: where requests go in, and the future that runs it.
+type Conn = (SendRequest<Full<Bytes>>, Connection<Io, Full<Bytes>>);
+
+/// A connection between requests, and when its last request ended.
 struct Idle {
-    sender: SendRequest<Full<Bytes>>,
-    connection: Connection<Io, Full<Bytes>>,
+    conn: Conn,
     since: Instant,
 }
 
@@ -77,8 +79,8 @@ impl Pool {
         build: impl Fn() -> Request<Full<Bytes>>,
         max_body_bytes: usize,
     ) -> Result<(Parts, Result<Bytes, BoxError>), Failure> {
-        if let Some(idle) = self.checkout() {
-            match self.exchange(idle, build(), max_body_bytes).await {
+        if let Some(conn) = self.checkout() {
+            match self.exchange(conn, build(), max_body_bytes).await {
                 Err(Failure::Exchange(e)) if e.is_canceled() || e.is_incomplete_message() => {}
                 done => return done,
             }
@@ -88,52 +90,43 @@ impl Pool {
     }
 
     /// The most recently used idle connection that is still open.
-    fn checkout(&self) -> Option<Idle> {
+    fn checkout(&self) -> Option<Conn> {
         loop {
-            let mut idle = lock(&self.idle).pop()?;
-            if idle.since.elapsed() >= self.idle_timeout {
+            let Idle { conn, since } = lock(&self.idle).pop()?;
+            if since.elapsed() >= self.idle_timeout {
                 // The others went idle earlier still.
                 lock(&self.idle).clear();
                 return None;
             }
+            let (sender, mut connection) = conn;
             let mut context = Context::from_waker(Waker::noop());
-            let closed = Pin::new(&mut idle.connection).poll(&mut context).is_ready();
-            if !closed && idle.sender.is_ready() {
-                return Some(idle);
+            let closed = Pin::new(&mut connection).poll(&mut context).is_ready();
+            if !closed && sender.is_ready() {
+                return Some((sender, connection));
             }
         }
     }
 
-    async fn connect(&self) -> Result<Idle, Failure> {
+    async fn connect(&self) -> Result<Conn, Failure> {
         let io = self
             .connector
             .clone()
             .call(self.endpoint.clone())
             .await
             .map_err(Failure::Connect)?;
-        let (sender, connection) = http1::handshake(io)
+        http1::handshake(io)
             .await
-            .map_err(|e| Failure::Connect(e.into()))?;
-        Ok(Idle {
-            sender,
-            connection,
-            since: Instant::now(),
-        })
+            .map_err(|e| Failure::Connect(e.into()))
     }
 
     /// One request and its response on `conn`, polling the connection meanwhile; the
     /// connection goes back to the pool once the response is read.
     async fn exchange(
         &self,
-        conn: Idle,
+        (mut sender, connection): Conn,
         request: Request<Full<Bytes>>,
         max_body_bytes: usize,
     ) -> Result<(Parts, Result<Bytes, BoxError>), Failure> {
-        let Idle {
-            mut sender,
-            connection,
-            ..
-        } = conn;
         let mut connection = Some(connection);
         let outcome = {
             let exchange = async {
@@ -167,8 +160,7 @@ impl Pool {
             let mut idle = lock(&self.idle);
             if idle.len() < MAX_IDLE {
                 idle.push(Idle {
-                    sender,
-                    connection,
+                    conn: (sender, connection),
                     since: Instant::now(),
                 });
             }
