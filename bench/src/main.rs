@@ -490,10 +490,11 @@ fn bench_payload(
         .unwrap()
         .parse()
         .expect("HTTP address");
+    let http_host = http::HeaderValue::from_str(&http_addr.to_string()).expect("Host value");
     let ceiling_http_direct = || -> Result<(), String> {
         let request = http::Request::post(http_uri.clone())
             .header(http::header::CONTENT_TYPE, "application/x-protobuf")
-            .header(http::header::HOST, http_addr.to_string())
+            .header(http::header::HOST, http_host.clone())
             .body(http_body_util::Full::new(p.request.clone()))
             .map_err(|e| e.to_string())?;
         let pooled = direct_pool.lock().unwrap().pop();
